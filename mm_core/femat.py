@@ -1,0 +1,56 @@
+"""The fixed-effects matrix: detection of redundant (collinear or constant) columns.
+
+R's ``model.matrix`` followed by lme4's rank check keeps the leftmost set of linearly
+independent columns: a column is dropped when its residual after projection on the columns to
+its left is below a relative tolerance (LINPACK ``dqrdc2`` with ``tol = 1e-7``). An unpivoted
+Householder QR gives exactly those residual norms on the diagonal of R.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+#: Relative tolerance on a column's residual norm (R's ``qr`` default).
+RANK_TOL = 1e-7
+
+
+def independent_columns(X: np.ndarray, tol: float = RANK_TOL) -> np.ndarray:
+    """Indices of the leftmost maximal set of linearly independent columns of ``X``.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+    tol : float
+        A column is redundant when ``|R_jj| <= tol * ||x_j||``.
+
+    Returns
+    -------
+    ndarray of int
+        Kept column indices, in their original order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.column_stack([np.ones(4), [1., 2, 3, 4], [2., 4, 6, 8]])
+    >>> independent_columns(X).tolist()
+    [0, 1]
+    """
+    n, p = X.shape
+    if p == 0:
+        return np.arange(0)
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+    keep: list[int] = []
+    # QR of the kept columns grows one column at a time; X usually has few columns
+    R = sla.qr(X, mode="r", check_finite=False)[0]
+    diag = np.abs(np.diag(R)) if min(n, p) == p else np.abs(np.concatenate(
+        [np.diag(R), np.zeros(p - min(n, p))]))
+    for j in range(p):
+        if norms[j] > 0 and diag[j] > tol * norms[j]:
+            keep.append(j)
+    keep_arr = np.asarray(keep, dtype=int)
+    if len(keep_arr) < p and len(keep_arr) > 0:
+        # dependent columns change later diagonals only through rounding; confirm on the subset
+        R2 = sla.qr(X[:, keep_arr], mode="r", check_finite=False)[0]
+        ok = np.abs(np.diag(R2)) > tol * norms[keep_arr]
+        keep_arr = keep_arr[ok]
+    return keep_arr

@@ -1,0 +1,477 @@
+"""Linear mixed models: the profiled deviance and REML criterion, and their optimization.
+
+For a relative covariance factor Λθ, the blocked Cholesky factor of the penalized least-squares
+system (:mod:`mm_core.pls`) gives ``log|L_θ|²``, ``log|R_X|²`` and ``r²θ``, and
+
+* the profiled ML deviance  ``d(θ) = log|L_θ|² − log|W| + n [1 + log(2π r²θ / n)]``,
+* the REML criterion ``d_R(θ) = log|L_θ|² + log|R_X|² − log|W| + (n−p)[1 + log(2π r²θ/(n−p))]``,
+
+exactly as lme4 (``lmer``) and MixedModels.jl define them. θ is optimized by BOBYQA with the
+diagonal elements of each λᵢ bounded below by 0.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .errors import DataError, FitCancelled
+from .femat import independent_columns
+from .optimize import OptSummary, _Recorder, bobyqa, check_convergence
+from .pls import (PLS, CrossProducts, NotPositiveDefinite, _blockdiag, initial_theta,
+                  theta_lower_bounds)
+from .results import MixedModelResult, coef_table, varcorr_frame
+
+#: lme4's threshold for a singular fit: a diagonal element of λ below this.
+SINGULAR_TOL = 1e-4
+
+
+def fitting_order(reterms: list) -> list[int]:
+    """Terms by decreasing number of levels, ties in formula order (lme4's ordering)."""
+    return sorted(range(len(reterms)), key=lambda i: -reterms[i].nlevels)
+
+
+def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
+    """Starting θ and BOBYQA's initial steps.
+
+    λ = I (lme4's start) except for scalar random intercepts, which start from a method-of-
+    moments estimate: the variance of the group means of the OLS residuals beyond what the
+    within-group variance explains, relative to the remaining residual variance. With a start
+    that close, a step of 40 % of θ (within [0.1, 0.75]) saves BOBYQA about half its evaluations
+    on large crossed models.
+    """
+    cp = model.cp
+    theta = initial_theta(model.reterms)
+    step = np.full(len(theta), 0.75)
+    p = cp.p
+    A = cp.AXX
+    beta = np.linalg.lstsq(A[:p, :p], A[:p, p], rcond=None)[0] if p else np.zeros(0)
+    r = (cp.y - cp.X @ beta) * np.sqrt(cp.w)
+    n = len(r)
+    total = float(r @ r) / max(n - p, 1)
+    taus, pos, where = [], 0, []
+    for t in model.reterms:
+        if t.ncols == 1 and np.all(t.z[0] == 1.0):
+            nk = np.bincount(t.refs, minlength=t.nlevels)
+            mk = np.bincount(t.refs, r, minlength=t.nlevels) / np.maximum(nk, 1)
+            within = float(np.sum((r - mk[t.refs]) ** 2)) / max(n - t.nlevels, 1)
+            between = float(np.sum(nk * mk ** 2)) / n
+            taus.append(max(between - within * t.nlevels / n, 0.0))
+            where.append(pos)
+        pos += t.ntheta
+    if taus:
+        resid = max(total - sum(taus), 0.1 * total)
+        if resid > 0:
+            for i, tau in zip(where, taus):
+                theta[i] = math.sqrt(tau / resid)
+                step[i] = min(max(0.4 * theta[i], 0.1), 0.75)
+            theta[where] = np.maximum(theta[where], 0.01)
+    return theta, step
+
+
+def check_identifiable(design, allow: bool = False) -> None:
+    """lme4's ``check.nobs.vs.nRE`` and ``check.nobs.vs.nlev`` as errors unless ``allow``."""
+    if allow:
+        return
+    n = design.nobs
+    for t in design.reterms:
+        if t.q >= n:
+            raise DataError(
+                f"the random-effects term for '{t.group}' has {t.q} random effects "
+                f"({t.nlevels} levels × {t.ncols} columns) but there are only {n} observations: "
+                "its variances and the residual variance cannot be told apart. Simplify the term, "
+                "or allow it explicitly (allow_more_random_effects=True).")
+        if t.nlevels >= n:
+            raise DataError(
+                f"grouping factor '{t.group}' has {t.nlevels} levels for {n} observations: "
+                "each level needs more than one observation on average.")
+
+
+class LinearMixedModel:
+    """A linear mixed model ready to fit: design, cross-products and the blocked factorization.
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`mm_core.design.materialize`.
+    reml : bool
+        REML criterion instead of ML deviance.
+    weights : array_like, optional
+        Prior weights (inverse relative residual variances).
+
+    Fields
+    ------
+    design : Design
+    reml : bool
+    order : list of int
+        Fitting order of ``design.reterms`` (decreasing number of levels).
+    reterms : list of ReTerm
+        Terms in fitting order.
+    X : ndarray
+        Fixed-effects matrix without redundant columns.
+    fixef_names, dropped_columns : list of str
+    y : ndarray
+        Response minus offset.
+    weights : ndarray or None
+    cp : CrossProducts
+    pls : PLS
+
+    Examples
+    --------
+    >>> from mm_core import datasets
+    >>> from mm_core.design import materialize
+    >>> d = materialize("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"))
+    >>> m = LinearMixedModel(d)
+    >>> round(m.fit().objective, 4)
+    1751.9393
+    """
+
+    def __init__(self, design, *, reml: bool = False, weights=None,
+                 allow_more_random_effects: bool = False):
+        if not design.reterms:
+            raise DataError("the formula has no random-effects terms such as (1 | group): "
+                            "use a linear model (ordinary least squares) instead")
+        check_identifiable(design, allow_more_random_effects)
+        self.design = design
+        self.reml = bool(reml)
+        self.order = fitting_order(design.reterms)
+        self.reterms = [design.reterms[i] for i in self.order]
+        keep = independent_columns(design.X)
+        self.keep = keep
+        self.X = np.ascontiguousarray(design.X[:, keep])
+        self.fixef_names = [design.fixef_names[j] for j in keep]
+        self.dropped_columns = [nm for j, nm in enumerate(design.fixef_names) if j not in set(keep)]
+        self.offset = design.offset
+        self.y = design.y - design.offset if design.offset is not None else design.y
+        if weights is not None:
+            weights = np.asarray(weights, float)
+        self.weights = weights
+        self.log_det_w = float(np.sum(np.log(weights))) if weights is not None else 0.0
+        self.cp = CrossProducts(self.reterms, self.X, self.y, weights)
+        self.pls = PLS(self.reterms, self.cp)
+        self.lower = theta_lower_bounds(self.reterms)
+        self.theta0, self.initial_step = moment_start(self)
+
+    # -- objective ----------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return self.cp.n
+
+    @property
+    def p(self) -> int:
+        return self.cp.p
+
+    def criterion(self, f, reml: bool | None = None) -> float:
+        """The ML deviance or REML criterion from a factor."""
+        reml = self.reml if reml is None else reml
+        n, p = self.n, self.p
+        if f.pwrss <= 0:
+            return -math.inf
+        if reml:
+            return (f.logdet_L + f.logdet_RX - self.log_det_w
+                    + (n - p) * (1.0 + math.log(2.0 * math.pi * f.pwrss / (n - p))))
+        return f.logdet_L - self.log_det_w + n * (1.0 + math.log(2.0 * math.pi * f.pwrss / n))
+
+    def objective(self, theta) -> float:
+        """Profiled deviance (ML) or REML criterion at θ."""
+        return self.criterion(self.pls.factor(np.asarray(theta, float)))
+
+    def _safe_objective(self):
+        finit = [None]
+
+        def fun(theta):
+            try:
+                val = self.objective(theta)
+            except NotPositiveDefinite:
+                val = math.nan
+            if not math.isfinite(val):
+                # a quadratic-model optimizer needs a finite value; the start is never optimal
+                return finit[0] if finit[0] is not None else 1e300
+            if finit[0] is None:
+                finit[0] = val
+            return val
+        return fun
+
+    # -- fitting ------------------------------------------------------------------------------------
+    def optimize(self, progress=None, theta0=None, *, ftol_rel=1e-12, ftol_abs=1e-8,
+                 xtol_abs=1e-10, maxeval=100_000, check=True) -> OptSummary:
+        """Run BOBYQA on θ and return the optimizer summary."""
+        fun = self._safe_objective()
+        x0 = self.theta0 if theta0 is None else np.asarray(theta0, float)
+        t0 = time.perf_counter()
+        rec = _Recorder(fun, progress)
+        step = self.initial_step if theta0 is None else 0.75
+        x, fmin, ret, rec = bobyqa(fun, x0, self.lower, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
+                                   xtol_abs=xtol_abs, maxeval=maxeval, initial_step=step,
+                                   recorder=rec)
+        nopt = len(rec.values)
+        messages = []
+        converged = ret not in ("maximum evaluations reached", "failure", "roundoff limited")
+        grad = np.full(len(x), np.nan)
+        scaled = float("nan")
+        if check and len(x):
+            checker = _Recorder(fun, progress, stage="check")
+            grad, scaled, ok, msgs = check_convergence(checker, x, self.lower)
+            if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)):
+                # the check found a lower point: restart from it rather than report a false optimum
+                x2, f2, ret, rec2 = bobyqa(fun, checker.best_x, self.lower, ftol_rel=ftol_rel,
+                                           ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
+                                           initial_step=0.05, recorder=rec)
+                nopt = len(rec.values)
+                if f2 <= fmin:
+                    x, fmin = x2, f2
+                checker = _Recorder(fun, progress, stage="check")
+                grad, scaled, ok, msgs = check_convergence(checker, x, self.lower)
+            messages.extend(msgs)
+            if not ok:
+                converged = False
+                messages.append(
+                    f"The optimizer stopped where the scaled gradient is {scaled:.2g} "
+                    f"(tolerance {2e-3:g}); the estimates may not be the optimum. "
+                    "Rescaling covariates or simplifying the random effects usually helps.")
+            ncheck = len(checker.values)
+        else:
+            ncheck = 0
+        if ret == "maximum evaluations reached":
+            messages.append(f"The optimizer used its whole budget of {maxeval} evaluations.")
+        singular = self.is_singular(x)
+        if not converged:
+            verdict = "not converged: " + (messages[-1] if messages else ret)
+        elif singular:
+            verdict = "converged at a boundary (singular fit)"
+        else:
+            verdict = "converged"
+        return OptSummary(
+            optimizer="LN_BOBYQA", initial=np.asarray(x0, float), final=np.asarray(x, float),
+            fmin=float(fmin), evaluations=nopt, check_evaluations=ncheck, return_value=ret,
+            ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
+            gradient=grad, scaled_gradient=scaled, converged=bool(converged), verdict=verdict,
+            messages=tuple(messages), elapsed=time.perf_counter() - t0,
+            trace_objective=np.asarray(rec.values), trace_parameters=np.asarray(rec.params),
+            parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
+
+    def is_singular(self, theta) -> bool:
+        theta = np.asarray(theta)
+        return bool(np.any(theta[self.lower == 0] < SINGULAR_TOL))
+
+    def fit(self, progress=None, *, formula_text: str | None = None, theta0=None, **opt) -> MixedModelResult:
+        """Fit by ML or REML and return the complete result."""
+        optsum = self.optimize(progress=progress, theta0=theta0, **opt)
+        return self.result(optsum, formula_text=formula_text)
+
+    # -- results ------------------------------------------------------------------------------------
+    def lambdas(self, theta) -> list[np.ndarray]:
+        """λᵢ of each term, in fitting order."""
+        return self.pls.lambdas(np.asarray(theta, float))
+
+    def estimates(self, theta):
+        """(factor, β̂, b in formula order as list of (ℓ, p) arrays, σ²) at θ."""
+        f = self.pls.factor(np.asarray(theta, float))
+        beta, u = self.pls.solve(f)
+        lams = self.lambdas(theta)
+        b_fit, off = [], 0
+        for t, lam in zip(self.reterms, lams):
+            ut = u[off:off + t.q].reshape(t.nlevels, t.ncols)
+            b_fit.append(ut @ lam.T)
+            off += t.q
+        b = [None] * len(b_fit)
+        for k, i in enumerate(self.order):
+            b[i] = b_fit[k]
+        dof = self.n - self.p if self.reml else self.n
+        return f, beta, b, f.pwrss / dof
+
+    def linear_predictor(self, beta, b) -> np.ndarray:
+        """Xβ + Zb + offset on the rows used."""
+        eta = self.X @ beta
+        for t, bt in zip(self.design.reterms, b):
+            eta = eta + np.einsum("jn,nj->n", t.z, bt[t.refs])
+        if self.offset is not None:
+            eta = eta + self.offset
+        return eta
+
+    def result(self, optsum: OptSummary, *, formula_text: str | None = None) -> MixedModelResult:
+        theta = optsum.final
+        f, beta, b, sigma2 = self.estimates(theta)
+        sigma = math.sqrt(sigma2)
+        n, p = self.n, self.p
+        objective = self.criterion(f)
+        deviance = self.criterion(f, reml=False) if self.reml else objective
+        ntheta = len(theta)
+        dof = p + ntheta + 1
+        loglik = -objective / 2
+        aic = -2 * loglik + 2 * dof
+        bic = -2 * loglik + dof * math.log(n)
+        aicc = aic + 2 * dof * (dof + 1) / (n - dof - 1) if n - dof - 1 > 0 else math.inf
+        Rxx = f.RX[:p, :p]
+        Rinv = sla.solve_triangular(Rxx, np.eye(p), lower=True, check_finite=False)
+        vcov = sigma2 * (Rinv.T @ Rinv)
+        se = np.sqrt(np.diag(vcov))
+        names = self.fixef_names
+        lams = self.lambdas(theta)
+        design = self.design
+        ranef, groups, cnames, covs = {}, [], [], []
+        for i, t in enumerate(design.reterms):
+            ranef[t.group] = pd.DataFrame(b[i], index=pd.Index(t.levels, name=t.group),
+                                          columns=list(t.names))
+        for k, t in enumerate(self.reterms):  # varcorr in lme4's (fitting) order
+            groups.append(t.group)
+            cnames.append(list(t.names))
+            covs.append(sigma2 * lams[k] @ lams[k].T)
+        fitted = self.linear_predictor(beta, b)
+        resid = design.y - fitted
+        singular = self.is_singular(theta)
+        notes = list(_data_notes(design, self.dropped_columns))
+        if singular:
+            notes.append("The fit is singular: some variance component is estimated as zero (or a "
+                         "correlation as ±1). The data do not support that part of the random "
+                         "effects; consider removing it.")
+        if not optsum.converged:
+            notes.extend(optsum.messages or [optsum.verdict])
+        return MixedModelResult(
+            formula=formula_text or str(design.formula), family="gaussian", link="identity",
+            reml=self.reml, n_agq=1, objective=objective, loglik=loglik, aic=aic, bic=bic,
+            aicc=aicc, deviance=deviance, nobs=n, dof=dof,
+            fixef=pd.Series(beta, index=names, name="estimate"),
+            stderror=pd.Series(se, index=names, name="std_error"),
+            vcov=pd.DataFrame(vcov, index=names, columns=names),
+            coeftable=coef_table(beta, se, names), theta=np.asarray(theta, float), sigma=sigma,
+            varcorr=varcorr_frame(groups, cnames, covs, sigma2), ranef=ranef, fitted=fitted,
+            residuals=resid, is_singular=singular, optsum=optsum, warnings=tuple(notes),
+            n_dropped=design.n_dropped, rows=design.rows,
+            dropped_columns=tuple(self.dropped_columns), y=design.y,
+            prior_weights=self.weights, model=self)
+
+    # -- conditional variances and leverage -----------------------------------------------------------
+    def _inverse_pieces(self, theta):
+        """Pieces of (ΛᵀZᵀWZΛ + I)⁻¹ shared by ``condvar`` and ``leverage``."""
+        pls, cp = self.pls, self.cp
+        f = pls.factor(np.asarray(theta, float))
+        lams = self.lambdas(theta)
+        lam1 = lams[0]
+        l1, p1 = cp.l1, cp.p1
+        # M11⁻¹ per level
+        eye = np.broadcast_to(np.eye(p1), (l1, p1, p1))
+        Linv = np.linalg.solve(f.L11, eye) if p1 > 1 else 1.0 / f.L11
+        M11inv = np.einsum("lji,ljk->lik", Linv, Linv)
+        H = None
+        if cp.qR:
+            LamR = pls._lamR_sparse(lams)
+            Lam1Minv = _blockdiag(np.einsum("ij,ljk->lik", lam1, M11inv))
+            H = (LamR.T @ cp.AR1 @ Lam1Minv).tocsc()   # B_R1 M11⁻¹
+        return f, lams, M11inv, H
+
+    def condvar(self, result) -> dict:
+        """σ² Λ (ΛᵀZᵀWZΛ + I)⁻¹ Λᵀ, diagonal blocks per level, by grouping factor."""
+        scale = result.sigma ** 2 if result.sigma is not None else 1.0
+        return self._condvar_scaled(result.theta, scale)
+
+    def _condvar_scaled(self, theta, scale: float) -> dict:
+        cp = self.cp
+        f, lams, M11inv, H = self._inverse_pieces(theta)
+        l1, p1 = cp.l1, cp.p1
+        blocks = [M11inv.copy()]
+        if cp.qR:
+            # term 1: M11⁻¹ + Hₖᵀ S⁻¹ Hₖ, from V = L_S⁻¹ P H in column chunks
+            chunk = max(1, 4_000_000 // max(cp.qR, 1))
+            for s in range(0, H.shape[1], chunk * p1):
+                V = f.S.solve_L(H[:, s:s + chunk * p1])
+                m = V.shape[1] // p1
+                Vb = V.reshape(cp.qR, m, p1)
+                blocks[0][s // p1:s // p1 + m] += np.einsum("qli,qlj->lij", Vb, Vb)
+            # later terms: diagonal blocks of S⁻¹ = (L⁻¹P)ᵀ(L⁻¹P)
+            off = 0
+            for t in self.reterms[1:]:
+                p, ell = t.ncols, t.nlevels
+                out = np.zeros((ell, p, p))
+                step = max(1, 4_000_000 // max(cp.qR, 1)) // p * p or p
+                for s in range(0, t.q, step):
+                    cols = np.arange(off + s, off + min(s + step, t.q))
+                    E = sp.csc_matrix((np.ones(len(cols)), (cols, np.arange(len(cols)))),
+                                      shape=(cp.qR, len(cols)))
+                    V = f.S.solve_L(E)
+                    m = V.shape[1] // p
+                    Vb = V.reshape(cp.qR, m, p)
+                    out[s // p:s // p + m] = np.einsum("qli,qlj->lij", Vb, Vb)
+                blocks.append(out)
+                off += t.q
+        res = {}
+        for k, (t, lam) in enumerate(zip(self.reterms, lams)):
+            res[t.group] = scale * np.einsum("ij,ljk,mk->lim", lam, blocks[k], lam)
+        return {t.group: res[t.group] for t in self.design.reterms}
+
+    def leverage(self, result) -> np.ndarray:
+        """Diagonal of the hat matrix of the penalized weighted least-squares fit."""
+        cp = self.cp
+        theta = result.theta
+        f, lams, M11inv, H = self._inverse_pieces(theta)
+        p = cp.p
+        lam1 = lams[0]
+        l1, p1 = cp.l1, cp.p1
+        T1 = (_blockdiag(np.broadcast_to(lam1.T, (l1, p1, p1)).copy()) @ cp.Z1T).tocsc()  # Λ₁ᵀZ₁ᵀ
+        # v1 = L11ₖ⁻¹ Λ₁ᵀ z₁ᵢ   ->  |v1|² = aᵀ M11ₖ⁻¹ a
+        Minv_bd = _blockdiag(M11inv)
+        h = np.asarray((T1.multiply(Minv_bd @ T1)).sum(axis=0)).ravel()
+        Rxx = f.RX[:p, :p]
+        G1 = _blockdiag(np.einsum("ij,ljk->lik", lam1, M11inv))  # Λ₁ M11⁻¹
+        AX1L = np.asarray((G1.T @ cp.AX1[:p].T)).T                  # A_X1 Λ₁ M11⁻¹  (p × q1)
+        if cp.qR:
+            LamR = self.pls._lamR_sparse(lams)
+            TR = (LamR.T @ cp.ZRT).tocsc()                         # Λ_RᵀZ_Rᵀ
+            WX = f.S.solve_L(f.BXR[:p].T) if p else np.zeros((cp.qR, 0))  # L_S⁻¹P B_XRᵀ
+            dense = f.S.kind == "dense"
+            if dense:
+                E = sla.solve_triangular(f.S.L, np.eye(cp.qR), lower=True, check_finite=False)
+                V = E @ H.toarray()
+        chunk = 4096
+        for s in range(0, cp.n, chunk):
+            sl = slice(s, min(s + chunk, cp.n))
+            t1c = T1[:, sl]
+            x = self.X[sl].T.copy()
+            if p:
+                x -= AX1L @ t1c
+            if cp.qR:
+                if dense:
+                    v2 = (TR[:, sl].T @ E.T).T - (t1c.T @ V.T).T
+                else:
+                    v2 = f.S.solve_L((TR[:, sl] - H @ t1c).tocsc())
+                h[sl] += np.einsum("ij,ij->j", v2, v2)
+                if p:
+                    x -= WX.T @ v2
+            if p:
+                v3 = sla.solve_triangular(Rxx, x, lower=True, check_finite=False)
+                h[sl] += np.einsum("ij,ij->j", v3, v3)
+        w = self.weights
+        return h * w if w is not None else h
+
+    def residuals_of(self, result, kind: str = "response") -> np.ndarray:
+        r = result.residuals
+        sw = np.sqrt(self.weights) if self.weights is not None else 1.0
+        if kind in ("response",):
+            return r
+        if kind in ("pearson", "working", "deviance"):
+            return r * sw
+        if kind == "scaled":
+            return r * sw / result.sigma
+        raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working, "
+                         "deviance or scaled")
+
+    # -- pickling: the CHOLMOD symbolic factor is rebuilt on demand ----------------------------------
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+
+def _data_notes(design, dropped_columns) -> list[str]:
+    notes = []
+    if design.n_dropped:
+        cols = ", ".join(f"'{c}' ({k})" for c, k in design.dropped_by_column.items() if k)
+        total = design.nobs + design.n_dropped
+        notes.append(f"{design.n_dropped} of {total} rows had missing values in {cols} and were "
+                     f"left out; the model uses {design.nobs} rows.")
+    if dropped_columns:
+        notes.append("The fixed-effects columns " + ", ".join(f"'{c}'" for c in dropped_columns)
+                     + " are constant or linear combinations of other columns and were dropped.")
+    return notes

@@ -1,0 +1,550 @@
+"""Penalized least squares for a mixed model: cross-products once, a blocked Cholesky per θ.
+
+The system solved for a given relative covariance factor Λθ is (lme4 JSS paper, eq. 18)::
+
+    [ ΛᵀZᵀWZΛ + I   ΛᵀZᵀWX ] [u]   [ΛᵀZᵀWy]
+    [ XᵀWZΛ         XᵀWX   ] [β] = [XᵀWy ]
+
+Terms are sorted by decreasing number of levels (as lme4 does). The leading term's diagonal block
+is block-diagonal by level and is factored directly (a scalar or a batch of p×p Cholesky factors).
+Eliminating it leaves, with ``D = blockdiag(λ₁ (λ₁ᵀA₁₁ₖλ₁ + I)⁻¹ λ₁ᵀ)``,
+
+* the Schur complement of the remaining random effects
+  ``S = Λ_Rᵀ (A_RR − A_R1 D A_R1ᵀ) Λ_R + I``, factored densely or by CHOLMOD;
+* the downdated ``[X y]`` block
+  ``C = A_XX − A_X1 D A_X1ᵀ − B_XR S⁻¹ B_XRᵀ`` with ``B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R``,
+
+whose Cholesky factor gives ``log|R_X|²`` and, in its last diagonal element, the penalized
+residual sum of squares ``r²θ`` (MixedModels.jl's augmented-matrix trick). No evaluation touches
+an array of length n: every product with Z, X or y is precomputed in :class:`CrossProducts`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+try:  # CHOLMOD is optional: without it large crossed models fall back to dense Cholesky
+    from sksparse import cholmod as _cholmod
+except ImportError:  # pragma: no cover - exercised only where scikit-sparse is absent
+    _cholmod = None
+
+_warned_no_cholmod = False
+
+#: Largest Schur complement factored densely when CHOLMOD is available and the pattern is sparse.
+DENSE_MAX = 3000
+#: Density of S above which the dense factorization is used whatever its size.
+DENSE_FILL = 0.10
+#: Size of the precomputed scatter map for ``A_R1 D A_R1ᵀ`` above which sparse products are used.
+GATHER_MAX = 60_000_000
+
+
+class NotPositiveDefinite(np.linalg.LinAlgError):
+    """A factorization failed at this θ; the optimizer receives a large finite objective."""
+
+
+# --------------------------------------------------------------------------------------------
+# Structure that does not depend on θ or on the weights
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TermLayout:
+    """Where one random-effects term sits in Z and in θ.
+
+    Fields
+    ------
+    nlevels, ncols : int
+        ℓᵢ and pᵢ.
+    offset : int
+        First column of the term in its block of Z (term 1: 0; later terms: position in Z_R).
+    theta_rows, theta_cols : ndarray of int
+        Positions in λᵢ of the term's elements of θ (column-major lower triangle of the free mask).
+    theta_slice : slice
+        The term's elements within θ.
+    """
+
+    nlevels: int
+    ncols: int
+    offset: int
+    theta_rows: np.ndarray
+    theta_cols: np.ndarray
+    theta_slice: slice
+
+    def lam(self, theta: np.ndarray) -> np.ndarray:
+        """λᵢ (pᵢ × pᵢ, lower triangular) from θ."""
+        lam = np.zeros((self.ncols, self.ncols))
+        lam[self.theta_rows, self.theta_cols] = theta[self.theta_slice]
+        return lam
+
+
+def term_layouts(reterms: list) -> list[TermLayout]:
+    """Layouts of terms already in fitting order (the first is the leading term)."""
+    out, start, col = [], 0, 0
+    for i, t in enumerate(reterms):
+        rows, cols = t.theta_index
+        k = len(rows)
+        out.append(TermLayout(t.nlevels, t.ncols, 0 if i == 0 else col, np.asarray(rows),
+                              np.asarray(cols), slice(start, start + k)))
+        start += k
+        if i > 0:
+            col += t.q
+    return out
+
+
+def _zmatrix(terms: list, n: int) -> sp.csr_matrix:
+    """Sparse n × Σqᵢ model matrix of the given terms (columns level-major within a term)."""
+    rows, cols, vals, off = [], [], [], 0
+    for t in terms:
+        p = t.ncols
+        base = off + t.refs.astype(np.int64) * p
+        for j in range(p):
+            rows.append(np.arange(n))
+            cols.append(base + j)
+            vals.append(t.z[j])
+        off += t.q
+    if not rows:
+        return sp.csr_matrix((n, 0))
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n, off))
+
+
+def initial_theta(reterms: list) -> np.ndarray:
+    """lme4's start: λᵢ = I for every term (1 on the diagonal, 0 elsewhere)."""
+    parts = []
+    for t in reterms:
+        r, c = t.theta_index
+        parts.append((np.asarray(r) == np.asarray(c)).astype(float))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def theta_lower_bounds(reterms: list) -> np.ndarray:
+    """0 for diagonal elements of λ, −∞ for off-diagonal ones (lme4's ``lower``)."""
+    parts = []
+    for t in reterms:
+        r, c = t.theta_index
+        parts.append(np.where(np.asarray(r) == np.asarray(c), 0.0, -np.inf))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-products
+# --------------------------------------------------------------------------------------------
+class CrossProducts:
+    """The weighted cross-product blocks of ``[Z X y]`` for terms in fitting order.
+
+    Fields
+    ------
+    A11 : ndarray, shape (ℓ₁, p₁, p₁)
+        Per-level blocks of Z₁ᵀWZ₁.
+    AR1 : scipy.sparse.csr_matrix, shape (q_R, q₁)
+        Z_RᵀWZ₁.
+    ARR : scipy.sparse.csr_matrix, shape (q_R, q_R)
+        Z_RᵀWZ_R.
+    AX1, AXR : ndarray, shapes (p+1, q₁) and (p+1, q_R)
+        [X y]ᵀWZ₁ and [X y]ᵀWZ_R.
+    AXX : ndarray, shape (p+1, p+1)
+        [X y]ᵀW[X y].
+
+    ``update_weights`` recomputes everything for new weights (PIRLS); ``update_response``
+    recomputes only the rows and columns that involve y (a new response in the bootstrap).
+    """
+
+    def __init__(self, reterms: list, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None):
+        self.reterms = reterms
+        self.n = X.shape[0]
+        self.p = X.shape[1]
+        self.X = X
+        t1 = reterms[0]
+        self.l1, self.p1 = t1.nlevels, t1.ncols
+        self.Z1 = _zmatrix([t1], self.n)
+        self.ZR = _zmatrix(reterms[1:], self.n)
+        self.qR = self.ZR.shape[1]
+        self.Z1T = self.Z1.T.tocsr()
+        self.ZRT = self.ZR.T.tocsr()
+        self.update_weights(weights, y)
+
+    # -- numeric parts ------------------------------------------------------------------------
+    def update_weights(self, weights: np.ndarray | None, y: np.ndarray) -> None:
+        t1 = self.reterms[0]
+        w = np.ones(self.n) if weights is None else np.asarray(weights, float)
+        self.w = w
+        p1 = self.p1
+        A11 = np.empty((self.l1, p1, p1))
+        for a in range(p1):
+            for b in range(a + 1):
+                v = np.bincount(t1.refs, weights=t1.z[a] * t1.z[b] * w, minlength=self.l1)
+                A11[:, a, b] = v
+                A11[:, b, a] = v
+        self.A11 = A11
+        W = sp.diags(w) if weights is not None else None
+        Z1w = self.Z1 if W is None else (W @ self.Z1).tocsr()
+        self.AR1 = (self.ZRT @ Z1w).tocsr()
+        ZRw = self.ZR if W is None else (W @ self.ZR).tocsr()
+        self.ARR = (self.ZRT @ ZRw).tocsr()
+        self.update_response(y)
+
+    def update_response(self, y: np.ndarray) -> None:
+        """Recompute the blocks that involve [X y] (weights unchanged)."""
+        XY = np.empty((self.n, self.p + 1))
+        XY[:, :self.p] = self.X
+        XY[:, self.p] = y
+        WXY = XY * self.w[:, None]
+        self.y = np.asarray(y, float)
+        self.AX1 = np.asarray(self.Z1T @ WXY).T.copy()
+        self.AXR = np.asarray(self.ZRT @ WXY).T.copy() if self.qR else np.zeros((self.p + 1, 0))
+        self.AXX = XY.T @ WXY
+
+
+# --------------------------------------------------------------------------------------------
+# The blocked factorization
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Factor:
+    """Blocked Cholesky factor of the PLS system at one θ.
+
+    Fields
+    ------
+    theta : ndarray
+        The θ it was computed at.
+    L11 : ndarray, shape (ℓ₁, p₁, p₁)
+        Lower Cholesky factors of λ₁ᵀA₁₁ₖλ₁ + I.
+    D : ndarray, shape (ℓ₁, p₁, p₁)
+        λ₁ (λ₁ᵀA₁₁ₖλ₁ + I)⁻¹ λ₁ᵀ per level.
+    S : object
+        Factor of the Schur complement of the remaining random effects (``SchurFactor``).
+    RX : ndarray, shape (p+1, p+1)
+        Lower Cholesky factor of the downdated [X y] block; ``RX[-1, -1]² = r²θ``.
+    BXR : ndarray, shape (p+1, q_R)
+        (A_XR − A_X1 D A_R1ᵀ) Λ_R.
+    logdet_L : float
+        log|L_θ|², the log-determinant of ΛᵀZᵀWZΛ + I.
+    logdet_RX : float
+        log|R_X|² (first p diagonal elements of RX).
+    pwrss : float
+        Penalized weighted residual sum of squares r²θ.
+    """
+
+    theta: np.ndarray
+    L11: np.ndarray
+    D: np.ndarray
+    S: object
+    RX: np.ndarray
+    BXR: np.ndarray
+    logdet_L: float
+    logdet_RX: float
+    pwrss: float
+
+
+class DenseSchur:
+    """Dense lower Cholesky factor of S."""
+
+    kind = "dense"
+
+    def __init__(self, S: np.ndarray):
+        try:
+            self.L = sla.cholesky(S, lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError as e:
+            raise NotPositiveDefinite(str(e)) from e
+        self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.L))))
+
+    def solve_L(self, B: np.ndarray) -> np.ndarray:
+        """L_S⁻¹ B."""
+        if sp.issparse(B):
+            B = B.toarray()
+        return sla.solve_triangular(self.L, B, lower=True, check_finite=False)
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """S⁻¹ b."""
+        return sla.cho_solve((self.L, True), b, check_finite=False)
+
+
+class CholmodSchur:
+    """Sparse supernodal CHOLMOD factor of S (P S Pᵀ = L Lᵀ)."""
+
+    kind = "cholmod"
+
+    def __init__(self, symbolic, S: sp.csc_matrix):
+        try:
+            self.F = symbolic.cholesky(S)
+        except _cholmod.CholmodNotPositiveDefiniteError as e:
+            raise NotPositiveDefinite(str(e)) from e
+        self.logdet = float(self.F.logdet())
+
+    def solve_L(self, B):
+        """L⁻¹ P B (the permuted triangular solve; norms of its columns are what is needed)."""
+        if sp.issparse(B):
+            B = B.tocsc()
+        out = self.F.solve_L(self.F.apply_P(B), use_LDLt_decomposition=False)
+        return out.toarray() if sp.issparse(out) else out
+
+    def solve(self, b):
+        return self.F.solve_A(b)
+
+
+class PLS:
+    """Per-θ evaluation of the blocked factorization on fixed cross-products.
+
+    Parameters
+    ----------
+    reterms : list of ReTerm
+        In fitting order (decreasing number of levels).
+    cp : CrossProducts
+        Built from the same terms.
+    """
+
+    def __init__(self, reterms: list, cp: CrossProducts):
+        self.reterms = reterms
+        self.layouts = term_layouts(reterms)
+        self.cp = cp
+        self.ntheta = sum(t.ntheta for t in reterms)
+        self.scalar1 = reterms[0].ncols == 1
+        self.scalar_R = all(t.ncols == 1 for t in reterms[1:])
+        self._prepare_schur()
+
+    # -- structure of S --------------------------------------------------------------------------
+    def _prepare_schur(self) -> None:
+        global _warned_no_cholmod
+        cp = self.cp
+        qR = cp.qR
+        self.schur_kind = "none" if qR == 0 else "dense"
+        if qR == 0:
+            return
+        AR1 = cp.AR1.tocsc()
+        p1 = cp.p1
+        # pattern of A_R1 D A_R1ᵀ: pairs of nonzeros in the same level-block of columns
+        counts = np.diff(AR1.indptr).reshape(cp.l1, p1).sum(axis=1) if AR1.nnz else np.zeros(cp.l1)
+        gather_size = int(np.sum(counts.astype(np.int64) ** 2)) * p1 * p1 // max(p1, 1)
+        pattern = (abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc()
+        pattern = sp.tril(pattern, format="csc")
+        density = pattern.nnz / (qR * (qR + 1) / 2)
+        if qR > DENSE_MAX and density < DENSE_FILL:
+            if _cholmod is not None:
+                self.schur_kind = "cholmod"
+            elif not _warned_no_cholmod:
+                _warned_no_cholmod = True
+                warnings.warn("scikit-sparse (CHOLMOD) is not installed: large crossed random effects "
+                              "are factored densely, which is slower and uses more memory.",
+                              RuntimeWarning, stacklevel=3)
+        self.use_gather = self.scalar1 and self.scalar_R and gather_size <= GATHER_MAX
+        if self.use_gather:
+            self._build_gather(AR1)
+        if self.schur_kind == "cholmod":
+            full = (pattern + sp.tril(pattern, -1, format="csc").T).tocsc()
+            full = (full + sp.identity(qR, format="csc")).tocsc()
+            full.sort_indices()
+            full.data[:] = 1.0
+            self._cholmod_pattern = full
+            keys = full.indices.astype(np.int64) + qR * np.repeat(np.arange(qR), np.diff(full.indptr))
+            self._cholmod_keys = keys
+            Sinit = full.copy()
+            Sinit.data = np.where(full.indices == np.repeat(np.arange(qR), np.diff(full.indptr)),
+                                  float(qR) + 1.0, 0.01)
+            self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
+
+    def _build_gather(self, AR1: sp.csc_matrix) -> None:
+        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of d = diag(D) (scalar terms)."""
+        cp = self.cp
+        qR = cp.qR
+        indptr, idx, val = AR1.indptr, AR1.indices, AR1.data
+        cnt = np.diff(indptr)
+        # all (a, b) pairs within each column k
+        col_of = np.repeat(np.arange(AR1.shape[1]), cnt)
+        # for each nonzero e in column k, pair it with every nonzero of the same column
+        rep = cnt[col_of]
+        e1 = np.repeat(np.arange(len(idx)), rep)
+        starts = indptr[col_of]
+        offs = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
+        e2 = np.repeat(starts, rep) + offs
+        a, b = idx[e1], idx[e2]
+        keep = a >= b
+        a, b, e1, e2 = a[keep], b[keep], e1[keep], e2[keep]
+        coef = val[e1] * val[e2]
+        ks = col_of[e1]
+        lin = a.astype(np.int64) * qR + b
+        ARR = sp.tril(cp.ARR, format="coo")
+        lin_all = np.concatenate([lin, ARR.row.astype(np.int64) * qR + ARR.col])
+        uniq, inv = np.unique(lin_all, return_inverse=True)
+        self._g_rows = (uniq // qR).astype(np.int64)
+        self._g_cols = (uniq % qR).astype(np.int64)
+        m = len(uniq)
+        self._G = sp.csr_matrix((coef, (inv[:len(lin)], ks)), shape=(m, AR1.shape[1]))
+        base = np.zeros(m)
+        np.add.at(base, inv[len(lin):], ARR.data)
+        self._g_base = base
+
+    # -- Λ helpers ---------------------------------------------------------------------------------
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [lay.lam(theta) for lay in self.layouts]
+
+    def _lamR_diag(self, lams: list[np.ndarray]) -> np.ndarray:
+        """Diagonal of Λ_R when every later term is scalar."""
+        return np.concatenate([np.full(lay.nlevels, lam[0, 0])
+                               for lay, lam in zip(self.layouts[1:], lams[1:])])
+
+    def _lamR_sparse(self, lams: list[np.ndarray]) -> sp.csr_matrix:
+        blocks = [sp.kron(sp.identity(lay.nlevels), sp.csr_matrix(lam), format="csr")
+                  for lay, lam in zip(self.layouts[1:], lams[1:])]
+        return sp.block_diag(blocks, format="csr")
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def factor(self, theta: np.ndarray) -> Factor:
+        """Blocked Cholesky factor at θ (raises :class:`NotPositiveDefinite`)."""
+        cp = self.cp
+        theta = np.asarray(theta, float)
+        lams = self.lambdas(theta)
+        lam1 = lams[0]
+        p1 = cp.p1
+        if self.scalar1:
+            l = lam1[0, 0]
+            m = l * l * cp.A11[:, 0, 0] + 1.0
+            L11 = np.sqrt(m)[:, None, None]
+            dvec = (l * l) / m
+            D = dvec[:, None, None]
+            logdet = float(np.sum(np.log(m)))
+            AX1D = cp.AX1 * dvec
+        else:
+            M = lam1.T @ cp.A11 @ lam1
+            M[:, np.arange(p1), np.arange(p1)] += 1.0
+            try:
+                L11 = np.linalg.cholesky(M)
+            except np.linalg.LinAlgError as e:
+                raise NotPositiveDefinite(str(e)) from e
+            logdet = 2.0 * float(np.sum(np.log(np.abs(np.diagonal(L11, axis1=1, axis2=2)))))
+            D = lam1 @ np.linalg.inv(M) @ lam1.T          # λ M_k⁻¹ λᵀ per level
+            dvec = None
+            AX1b = cp.AX1.reshape(cp.p + 1, cp.l1, p1).transpose(1, 0, 2)
+            AX1D = (AX1b @ D).transpose(1, 0, 2).reshape(cp.p + 1, -1)
+        C = cp.AXX - AX1D @ cp.AX1.T
+        BXR = np.zeros((cp.p + 1, 0))
+        S = None
+        if cp.qR:
+            S, BXR = self._schur(lams, D, dvec, AX1D)
+            W = S.solve_L(BXR.T)
+            C -= W.T @ W
+            logdet += S.logdet
+        C = 0.5 * (C + C.T)
+        try:
+            RX = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            RX = _cholesky_psd(C)
+        diag = np.diag(RX)
+        with np.errstate(divide="ignore"):
+            logdet_RX = 2.0 * float(np.sum(np.log(diag[:-1]))) if cp.p else 0.0
+        return Factor(theta, L11, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2))
+
+    def _schur(self, lams, D, dvec, AX1D):
+        cp = self.cp
+        qR = cp.qR
+        if self.scalar_R:
+            lamR = self._lamR_diag(lams)
+        else:
+            LamR = self._lamR_sparse(lams)
+        # middle matrix  A_RR − A_R1 D A_R1ᵀ
+        if self.use_gather:
+            vals = self._g_base - self._G @ dvec
+            vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
+            if self.schur_kind == "dense":
+                S = np.zeros((qR, qR))
+                S[self._g_rows, self._g_cols] = vals
+                S[np.diag_indices(qR)] += 1.0
+                Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
+            else:
+                Sl = sp.csc_matrix((vals, (self._g_rows, self._g_cols)), shape=(qR, qR))
+                Sfac = self._cholmod(Sl + sp.tril(Sl, -1).T + sp.identity(qR))
+        else:
+            Dmat = _blockdiag(D)
+            Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
+            if self.scalar_R:
+                Sm = sp.diags(lamR) @ Mid @ sp.diags(lamR)
+            else:
+                Sm = LamR.T @ Mid @ LamR
+            if self.schur_kind == "dense":
+                S = Sm.toarray() if sp.issparse(Sm) else np.asarray(Sm)
+                S[np.diag_indices(qR)] += 1.0
+                Sfac = DenseSchur(S)
+            else:
+                Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
+        # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
+        B = cp.AXR - np.asarray((cp.AR1 @ AX1D.T)).T
+        B = B * lamR if self.scalar_R else np.asarray((LamR.T @ B.T)).T
+        return Sfac, B
+
+    def _cholmod(self, S: sp.spmatrix) -> CholmodSchur:
+        """Factor S on the fixed pattern analysed once (values scattered into it)."""
+        S = sp.csc_matrix(S)
+        S.sum_duplicates()
+        qR = S.shape[0]
+        keys = S.indices.astype(np.int64) + qR * np.repeat(np.arange(qR), np.diff(S.indptr))
+        pos = np.searchsorted(self._cholmod_keys, keys)
+        A = self._cholmod_pattern.copy()
+        A.data[:] = 0.0
+        A.data[pos] = S.data
+        return CholmodSchur(self._symbolic, A)
+
+    # -- solutions ---------------------------------------------------------------------------------
+    def solve(self, f: Factor) -> tuple[np.ndarray, np.ndarray]:
+        """β̂ and the spherical random effects û (in fitting order, level-major within each term)."""
+        cp = self.cp
+        RX = f.RX
+        p = cp.p
+        beta = (sla.solve_triangular(RX[:p, :p].T, RX[p, :p], lower=False, check_finite=False)
+                if p else np.zeros(0))
+        return beta, self.solve_u(f, cp.AX1[p] - beta @ cp.AX1[:p], cp.AXR[p] - beta @ cp.AXR[:p])
+
+    def solve_u(self, f: Factor, r1: np.ndarray, rR: np.ndarray) -> np.ndarray:
+        """Solve (ΛᵀZᵀWZΛ + I) u = Λᵀ [r1; rR] where r = ZᵀW(y − Xβ) is given in b-space."""
+        cp = self.cp
+        lams = self.lambdas(f.theta)
+        lam1 = lams[0]
+        p1 = cp.p1
+        r1 = r1.reshape(cp.l1, p1) @ lam1          # Λ₁ᵀ r1 per level
+        Minv_r1 = _chol_solve_batched(f.L11, r1)   # M11⁻¹ Λ₁ᵀ r1
+        if not cp.qR:
+            return Minv_r1.ravel()
+        LamR = None if self.scalar_R else self._lamR_sparse(lams)
+        lamR = self._lamR_diag(lams) if self.scalar_R else None
+        # B_R1 = Λ_Rᵀ A_R1 Λ₁ ; rhs_R = Λ_Rᵀ rR − B_R1 M11⁻¹ Λ₁ᵀ r1
+        t = cp.AR1 @ (Minv_r1 @ lam1.T).ravel()
+        rhsR = (rR - t) * lamR if self.scalar_R else LamR.T @ (rR - t)
+        uR = f.S.solve(rhsR)
+        back = (uR * lamR) if self.scalar_R else LamR @ uR
+        w = (cp.AR1.T @ back).reshape(cp.l1, p1) @ lam1
+        u1 = Minv_r1 - _chol_solve_batched(f.L11, w)
+        return np.concatenate([u1.ravel(), np.ravel(uR)])
+
+
+# --------------------------------------------------------------------------------------------
+def _chol_solve_batched(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve (L_k L_kᵀ) x_k = b_k for a stack of lower factors L (ℓ, p, p) and b (ℓ, p)."""
+    if L.shape[1] == 1:
+        return b / (L[:, 0, 0] ** 2)[:, None]
+    y = np.linalg.solve(L, b[..., None])
+    return np.linalg.solve(np.swapaxes(L, 1, 2), y)[..., 0]
+
+
+def _blockdiag(D: np.ndarray) -> sp.csr_matrix:
+    """Sparse block-diagonal matrix from a stack (ℓ, p, p)."""
+    l, p, _ = D.shape
+    if p == 1:
+        return sp.diags(D[:, 0, 0], format="csr")
+    rows = (np.arange(l)[:, None, None] * p + np.arange(p)[None, :, None]) + np.zeros((1, 1, p), int)
+    cols = (np.arange(l)[:, None, None] * p + np.arange(p)[None, None, :]) + np.zeros((1, p, 1), int)
+    return sp.csr_matrix((D.ravel(), (rows.ravel(), cols.ravel())), shape=(l * p, l * p))
+
+
+def _cholesky_psd(C: np.ndarray) -> np.ndarray:
+    """Cholesky of a matrix that is positive semi-definite up to rounding (zero pwrss)."""
+    n = C.shape[0]
+    L = np.zeros_like(C)
+    for j in range(n):
+        d = C[j, j] - L[j, :j] @ L[j, :j]
+        if d <= 0:
+            if j < n - 1:
+                raise NotPositiveDefinite("fixed-effects block is not positive definite")
+            d = 0.0
+        L[j, j] = np.sqrt(d)
+        if j < n - 1 and L[j, j] > 0:
+            L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L

@@ -1,0 +1,212 @@
+"""The immutable result of a fit, with the field's vocabulary.
+
+A :class:`MixedModelResult` is built complete by :func:`mm_core.fit`. Quantities that need an
+extra factorization (conditional standard deviations of the random effects, leverage) are
+computed on first access from the fitted model the result keeps, then cached; the result never
+changes after that and pickles with whatever has been computed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .optimize import OptSummary
+
+
+def varcorr_frame(groups: list[str], names: list[list[str]], covs: list[np.ndarray],
+                  residual_variance: float | None) -> pd.DataFrame:
+    """Variance components as a table.
+
+    One row per grouping factor and column (``group, name, variance, sd``) plus the residual;
+    columns ``corr:<name>`` hold the correlation of the row's column with that earlier column of
+    the same group (NaN elsewhere), the lower triangle lme4 prints.
+    """
+    rows = []
+    corr_cols: list[str] = []
+    for g, nm, cov in zip(groups, names, covs):
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        for i, n in enumerate(nm):
+            row = {"group": g, "name": n, "variance": float(cov[i, i]), "sd": float(sd[i])}
+            for j in range(i):
+                key = f"corr:{nm[j]}"
+                if key not in corr_cols:
+                    corr_cols.append(key)
+                denom = sd[i] * sd[j]
+                row[key] = float(cov[i, j] / denom) if denom > 0 else float("nan")
+            rows.append(row)
+    if residual_variance is not None:
+        rows.append({"group": "Residual", "name": "", "variance": float(residual_variance),
+                     "sd": float(math.sqrt(residual_variance))})
+    df = pd.DataFrame(rows, columns=["group", "name", "variance", "sd", *corr_cols])
+    return df
+
+
+def coef_table(beta: np.ndarray, se: np.ndarray, names: list[str], level: float = 0.95) -> pd.DataFrame:
+    """Wald table: ``estimate, std_error, z_value, p_value, ci_lower, ci_upper`` by coefficient."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = beta / se
+    p = 2 * stats.norm.sf(np.abs(z))
+    q = stats.norm.ppf(0.5 + level / 2)
+    return pd.DataFrame({"estimate": beta, "std_error": se, "z_value": z, "p_value": p,
+                         "ci_lower": beta - q * se, "ci_upper": beta + q * se},
+                        index=pd.Index(names, name="coefficient"))
+
+
+@dataclass(frozen=True, eq=False)
+class MixedModelResult:
+    """A fitted linear or generalized linear mixed model.
+
+    Fields
+    ------
+    formula : str
+        The model formula as given.
+    family, link : str
+        ``"gaussian"``/``"identity"`` for an LMM.
+    reml : bool
+        Fitted by REML (LMMs only).
+    n_agq : int
+        Quadrature points (GLMMs; 1 = Laplace, 0 = ``fast``).
+    objective : float
+        ML deviance or REML criterion (LMM); −2 log-likelihood on lme4's scale (GLMM).
+    loglik, aic, bic, aicc : float
+        Log-likelihood (REML log-likelihood for REML fits) and information criteria.
+    deviance : float
+        −2 log-likelihood for ML fits and GLMMs; for REML fits the ML deviance at the REML
+        estimates (lme4's ``deviance(m, REML = FALSE)``).
+    nobs : int
+        Observations used.
+    dof : int
+        Number of parameters: fixed effects + covariance parameters (+ σ where estimated).
+    fixef, stderror : pandas.Series
+        Fixed effects and their standard errors, by coefficient name.
+    vcov : pandas.DataFrame
+        Covariance matrix of the fixed effects.
+    coeftable : pandas.DataFrame
+        ``estimate, std_error, z_value, p_value, ci_lower, ci_upper`` (95 % Wald) by coefficient.
+    theta : ndarray
+        Relative covariance parameters, terms in lme4's order (decreasing number of levels).
+    sigma : float or None
+        Residual standard deviation (None for families without a scale).
+    varcorr : pandas.DataFrame
+        Variance components (see :func:`varcorr_frame`).
+    ranef : dict of str -> DataFrame
+        Conditional modes of the random effects by grouping factor (levels × columns).
+    fitted : ndarray
+        Fitted values on the response scale.
+    residuals : ndarray
+        Response residuals ``y − fitted``.
+    is_singular : bool
+        Some variance is zero or some correlation ±1 (lme4's ``isSingular``).
+    optsum : OptSummary
+        Optimizer settings, trace and verdict.
+    warnings : tuple of str
+        Plain-language notes: dropped rows and columns, singular fit, convergence.
+    n_dropped : int
+        Rows dropped for missing values.
+    rows : ndarray
+        Positions (``iloc``) of the data rows used.
+    dropped_columns : tuple of str
+        Fixed-effects columns removed as redundant (collinear or constant).
+    y : ndarray
+        The response as fitted (proportions for binomial responses).
+    prior_weights : ndarray or None
+        Prior weights (numbers of trials for binomial responses).
+    model : object
+        The fitted model (``LinearMixedModel`` / ``GeneralizedLinearMixedModel``): used for
+        refits, bootstrap, profiles and the lazily computed fields below.
+
+    Lazy fields: ``ranef_sd`` (conditional standard deviations, same shape as ``ranef``),
+    ``leverage`` (diagonal of the hat matrix), ``condvar`` (per-level conditional covariance
+    matrices of the random effects).
+    """
+
+    formula: str
+    family: str
+    link: str
+    reml: bool
+    n_agq: int
+    objective: float
+    loglik: float
+    aic: float
+    bic: float
+    aicc: float
+    deviance: float
+    nobs: int
+    dof: int
+    fixef: pd.Series
+    stderror: pd.Series
+    vcov: pd.DataFrame
+    coeftable: pd.DataFrame
+    theta: np.ndarray
+    sigma: float | None
+    varcorr: pd.DataFrame
+    ranef: dict
+    fitted: np.ndarray
+    residuals: np.ndarray
+    is_singular: bool
+    optsum: OptSummary
+    warnings: tuple
+    n_dropped: int
+    rows: np.ndarray
+    dropped_columns: tuple
+    y: np.ndarray
+    prior_weights: np.ndarray | None
+    model: object = field(repr=False)
+    extras: dict = field(default_factory=dict, repr=False)
+
+    # -- derived ----------------------------------------------------------------------------------
+    @property
+    def beta(self) -> np.ndarray:
+        return self.fixef.to_numpy()
+
+    @property
+    def is_lmm(self) -> bool:
+        return self.family == "gaussian" and self.link == "identity"
+
+    @property
+    def converged(self) -> bool:
+        return self.optsum.converged
+
+    @cached_property
+    def condvar(self) -> dict:
+        """Conditional covariance matrices of the random effects: group -> array (ℓ, p, p)."""
+        return self.model.condvar(self)
+
+    @cached_property
+    def ranef_sd(self) -> dict:
+        """Conditional standard deviations of the random effects (lme4 ``condVar``)."""
+        out = {}
+        for g, cv in self.condvar.items():
+            sd = np.sqrt(np.maximum(np.diagonal(cv, axis1=1, axis2=2), 0.0))
+            out[g] = pd.DataFrame(sd, index=self.ranef[g].index, columns=self.ranef[g].columns)
+        return out
+
+    @cached_property
+    def leverage(self) -> np.ndarray:
+        """Diagonal of the hat matrix (lme4 ``hatvalues``)."""
+        return self.model.leverage(self)
+
+    def residuals_of(self, kind: str = "response") -> np.ndarray:
+        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``.
+
+        For LMMs, as lme4: Pearson residuals are √w (y − fitted) and ``scaled`` divides them by
+        σ; working and deviance residuals equal the (weighted) response residuals.
+        """
+        return self.model.residuals_of(self, kind)
+
+    def summary(self) -> str:
+        """A printable summary in MixedModels.jl's layout."""
+        from .summary import summary_text
+        return summary_text(self)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        kind = "LMM" if self.is_lmm else f"GLMM ({self.family}, {self.link})"
+        return f"<MixedModelResult {kind}: {self.formula}; objective {self.objective:.4f}>"
