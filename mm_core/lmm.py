@@ -205,9 +205,13 @@ class LinearMixedModel:
         t0 = time.perf_counter()
         rec = _Recorder(fun, progress)
         step = self.initial_step if theta0 is None else 0.75
-        x, fmin, ret, rec = bobyqa(fun, x0, self.lower, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
+        # unconstrained: the objective depends on Λ only through ΛΛᵀ, so a negative diagonal is
+        # as good as its flip, and BOBYQA cannot stall on the bound (MixedModels.jl v5)
+        free = np.full(len(x0), -np.inf)
+        x, fmin, ret, rec = bobyqa(fun, x0, free, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
                                    xtol_abs=xtol_abs, maxeval=maxeval, initial_step=step,
                                    recorder=rec)
+        x = self.rectify(x)
         nopt = len(rec.values)
         messages = []
         converged = ret not in ("maximum evaluations reached", "failure", "roundoff limited")
@@ -215,17 +219,23 @@ class LinearMixedModel:
         scaled = float("nan")
         if check and len(x):
             checker = _Recorder(fun, progress, stage="check")
-            grad, scaled, ok, msgs = check_convergence(checker, x, self.lower)
+            grad, scaled, ok, msgs, newton = check_convergence(checker, x, self.lower)
             if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)):
                 # the check found a lower point: restart from it rather than report a false optimum
-                x2, f2, ret, rec2 = bobyqa(fun, checker.best_x, self.lower, ftol_rel=ftol_rel,
+                x2, f2, ret, rec2 = bobyqa(fun, checker.best_x, free, ftol_rel=ftol_rel,
                                            ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
                                            initial_step=0.05, recorder=rec)
                 nopt = len(rec.values)
                 if f2 <= fmin:
-                    x, fmin = x2, f2
-                checker = _Recorder(fun, progress, stage="check")
-                grad, scaled, ok, msgs = check_convergence(checker, x, self.lower)
+                    x, fmin = self.rectify(x2), f2
+                grad, scaled, ok, msgs, newton = check_convergence(checker, x, self.lower)
+            if newton is not None and scaled > 1e-6:
+                # polish: one Newton step on the finite-difference quadratic model
+                x_new = self.rectify(x + newton)
+                f_new = checker(x_new)
+                if f_new < fmin:
+                    x, fmin = x_new, f_new
+                    grad, scaled, ok, msgs, _ = check_convergence(checker, x, self.lower)
             messages.extend(msgs)
             if not ok:
                 converged = False
@@ -253,6 +263,17 @@ class LinearMixedModel:
             messages=tuple(messages), elapsed=time.perf_counter() - t0,
             trace_objective=np.asarray(rec.values), trace_parameters=np.asarray(rec.params),
             parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
+
+    def rectify(self, theta) -> np.ndarray:
+        """Flip the columns of each λᵢ whose diagonal is negative (ΛΛᵀ is unchanged)."""
+        theta = np.array(theta, dtype=float)
+        for lay in self.pls.layouts:
+            lam = lay.lam(theta)
+            neg = np.diag(lam) < 0
+            if neg.any():
+                lam[:, neg] = -lam[:, neg]
+                theta[lay.theta_slice] = lam[lay.theta_rows, lay.theta_cols]
+        return theta
 
     def is_singular(self, theta) -> bool:
         theta = np.asarray(theta)

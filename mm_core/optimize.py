@@ -245,17 +245,22 @@ def derivatives(fun: Callable, x: np.ndarray, free: np.ndarray, delta: float = 1
 
 def check_convergence(fun: Callable, x: np.ndarray, lower: np.ndarray, *, delta: float = 1e-4,
                       boundary_tol: float = 1e-4, max_params: int = 30):
-    """Scaled-gradient convergence check; returns (gradient, scaled_max, ok, messages)."""
+    """Scaled-gradient convergence check; returns (gradient, scaled_max, ok, messages, newton).
+
+    ``newton`` is the Newton step −H⁻¹g over the interior coordinates (zeros elsewhere) when the
+    Hessian is positive definite, else None: on a flat objective a derivative-free optimizer stops
+    on its function tolerance a little short of the optimum, and this step finishes the job.
+    """
     on_bound = (np.isfinite(lower)) & (x - lower < boundary_tol)
     free = ~on_bound
     # step back from a bound so that central differences stay inside the domain
     grad = np.full(len(x), np.nan)
     if free.sum() == 0 or free.sum() > max_params:
-        return grad, float("nan"), True, []
+        return grad, float("nan"), True, [], None
     xs = x.copy()
     near = free & np.isfinite(lower) & (x - lower < 2 * delta)
     if near.any():
-        return grad, float("nan"), True, []
+        return grad, float("nan"), True, [], None
     g, H = derivatives(fun, xs, free, delta)
     grad[free] = g
     msgs = []
@@ -270,7 +275,10 @@ def check_convergence(fun: Callable, x: np.ndarray, lower: np.ndarray, *, delta:
             msgs.append("The objective is flat or curved the wrong way in some direction at the "
                         "optimum (the Hessian is not positive definite): the model may be "
                         "over-parameterized; consider simplifying the random effects.")
-            return grad, scaled, False, msgs
-        return grad, scaled, True, msgs
-    scaled = float(np.max(np.abs(np.linalg.solve(H, g))))
-    return grad, scaled, scaled < GRADIENT_TOL, msgs
+            return grad, scaled, False, msgs, None
+        return grad, scaled, True, msgs, None
+    step = np.linalg.solve(H, g)
+    scaled = float(np.max(np.abs(step)))
+    newton = np.zeros_like(x)
+    newton[free] = -step
+    return grad, scaled, scaled < GRADIENT_TOL, msgs, newton

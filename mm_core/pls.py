@@ -131,6 +131,62 @@ def theta_lower_bounds(reterms: list) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Cross-products
 # --------------------------------------------------------------------------------------------
+class PairGram:
+    """Z_aᵀ W Z_b for groups of terms, on a sparsity pattern fixed at construction.
+
+    Each observation contributes a p_a × p_b block at (its level of a, its level of b). The
+    distinct level pairs are found once; afterwards new weights cost one ``bincount`` per
+    column pair, and the CSR data array is refilled in place, so the pattern (and everything
+    derived from it: scatter maps, CHOLMOD's symbolic analysis) never changes.
+    """
+
+    def __init__(self, rows: list, cols: list, n: int):
+        self.pieces = []
+        coo_r, coo_c = [], []
+        nrow = sum(t.q for t in rows)
+        ncol = sum(t.q for t in cols)
+        size = 0
+        roff = 0
+        for ta in rows:
+            coff = 0
+            for tb in cols:
+                key = ta.refs.astype(np.int64) * tb.nlevels + tb.refs
+                uniq, pair = np.unique(key, return_inverse=True)
+                la, lb = uniq // tb.nlevels, uniq % tb.nlevels
+                pa, pb = ta.ncols, tb.ncols
+                r = (roff + la[:, None, None] * pa + np.arange(pa)[None, :, None]
+                     + np.zeros((1, 1, pb), np.int64))
+                c = (coff + lb[:, None, None] * pb + np.arange(pb)[None, None, :]
+                     + np.zeros((1, pa, 1), np.int64))
+                coo_r.append(r.ravel())
+                coo_c.append(c.ravel())
+                self.pieces.append((ta, tb, pair.astype(np.int64), len(uniq), size))
+                size += r.size
+                coff += tb.q
+            roff += ta.q
+        r = np.concatenate(coo_r) if coo_r else np.zeros(0, np.int64)
+        c = np.concatenate(coo_c) if coo_c else np.zeros(0, np.int64)
+        order = np.lexsort((c, r))
+        self.perm = order
+        indptr = np.zeros(nrow + 1, np.int64)
+        np.add.at(indptr, r + 1, 1)
+        self.matrix = sp.csr_matrix((np.zeros(len(r)), c[order], np.cumsum(indptr)),
+                                    shape=(nrow, ncol))
+        self.flat = np.zeros(len(r))
+
+    def update(self, w: np.ndarray) -> sp.csr_matrix:
+        flat = self.flat
+        for ta, tb, pair, npairs, start in self.pieces:
+            pa, pb = ta.ncols, tb.ncols
+            block = flat[start:start + npairs * pa * pb].reshape(npairs, pa, pb)
+            for j in range(pa):
+                wz = w * ta.z[j]
+                for k in range(pb):
+                    block[:, j, k] = np.bincount(pair, weights=wz * tb.z[k], minlength=npairs)
+        self.matrix.data[:] = flat[self.perm]
+        return self.matrix
+
+
 class CrossProducts:
     """The weighted cross-product blocks of ``[Z X y]`` for terms in fitting order.
 
@@ -139,9 +195,9 @@ class CrossProducts:
     A11 : ndarray, shape (ℓ₁, p₁, p₁)
         Per-level blocks of Z₁ᵀWZ₁.
     AR1 : scipy.sparse.csr_matrix, shape (q_R, q₁)
-        Z_RᵀWZ₁.
+        Z_RᵀWZ₁ (fixed pattern).
     ARR : scipy.sparse.csr_matrix, shape (q_R, q_R)
-        Z_RᵀWZ_R.
+        Z_RᵀWZ_R (fixed pattern).
     AX1, AXR : ndarray, shapes (p+1, q₁) and (p+1, q_R)
         [X y]ᵀWZ₁ and [X y]ᵀWZ_R.
     AXX : ndarray, shape (p+1, p+1)
@@ -163,9 +219,10 @@ class CrossProducts:
         self.qR = self.ZR.shape[1]
         self.Z1T = self.Z1.T.tocsr()
         self.ZRT = self.ZR.T.tocsr()
+        self._gR1 = PairGram(reterms[1:], [t1], self.n)
+        self._gRR = PairGram(reterms[1:], reterms[1:], self.n)
         self.update_weights(weights, y)
 
-    # -- numeric parts ------------------------------------------------------------------------
     def update_weights(self, weights: np.ndarray | None, y: np.ndarray) -> None:
         t1 = self.reterms[0]
         w = np.ones(self.n) if weights is None else np.asarray(weights, float)
@@ -173,16 +230,14 @@ class CrossProducts:
         p1 = self.p1
         A11 = np.empty((self.l1, p1, p1))
         for a in range(p1):
+            wz = t1.z[a] * w
             for b in range(a + 1):
-                v = np.bincount(t1.refs, weights=t1.z[a] * t1.z[b] * w, minlength=self.l1)
+                v = np.bincount(t1.refs, weights=wz * t1.z[b], minlength=self.l1)
                 A11[:, a, b] = v
                 A11[:, b, a] = v
         self.A11 = A11
-        W = sp.diags(w) if weights is not None else None
-        Z1w = self.Z1 if W is None else (W @ self.Z1).tocsr()
-        self.AR1 = (self.ZRT @ Z1w).tocsr()
-        ZRw = self.ZR if W is None else (W @ self.ZR).tocsr()
-        self.ARR = (self.ZRT @ ZRw).tocsr()
+        self.AR1 = self._gR1.update(w)
+        self.ARR = self._gRR.update(w)
         self.update_response(y)
 
     def update_response(self, y: np.ndarray) -> None:
@@ -360,7 +415,6 @@ class PLS:
         a, b = idx[e1], idx[e2]
         keep = a >= b
         a, b, e1, e2 = a[keep], b[keep], e1[keep], e2[keep]
-        coef = val[e1] * val[e2]
         ks = col_of[e1]
         lin = a.astype(np.int64) * qR + b
         ARR = sp.tril(cp.ARR, format="coo")
@@ -369,10 +423,31 @@ class PLS:
         self._g_rows = (uniq // qR).astype(np.int64)
         self._g_cols = (uniq % qR).astype(np.int64)
         m = len(uniq)
-        self._G = sp.csr_matrix((coef, (inv[:len(lin)], ks)), shape=(m, AR1.shape[1]))
-        base = np.zeros(m)
-        np.add.at(base, inv[len(lin):], ARR.data)
-        self._g_base = base
+        G = sp.csr_matrix((np.arange(1, len(lin) + 1, dtype=float), (inv[:len(lin)], ks)),
+                          shape=(m, AR1.shape[1]))
+        src = G.data.astype(np.int64) - 1        # which (e1, e2) pair each entry of G holds
+        self._G = G
+        self._g_e1, self._g_e2 = e1[src], e2[src]
+        self._g_csc_perm = _csr_to_csc_data_map(self.cp.AR1)
+        self._g_arr_pos = inv[len(lin):]
+        self._g_arr_src = _tril_data_index(self.cp.ARR)
+        self._g_base = np.zeros(m)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute value-dependent precomputations after the cross-products changed."""
+        if not getattr(self, "use_gather", False):
+            return
+        val = self.cp.AR1.data[self._g_csc_perm]
+        self._G.data[:] = val[self._g_e1] * val[self._g_e2]
+        base = self._g_base
+        base[:] = 0.0
+        np.add.at(base, self._g_arr_pos, self.cp.ARR.data[self._g_arr_src])
+
+    def update(self, weights: np.ndarray | None, y: np.ndarray) -> None:
+        """New weights (and response): recompute the cross-products and derived maps."""
+        self.cp.update_weights(weights, y)
+        self.refresh()
 
     # -- Λ helpers ---------------------------------------------------------------------------------
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -516,6 +591,18 @@ class PLS:
 
 
 # --------------------------------------------------------------------------------------------
+def _csr_to_csc_data_map(A: sp.csr_matrix) -> np.ndarray:
+    """Positions in ``A.data`` (CSR) of the entries of ``A.tocsc().data``."""
+    B = sp.csr_matrix((np.arange(A.nnz, dtype=float), A.indices, A.indptr), shape=A.shape)
+    return B.tocsc().data.astype(np.int64)
+
+
+def _tril_data_index(A: sp.csr_matrix) -> np.ndarray:
+    """Positions in ``A.data`` of the entries of ``sp.tril(A, format="coo")``, in that order."""
+    B = sp.csr_matrix((np.arange(A.nnz, dtype=float) + 1, A.indices, A.indptr), shape=A.shape)
+    return sp.tril(B, format="coo").data.astype(np.int64) - 1
+
+
 def _chol_solve_batched(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve (L_k L_kᵀ) x_k = b_k for a stack of lower factors L (ℓ, p, p) and b (ℓ, p)."""
     if L.shape[1] == 1:

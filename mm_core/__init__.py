@@ -1,0 +1,33 @@
+"""mm_core: linear and generalized linear mixed models in Python, with lme4's numbers.
+
+The public surface::
+
+    fit(formula, data, *, family="gaussian", link=None, reml=False, n_agq=1, fast=False,
+        weights=None, contrasts=None, progress=None) -> MixedModelResult
+    lmm(...), glmm(...)               thin wrappers of fit
+    parse_formula(text) -> Formula    the formula language (no eval)
+    datasets.load(name)               the bundled example data
+
+Example
+-------
+>>> from mm_core import datasets, fit
+>>> m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"))
+>>> round(m.objective, 3)
+1751.939
+"""
+from __future__ import annotations
+
+from . import datasets
+from .api import fit, glmm, lmm
+from .design import Design, ReTerm, materialize
+from .errors import (ConvergenceWarning, DataError, FitCancelled, FormulaError, MixedModelError,
+                     NotFittedError, SingularFitWarning)
+from .formula import Formula, parse_formula
+from .lmm import LinearMixedModel
+from .optimize import OptSummary, Progress
+from .results import MixedModelResult
+
+__all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
+           "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
+           "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
+           "ConvergenceWarning", "SingularFitWarning"]

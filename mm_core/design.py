@@ -1,0 +1,634 @@
+"""Model matrices of a mixed model: the fixed-effects matrix, the response and the random-effects terms.
+
+:func:`materialize` turns a parsed :class:`~mm_core.formula.Formula` and a table into a
+:class:`Design`, the numeric input of the LMM and GLMM fitters. Nothing here evaluates
+user text; every function applied to a column comes from the whitelist in
+:mod:`mm_core.formula`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ReTerm:
+    """One random-effects term: a grouping factor and the columns that vary by its levels.
+
+    Terms on the same grouping factor are amalgamated into one ``ReTerm`` (as
+    MixedModels.jl does): ``(1|g) + (0+x|g)`` becomes one term with a block-diagonal
+    pattern of free elements in its relative covariance factor λ.
+
+    Fields
+    ------
+    group : str
+        Name of the grouping factor as written in the formula (``"subj"``, ``"batch:cask"``).
+    refs : ndarray of int32, shape (n,)
+        0-based level code of each observation.
+    levels : list of str
+        Level labels, observed levels only, in sorted order (R's factor order).
+    z : ndarray of float64, shape (p, n)
+        Transposed model matrix of the term's left-hand side (row j = column j of X_i).
+    names : list of str
+        Column names in lme4's spelling (``"(Intercept)"``, ``"days"``, ``"factor(days)1"``).
+    theta_mask : ndarray of bool, shape (p, p)
+        Lower-triangular pattern of the free elements of λ: the full lower triangle for a
+        correlated term, the diagonal for ``||`` / ``zerocorr``, block-diagonal when
+        several terms share the factor. θ holds the free elements in column-major order.
+    """
+
+    group: str
+    refs: np.ndarray
+    levels: list
+    z: np.ndarray
+    names: list
+    theta_mask: np.ndarray
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def ncols(self) -> int:
+        return self.z.shape[0]
+
+    @property
+    def q(self) -> int:
+        """Number of columns of Z for this term (levels × columns)."""
+        return self.nlevels * self.ncols
+
+    @property
+    def ntheta(self) -> int:
+        return int(self.theta_mask.sum())
+
+    @property
+    def theta_index(self) -> tuple:
+        """(rows, cols) of the free elements of λ, column-major order."""
+        cols, rows = np.nonzero(self.theta_mask.T)
+        return rows, cols
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.ncols == 1
+
+
+@dataclass(frozen=True)
+class Design:
+    """Numeric form of a mixed model on the rows it uses.
+
+    Fields
+    ------
+    formula : Formula
+        The parsed formula.
+    X : ndarray of float64, shape (n, p)
+        Fixed-effects model matrix (full rank is *not* guaranteed; the fitter pivots).
+    fixef_names : list of str
+        Column names of ``X`` in lme4's spelling (``"(Intercept)"``, ``"serviceY:deptD02"``).
+    fixef_terms : list of str
+        For each column of ``X``, the label of the formula term it came from (``"service:dept"``).
+    y : ndarray of float64, shape (n,)
+        Response. A two-level categorical response is coded 0/1 (1 = ``success_level``);
+        ``cbind(s, f)`` gives the proportion ``s / (s + f)``.
+    response_name : str
+        The response as written (``"reaction"``, ``"cbind(incidence, size - incidence)"``).
+    response_levels : list of str or None
+        For a categorical response, its two levels (failure first, success second).
+    trials : ndarray or None
+        ``s + f`` for a ``cbind`` response, else None.
+    offset : ndarray or None
+        Sum of the ``offset()`` terms, else None.
+    reterms : list of ReTerm
+        Random-effects terms in formula order (one per grouping factor).
+    rows : ndarray of int
+        Positions (0-based, ``iloc``) of the rows of the input table that were used.
+    n_dropped : int
+        Rows dropped because a used column was missing there.
+    dropped_by_column : dict
+        Column name -> number of missing values among the table's rows.
+    contrasts : dict
+        Factor name -> coding used (``"treatment"``, ``"sum"``, ``"helmert"``) with its reference level.
+    factor_levels : dict
+        Factor name -> list of levels used in the fixed part (for prediction on new data).
+    """
+
+    formula: object
+    X: np.ndarray
+    fixef_names: list
+    fixef_terms: list
+    y: np.ndarray
+    response_name: str
+    response_levels: list | None
+    trials: np.ndarray | None
+    offset: np.ndarray | None
+    reterms: list
+    rows: np.ndarray
+    n_dropped: int = 0
+    dropped_by_column: dict = field(default_factory=dict)
+    contrasts: dict = field(default_factory=dict)
+    factor_levels: dict = field(default_factory=dict)
+
+    @property
+    def nobs(self) -> int:
+        return self.y.shape[0]
+
+
+# ============================================================================ materialize
+from difflib import get_close_matches  # noqa: E402
+
+from .contrasts import Helmert, Sum, Treatment, as_coding, level_label  # noqa: E402
+from .errors import DataError, FormulaError  # noqa: E402
+from .formula import parse_formula  # noqa: E402
+from .formula.parser import CODINGS  # noqa: E402
+from .formula.terms import BinOp, Call, Name, Number, UnaryOp  # noqa: E402
+
+_CODING_CLASSES = {"treatment": Treatment, "sum": Sum, "helmert": Helmert}
+
+
+def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
+                success_level=None) -> Design:
+    """Build the model matrices of ``formula`` on ``data`` (R's ``model.frame`` + ``model.matrix``).
+
+    Parameters
+    ----------
+    formula : str or Formula
+        E.g. ``"reaction ~ 1 + days + (1 + days | subj)"``.
+    data : pandas.DataFrame
+        The table. Categorical, text and bool columns are factors; numeric columns are
+        numeric unless wrapped in ``factor()`` / ``C()``.
+    contrasts : dict, optional
+        Fixed-part coding per factor, keyed by column name or term label (``"dept"``,
+        ``"factor(period)"``); values as accepted by :func:`mm_core.contrasts.as_coding`
+        (``"sum"``, ``("treatment", "B")``, ``Helmert()``, ...). Default treatment coding
+        against the first level. A coding written in the formula with ``C(x, ...)`` wins.
+        Random-effect left sides use treatment coding (or their ``C()`` coding), as in lme4.
+    success_level : optional
+        For a two-level categorical response, the level coded 1 (default: the second level).
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    FormulaError
+        Unknown column (with a suggestion), misuse of a function on the wrong kind of column.
+    DataError
+        Empty table, no complete rows, infinite values, unusable response, one-level factors.
+
+    Notes
+    -----
+    Rows with a missing value in any used column are dropped (R's ``na.omit``). As in R,
+    ``scale()`` and ``center()`` are computed over the non-missing values of the whole
+    column, before rows are dropped for other columns. Unused factor levels are dropped
+    (lme4's ``drop.unused.levels = TRUE``).
+
+    lme4 equivalent: ``lFormula(formula, data)`` (``X``, ``reTrms``, ``fr``).
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.5, 1, 2, 3], "g": list("abab")})
+    >>> d = materialize("y ~ 1 + x + (1 | g)", df)
+    >>> d.fixef_names, d.reterms[0].group, d.reterms[0].levels
+    (['(Intercept)', 'x'], 'g', ['a', 'b'])
+    """
+    f = parse_formula(formula) if isinstance(formula, str) else formula
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError("data must be a pandas DataFrame")
+    return _Builder(f, data, contrasts or {}).build(success_level)
+
+
+class _Var:
+    """One evaluated predictor: numeric values or (codes, levels) of a factor."""
+
+    def __init__(self, label, values=None, codes=None, levels=None, coding=None, full=False,
+                 prefix=None, node=None):
+        self.label, self.values, self.codes, self.levels = label, values, codes, levels
+        self.coding, self.full, self.node = coding, full, node
+        self.prefix = label if prefix is None else prefix
+
+    @property
+    def numeric(self) -> bool:
+        return self.values is not None
+
+
+class _Builder:
+    def __init__(self, f, data: pd.DataFrame, contrasts: dict) -> None:
+        self.f, self.data, self.user_contrasts = f, data, contrasts
+        self.text = f.text or ""
+        self.cat_cache: dict = {}
+        self.num_cache: dict = {}
+
+    # ------------------------------------------------------------------ errors
+    def ferr(self, message: str, node=None, span=None) -> FormulaError:
+        pos, end = span if span else (getattr(node, "pos", -1), getattr(node, "end", -1))
+        if not self.text or pos is None or pos < 0:
+            return FormulaError(message, self.text or self.f.to_text())
+        return FormulaError(message, self.text, pos, end if end and end > pos else None)
+
+    # ------------------------------------------------------------------ rows and columns
+    def used_columns(self) -> list:
+        """(column, span) pairs in order of appearance."""
+        out = [(n.name, (n.pos, n.end)) for n in self.f.names()]
+        for r in self.f.random:
+            spans = r.group_pos or ((-1, -1),) * len(r.group)
+            out += list(zip(r.group, spans))
+        return sorted(out, key=lambda x: x[1][0])  # stable: built formulas keep their order
+
+    def check_columns(self) -> list:
+        cols = [c for c in self.data.columns]
+        names: list = []
+        for name, span in self.used_columns():
+            if name not in self.data.columns:
+                raise self.ferr(_missing_column_message(name, cols), span=span)
+            if name not in names:
+                names.append(name)
+        return names
+
+    def select_rows(self, used: list) -> None:
+        data = self.data
+        n = len(data)
+        na = {c: data[c].isna().to_numpy() for c in used}
+        self.dropped_by_column = {c: int(m.sum()) for c, m in na.items()}
+        bad = np.zeros(n, dtype=bool)
+        for m in na.values():
+            bad |= m
+        self.keep = ~bad
+        self.rows = np.flatnonzero(self.keep)
+        self.n_dropped = int(bad.sum())
+        if self.rows.size == 0:
+            cols = ", ".join(f"'{c}' ({k} missing)" for c, k in self.dropped_by_column.items()
+                             if k)
+            raise DataError(f"no rows left: every row has a missing value in at least one "
+                            f"of the columns used: {cols}")
+        for c in used:
+            s = data[c]
+            if _kind(s) == "numeric":
+                k = int(np.isinf(s.to_numpy(dtype=float, na_value=np.nan)[self.rows]).sum())
+                if k:
+                    raise DataError(f"column '{c}' has {k} infinite value{'s' if k > 1 else ''}"
+                                    f"; replace or remove {'them' if k > 1 else 'it'} first")
+            elif _kind(s) == "datetime":
+                raise DataError(f"column '{c}' holds dates or times; convert it to numbers "
+                                "or text first")
+
+    # ------------------------------------------------------------------ evaluation
+    def numeric(self, node) -> np.ndarray:
+        """Numeric value of an expression on the rows kept, finite-checked."""
+        key = node.to_text()
+        if key not in self.num_cache:
+            with np.errstate(all="ignore"):
+                full = np.broadcast_to(self._num(node), (len(self.data),))
+            v = np.array(full[self.rows], dtype=float)
+            bad = int((~np.isfinite(v)).sum())
+            if bad:
+                raise DataError(f"'{key}' is missing or infinite in {bad} of the rows used "
+                                "(for example the log or square root of zero or of a "
+                                "negative number)")
+            self.num_cache[key] = v
+        return self.num_cache[key]
+
+    def _num(self, node):
+        if isinstance(node, Number):
+            return node.value
+        if isinstance(node, Name):
+            s = self.data[node.name]
+            kind = _kind(s)
+            if kind == "numeric":
+                return s.to_numpy(dtype=float, na_value=np.nan)
+            if kind == "bool":
+                return s.to_numpy(dtype=float, na_value=np.nan)
+            raise self.ferr(f"column '{node.name}' is categorical (text), so it cannot be used "
+                            "in arithmetic", node)
+        if isinstance(node, UnaryOp):
+            v = self._num(node.operand)
+            return -v if node.op == "-" else v
+        if isinstance(node, BinOp):
+            a, b = self._num(node.left), self._num(node.right)
+            return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+                    "^": np.power}[node.op](np.asarray(a, dtype=float), b)
+        if isinstance(node, Call):
+            fn = node.func
+            if fn in ("factor", "C", "fulldummy", "cbind", "offset"):
+                raise self.ferr(f"{fn}() cannot be used inside arithmetic", node)
+            v = np.asarray(self._num(node.args[0]), dtype=float)
+            if fn == "I":
+                return v
+            if fn in ("scale", "center"):
+                v = np.broadcast_to(v, (len(self.data),))
+                out = v - np.nanmean(v)
+                if fn == "scale":
+                    out = out / np.nanstd(v, ddof=1)
+                return out
+            return _MATH[fn](v)
+        raise self.ferr(f"'{node.to_text()}' cannot be used as a number", node)
+
+    def factor(self, name: str):
+        """(codes, levels) of a column as a factor, on the rows kept."""
+        if name not in self.cat_cache:
+            s = self.data[name].iloc[self.rows]
+            self.cat_cache[name] = _factorize(s)
+        return self.cat_cache[name]
+
+    def variable(self, node, fixed: bool) -> _Var:
+        label = node.to_text()
+        if isinstance(node, Name):
+            if _kind(self.data[node.name]) in ("numeric",):
+                return _Var(label, values=self.numeric(node), node=node)
+            codes, levels = self.factor(node.name)
+            return self._cat_var(label, codes, levels, node.name, None, fixed, node)
+        if isinstance(node, Call) and node.func in ("factor", "C", "fulldummy"):
+            col = node.args[0].name
+            codes, levels = self.factor(col)
+            if node.func == "fulldummy":
+                if _kind(self.data[col]) == "numeric":
+                    raise self.ferr(f"fulldummy() needs a categorical column, but '{col}' is "
+                                    f"numeric; write (0 + factor({col}) | g) for one column "
+                                    "per value", node)
+                self._need_two(label, levels)
+                return _Var(label, codes=codes, levels=levels, full=True, prefix=col,
+                            node=node)
+            coding = node.args[1] if node.func == "C" and len(node.args) > 1 else None
+            return self._cat_var(label, codes, levels, col, coding, fixed, node)
+        return _Var(label, values=self.numeric(node), node=node)
+
+    def _need_two(self, label, levels) -> None:
+        if len(levels) < 2:
+            raise DataError(f"'{label}' has only one level ('{levels[0]}') in the rows used; "
+                            "a categorical predictor needs at least two")
+
+    def _cat_var(self, label, codes, levels, col, coding_node, fixed, node) -> _Var:
+        self._need_two(label, levels)
+        if coding_node is not None:
+            coding = self._formula_coding(coding_node, levels)
+        else:
+            spec = None
+            if fixed:
+                spec = self.user_contrasts.get(label, self.user_contrasts.get(col))
+            try:
+                coding = as_coding(spec).resolve(levels) if spec is not None else \
+                    Treatment().resolve(levels)
+            except (ValueError, DataError) as e:
+                raise DataError(f"contrasts for '{label}': {e}") from None
+        return _Var(label, codes=codes, levels=levels, coding=coding, node=node)
+
+    def _formula_coding(self, node, levels):
+        if isinstance(node, Name):
+            return _CODING_CLASSES[CODINGS[node.name]]().resolve(levels)
+        ref = node.args[0]
+        value = ref.value if not isinstance(ref, Number) else level_label(ref.value)
+        try:
+            return Treatment(value).resolve(levels)
+        except DataError as e:
+            raise self.ferr(str(e), ref) from None
+
+    # ------------------------------------------------------------------ model matrices
+    def model_matrix(self, terms, intercept: bool, fixed: bool):
+        """R's model.matrix for ``terms``: (matrix n×p, names, term labels, variables)."""
+        n = self.rows.size
+        terms = sorted(terms, key=lambda t: t.degree)
+        variables: dict = {}
+        for t in terms:
+            for fac in t.factors:
+                key = fac.to_text()
+                if key not in variables:
+                    variables[key] = self.variable(fac, fixed)
+        sets = [frozenset(fac.to_text() for fac in t.factors) for t in terms]
+        full: set = set()  # (term index, variable key) coded by indicators
+        for ti, t in enumerate(terms):
+            for fac in t.factors:
+                key, v = fac.to_text(), variables[fac.to_text()]
+                if v.numeric:
+                    continue
+                rest = sets[ti] - {key}
+                if v.full or (rest and not any(rest <= sets[tj] for tj in range(ti))):
+                    full.add((ti, key))
+        if not intercept:
+            for ti, t in enumerate(terms):
+                cats = [fac.to_text() for fac in t.factors
+                        if not variables[fac.to_text()].numeric]
+                if cats:
+                    full.add((ti, cats[0]))
+                    break
+        blocks, names, labels = [], [], []
+        if intercept:
+            blocks.append(np.ones((n, 1)))
+            names.append("(Intercept)")
+            labels.append("(Intercept)")
+        for ti, t in enumerate(terms):
+            mat, nm = None, None
+            for fac in t.factors:
+                key = fac.to_text()
+                b, bn = self._block(variables[key], (ti, key) in full)
+                if mat is None:
+                    mat, nm = b, bn
+                else:
+                    mat = (mat[:, :, None] * b[:, None, :]).transpose(0, 2, 1).reshape(n, -1)
+                    nm = [f"{a}:{c}" for c in bn for a in nm]
+            blocks.append(mat)
+            names += nm
+            labels += [t.label] * len(nm)
+        X = np.hstack(blocks) if blocks else np.zeros((n, 0))
+        return np.ascontiguousarray(X, dtype=float), names, labels, variables
+
+    @staticmethod
+    def _block(v: _Var, full: bool):
+        if v.numeric:
+            return v.values[:, None], [v.label]
+        if full:
+            return np.eye(len(v.levels))[v.codes], [v.prefix + lv for lv in v.levels]
+        cmat, suffix = v.coding.matrix(v.levels)
+        return cmat[v.codes], [v.label + s for s in suffix]
+
+    # ------------------------------------------------------------------ response
+    def response(self, success_level):
+        r = self.f.response
+        name = r.to_text()
+        if isinstance(r, Call) and r.func == "cbind":
+            s, fl = self.numeric(r.args[0]), self.numeric(r.args[1])
+            trials = s + fl
+            neg = int(((s < 0) | (fl < 0)).sum())
+            if neg:
+                raise DataError(f"{name}: {neg} rows have a negative count of successes or "
+                                "failures")
+            zero = int((trials == 0).sum())
+            if zero:
+                raise DataError(f"{name}: {zero} row{'s have' if zero > 1 else ' has'} zero "
+                                "trials (successes + failures = 0); remove them first")
+            return s / trials, None, trials
+        col = None
+        if isinstance(r, Name) and _kind(self.data[r.name]) != "numeric":
+            col = r.name
+        elif isinstance(r, Call) and r.func == "factor":
+            col = r.args[0].name
+        if col is None:
+            return self.numeric(r), None, None
+        return self._categorical_response(name, col, success_level)
+
+    def _categorical_response(self, name, col, success_level):
+        s = self.data[col]
+        kind = _kind(s)
+        codes, levels = self.factor(col)
+        if kind == "bool":
+            codes, levels = s.iloc[self.rows].to_numpy(dtype=bool).astype(np.int64), \
+                ["False", "True"]
+        shown = ", ".join(f"'{lv}'" for lv in levels[:6]) + (", ..." if len(levels) > 6 else "")
+        if len(levels) == 1:
+            raise DataError(f"response '{name}' has the single value {shown} in all rows used; "
+                            "a yes/no response needs two different values")
+        if len(levels) != 2:
+            what = (f"is categorical with {len(levels)} levels" if kind == "categorical"
+                    and isinstance(s.dtype, pd.CategoricalDtype)
+                    else f"is not numeric: it has {len(levels)} different values")
+            raise DataError(f"response '{name}' {what} ({shown}); the response must be "
+                            "numeric or have exactly two levels (for a yes/no model)")
+        if success_level is None:
+            success = 1
+        else:
+            label = level_label(success_level)
+            if label not in levels:
+                raise DataError(f"success level '{label}' is not a level of the response "
+                                f"'{name}' (levels: {shown})")
+            success = levels.index(label)
+        y = (codes == success).astype(float)
+        return y, [levels[1 - success], levels[success]], None
+
+    # ------------------------------------------------------------------ random effects
+    def grouping(self, r):
+        label = r.group_label
+        codes, levels = self.factor(r.group[0])
+        for part in r.group[1:]:
+            c2, l2 = self.factor(part)
+            combined = codes.astype(np.int64) * len(l2) + c2
+            uniq, codes = np.unique(combined, return_inverse=True)
+            levels = [f"{levels[u // len(l2)]}:{l2[u % len(l2)]}" for u in uniq]
+        if len(levels) < 2:
+            raise DataError(f"grouping factor '{label}' has only one level; a random effect "
+                            "needs at least two")
+        return np.asarray(codes, dtype=np.int32), list(levels)
+
+    def reterms(self) -> list:
+        merged: dict = {}
+        for r in self.f.random:
+            label = r.group_label
+            X, names, _, _ = self.model_matrix(r.terms, r.intercept, fixed=False)
+            block = np.tril(np.ones((len(names),) * 2, dtype=bool))
+            if not r.correlated:
+                block = np.eye(len(names), dtype=bool)
+            if label not in merged:
+                refs, levels = self.grouping(r)
+                merged[label] = dict(refs=refs, levels=levels, z=[X], names=list(names),
+                                     masks=[block])
+                continue
+            m = merged[label]
+            dup = [nm for nm in names if nm in m["names"]]
+            if dup:
+                raise self.ferr(f"the random-effect column '{dup[0]}' appears twice for the "
+                                f"grouping factor '{label}'; remove one of the terms",
+                                span=(r.pos, _close_paren(self.text, r.pos)))
+            m["z"].append(X)
+            m["names"] += names
+            m["masks"].append(block)
+        out = []
+        for label, m in merged.items():
+            p = len(m["names"])
+            mask = np.zeros((p, p), dtype=bool)
+            i = 0
+            for b in m["masks"]:
+                k = b.shape[0]
+                mask[i:i + k, i:i + k] = b
+                i += k
+            z = np.ascontiguousarray(np.hstack(m["z"]).T, dtype=np.float64)
+            out.append(ReTerm(label, m["refs"], m["levels"], z, m["names"], mask))
+        return out
+
+    # ------------------------------------------------------------------ everything
+    def build(self, success_level) -> Design:
+        if len(self.data) == 0:
+            raise DataError("the table has no rows")
+        used = self.check_columns()
+        self.select_rows(used)
+        y, response_levels, trials = self.response(success_level)
+        X, names, labels, variables = self.model_matrix(self.f.fixed, self.f.intercept,
+                                                        fixed=True)
+        contrasts = {k: v.coding for k, v in variables.items() if not v.numeric and not v.full}
+        levels = {k: list(v.levels) for k, v in variables.items() if not v.numeric}
+        offset = None
+        for o in self.f.offsets:
+            offset = self.numeric(o) if offset is None else offset + self.numeric(o)
+        return Design(formula=self.f, X=X, fixef_names=names, fixef_terms=labels,
+                      y=np.asarray(y, dtype=float), response_name=self.f.response.to_text(),
+                      response_levels=response_levels,
+                      trials=None if trials is None else np.asarray(trials, dtype=float),
+                      offset=None if offset is None else np.array(offset, dtype=float),
+                      reterms=self.reterms(), rows=self.rows, n_dropped=self.n_dropped,
+                      dropped_by_column=self.dropped_by_column, contrasts=contrasts,
+                      factor_levels=levels)
+
+
+_MATH = {"log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt,
+         "abs": np.abs, "abs2": np.square}
+
+
+def _kind(s: pd.Series) -> str:
+    """'numeric', 'bool', 'categorical' or 'datetime'."""
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_bool_dtype(dt):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_timedelta64_dtype(dt):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_complex_dtype(dt):
+        return "numeric"
+    return "categorical"
+
+
+def _factorize(s: pd.Series):
+    """(codes int64, levels list of str) with R's level order; unused levels dropped."""
+    kind = _kind(s)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        raw = s.cat.codes.to_numpy()
+        used, codes = np.unique(raw, return_inverse=True)
+        cats = s.cat.categories
+        return codes.astype(np.int64), [level_label(cats[u]) for u in used]
+    if kind == "bool":
+        v = s.to_numpy(dtype=bool)
+        used, codes = np.unique(v, return_inverse=True)
+        return codes.astype(np.int64), [str(bool(u)) for u in used]
+    if kind == "numeric":
+        codes, uniq = pd.factorize(s, sort=True)
+        return codes.astype(np.int64), [level_label(u) for u in uniq]
+    codes, uniq = pd.factorize(s.astype(str), sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniq]
+
+
+def _missing_column_message(name: str, columns: list) -> str:
+    strs = [str(c) for c in columns]
+    lower = [c for c in strs if c.lower() == name.lower()]
+    match = lower or get_close_matches(name, strs, n=1, cutoff=0.6)
+    if not match:
+        match = get_close_matches(name.lower(), [c.lower() for c in strs], n=1, cutoff=0.6)
+        match = [strs[[c.lower() for c in strs].index(match[0])]] if match else []
+    if match:
+        return f"column '{name}' not found; did you mean '{match[0]}'?"
+    if not strs:
+        return f"column '{name}' not found; the table has no columns"
+    shown = ", ".join(f"'{c}'" for c in strs[:12]) + (", ..." if len(strs) > 12 else "")
+    return f"column '{name}' not found; the table's columns are {shown}"
+
+
+def _close_paren(text: str, pos: int) -> int | None:
+    """Position one past the ')' matching the '(' at ``pos`` (None if not found)."""
+    if not text or pos < 0:
+        return None
+    depth = 0
+    for i in range(pos, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
