@@ -16,15 +16,15 @@ import time
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .dense import tri_inv, tri_solve
 from .errors import DataError, FitCancelled
 from .femat import independent_columns
-from .optimize import OptSummary, _Recorder, bobyqa, check_convergence
+from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, recheck_gradient
 from .pls import (PLS, CrossProducts, NotPositiveDefinite, _blockdiag, initial_theta,
                   theta_lower_bounds)
-from .results import MixedModelResult, coef_table, varcorr_frame
+from .results import MixedModelResult, coef_table, labels, varcorr_frame
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
 SINGULAR_TOL = 1e-4
@@ -219,7 +219,7 @@ class LinearMixedModel:
         scaled = float("nan")
         if check and len(x):
             checker = _Recorder(fun, progress, stage="check")
-            grad, scaled, ok, msgs, newton = check_convergence(checker, x, self.lower)
+            grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower)
             if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)):
                 # the check found a lower point: restart from it rather than report a false optimum
                 x2, f2, ret, rec2 = bobyqa(fun, checker.best_x, free, ftol_rel=ftol_rel,
@@ -228,14 +228,14 @@ class LinearMixedModel:
                 nopt = len(rec.values)
                 if f2 <= fmin:
                     x, fmin = self.rectify(x2), f2
-                grad, scaled, ok, msgs, newton = check_convergence(checker, x, self.lower)
+                grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower)
             if newton is not None and scaled > 1e-6:
                 # polish: one Newton step on the finite-difference quadratic model
                 x_new = self.rectify(x + newton)
                 f_new = checker(x_new)
                 if f_new < fmin:
                     x, fmin = x_new, f_new
-                    grad, scaled, ok, msgs, _ = check_convergence(checker, x, self.lower)
+                    grad, scaled, ok = recheck_gradient(checker, x, self.lower, hessian)
             messages.extend(msgs)
             if not ok:
                 converged = False
@@ -328,7 +328,7 @@ class LinearMixedModel:
         bic = -2 * loglik + dof * math.log(n)
         aicc = aic + 2 * dof * (dof + 1) / (n - dof - 1) if n - dof - 1 > 0 else math.inf
         Rxx = f.RX[:p, :p]
-        Rinv = sla.solve_triangular(Rxx, np.eye(p), lower=True, check_finite=False)
+        Rinv = tri_inv(Rxx)
         vcov = sigma2 * (Rinv.T @ Rinv)
         se = np.sqrt(np.diag(vcov))
         names = self.fixef_names
@@ -336,8 +336,8 @@ class LinearMixedModel:
         design = self.design
         ranef, groups, cnames, covs = {}, [], [], []
         for i, t in enumerate(design.reterms):
-            ranef[t.group] = pd.DataFrame(b[i], index=pd.Index(t.levels, name=t.group),
-                                          columns=list(t.names))
+            ranef[t.group] = pd.DataFrame(b[i], index=labels(t.levels, t.group),
+                                          columns=labels(t.names))
         for k, t in enumerate(self.reterms):  # varcorr in lme4's (fitting) order
             groups.append(t.group)
             cnames.append(list(t.names))
@@ -356,9 +356,9 @@ class LinearMixedModel:
             formula=formula_text or str(design.formula), family="gaussian", link="identity",
             reml=self.reml, n_agq=1, objective=objective, loglik=loglik, aic=aic, bic=bic,
             aicc=aicc, deviance=deviance, nobs=n, dof=dof,
-            fixef=pd.Series(beta, index=names, name="estimate"),
-            stderror=pd.Series(se, index=names, name="std_error"),
-            vcov=pd.DataFrame(vcov, index=names, columns=names),
+            fixef=pd.Series(beta, index=labels(names), name="estimate"),
+            stderror=pd.Series(se, index=labels(names), name="std_error"),
+            vcov=pd.DataFrame(vcov, index=labels(names), columns=labels(names)),
             coeftable=coef_table(beta, se, names), theta=np.asarray(theta, float), sigma=sigma,
             varcorr=varcorr_frame(groups, cnames, covs, sigma2), ranef=ranef, fitted=fitted,
             residuals=resid, is_singular=singular, optsum=optsum, warnings=tuple(notes),
@@ -374,10 +374,7 @@ class LinearMixedModel:
         lams = self.lambdas(theta)
         lam1 = lams[0]
         l1, p1 = cp.l1, cp.p1
-        # M11⁻¹ per level
-        eye = np.broadcast_to(np.eye(p1), (l1, p1, p1))
-        Linv = np.linalg.solve(f.L11, eye) if p1 > 1 else 1.0 / f.L11
-        M11inv = np.einsum("lji,ljk->lik", Linv, Linv)
+        M11inv = f.Minv
         H = None
         if cp.qR:
             LamR = pls._lamR_sparse(lams)
@@ -445,7 +442,7 @@ class LinearMixedModel:
             WX = f.S.solve_L(f.BXR[:p].T) if p else np.zeros((cp.qR, 0))  # L_S⁻¹P B_XRᵀ
             dense = f.S.kind == "dense"
             if dense:
-                E = sla.solve_triangular(f.S.L, np.eye(cp.qR), lower=True, check_finite=False)
+                E = tri_inv(f.S.L)
                 V = E @ H.toarray()
         chunk = 4096
         for s in range(0, cp.n, chunk):
@@ -463,7 +460,7 @@ class LinearMixedModel:
                 if p:
                     x -= WX.T @ v2
             if p:
-                v3 = sla.solve_triangular(Rxx, x, lower=True, check_finite=False)
+                v3 = tri_solve(Rxx, x)
                 h[sl] += np.einsum("ij,ij->j", v3, v3)
         w = self.weights
         return h * w if w is not None else h

@@ -245,7 +245,7 @@ def derivatives(fun: Callable, x: np.ndarray, free: np.ndarray, delta: float = 1
 
 def check_convergence(fun: Callable, x: np.ndarray, lower: np.ndarray, *, delta: float = 1e-4,
                       boundary_tol: float = 1e-4, max_params: int = 30):
-    """Scaled-gradient convergence check; returns (gradient, scaled_max, ok, messages, newton).
+    """Scaled-gradient convergence check; returns (gradient, scaled_max, ok, messages, newton, H).
 
     ``newton`` is the Newton step −H⁻¹g over the interior coordinates (zeros elsewhere) when the
     Hessian is positive definite, else None: on a flat objective a derivative-free optimizer stops
@@ -256,11 +256,11 @@ def check_convergence(fun: Callable, x: np.ndarray, lower: np.ndarray, *, delta:
     # step back from a bound so that central differences stay inside the domain
     grad = np.full(len(x), np.nan)
     if free.sum() == 0 or free.sum() > max_params:
-        return grad, float("nan"), True, [], None
+        return grad, float("nan"), True, [], None, None
     xs = x.copy()
     near = free & np.isfinite(lower) & (x - lower < 2 * delta)
     if near.any():
-        return grad, float("nan"), True, [], None
+        return grad, float("nan"), True, [], None, None
     g, H = derivatives(fun, xs, free, delta)
     grad[free] = g
     msgs = []
@@ -275,10 +275,34 @@ def check_convergence(fun: Callable, x: np.ndarray, lower: np.ndarray, *, delta:
             msgs.append("The objective is flat or curved the wrong way in some direction at the "
                         "optimum (the Hessian is not positive definite): the model may be "
                         "over-parameterized; consider simplifying the random effects.")
-            return grad, scaled, False, msgs, None
-        return grad, scaled, True, msgs, None
+            return grad, scaled, False, msgs, None, None
+        return grad, scaled, True, msgs, None, None
     step = np.linalg.solve(H, g)
     scaled = float(np.max(np.abs(step)))
     newton = np.zeros_like(x)
     newton[free] = -step
-    return grad, scaled, scaled < GRADIENT_TOL, msgs, newton
+    H_full = np.zeros((len(x), len(x)))
+    H_full[np.ix_(free, free)] = H
+    return grad, scaled, scaled < GRADIENT_TOL, msgs, newton, H_full
+
+
+def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, H_full: np.ndarray,
+                     *, delta: float = 1e-4, boundary_tol: float = 1e-4):
+    """Central-difference gradient at a new point, scaled by a Hessian computed nearby.
+
+    Returns (gradient, scaled_max, ok). Used after a Newton step, where the curvature has not
+    changed but the gradient has.
+    """
+    free = ~((np.isfinite(lower)) & (x - lower < boundary_tol))
+    idx = np.flatnonzero(free)
+    grad = np.full(len(x), np.nan)
+    g = np.zeros(len(idx))
+    for a, i in enumerate(idx):
+        e = np.zeros_like(x)
+        e[i] = delta
+        g[a] = (fun(x + e) - fun(x - e)) / (2 * delta)
+    grad[idx] = g
+    if not len(idx):
+        return grad, float("nan"), True
+    scaled = float(np.max(np.abs(np.linalg.solve(H_full[np.ix_(idx, idx)], g))))
+    return grad, scaled, scaled < GRADIENT_TOL

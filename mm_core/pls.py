@@ -24,8 +24,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
+
+from .dense import cho_solve, chol, tri_solve
 
 try:  # CHOLMOD is optional: without it large crossed models fall back to dense Cholesky
     from sksparse import cholmod as _cholmod
@@ -263,8 +264,8 @@ class Factor:
     ------
     theta : ndarray
         The θ it was computed at.
-    L11 : ndarray, shape (ℓ₁, p₁, p₁)
-        Lower Cholesky factors of λ₁ᵀA₁₁ₖλ₁ + I.
+    Minv : ndarray, shape (ℓ₁, p₁, p₁)
+        (λ₁ᵀA₁₁ₖλ₁ + I)⁻¹ per level; ``L11`` gives the lower Cholesky factors of the matrices.
     D : ndarray, shape (ℓ₁, p₁, p₁)
         λ₁ (λ₁ᵀA₁₁ₖλ₁ + I)⁻¹ λ₁ᵀ per level.
     S : object
@@ -282,7 +283,7 @@ class Factor:
     """
 
     theta: np.ndarray
-    L11: np.ndarray
+    Minv: np.ndarray
     D: np.ndarray
     S: object
     RX: np.ndarray
@@ -290,6 +291,11 @@ class Factor:
     logdet_L: float
     logdet_RX: float
     pwrss: float
+
+    @property
+    def L11(self) -> np.ndarray:
+        """Lower Cholesky factors of λ₁ᵀA₁₁ₖλ₁ + I (computed on demand)."""
+        return np.linalg.cholesky(np.linalg.inv(self.Minv))
 
 
 class DenseSchur:
@@ -299,7 +305,7 @@ class DenseSchur:
 
     def __init__(self, S: np.ndarray):
         try:
-            self.L = sla.cholesky(S, lower=True, overwrite_a=True, check_finite=False)
+            self.L = chol(S, overwrite=True)
         except np.linalg.LinAlgError as e:
             raise NotPositiveDefinite(str(e)) from e
         self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.L))))
@@ -308,11 +314,11 @@ class DenseSchur:
         """L_S⁻¹ B."""
         if sp.issparse(B):
             B = B.toarray()
-        return sla.solve_triangular(self.L, B, lower=True, check_finite=False)
+        return tri_solve(self.L, B)
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         """S⁻¹ b."""
-        return sla.cho_solve((self.L, True), b, check_finite=False)
+        return cho_solve(self.L, b)
 
 
 class CholmodSchur:
@@ -474,7 +480,7 @@ class PLS:
         if self.scalar1:
             l = lam1[0, 0]
             m = l * l * cp.A11[:, 0, 0] + 1.0
-            L11 = np.sqrt(m)[:, None, None]
+            Minv = (1.0 / m)[:, None, None]
             dvec = (l * l) / m
             D = dvec[:, None, None]
             logdet = float(np.sum(np.log(m)))
@@ -482,12 +488,22 @@ class PLS:
         else:
             M = lam1.T @ cp.A11 @ lam1
             M[:, np.arange(p1), np.arange(p1)] += 1.0
-            try:
-                L11 = np.linalg.cholesky(M)
-            except np.linalg.LinAlgError as e:
-                raise NotPositiveDefinite(str(e)) from e
-            logdet = 2.0 * float(np.sum(np.log(np.abs(np.diagonal(L11, axis1=1, axis2=2)))))
-            D = lam1 @ np.linalg.inv(M) @ lam1.T          # λ M_k⁻¹ λᵀ per level
+            if p1 == 2:  # closed form: the common random intercept and slope
+                a, b, c = M[:, 0, 0], M[:, 1, 0], M[:, 1, 1]
+                det = a * c - b * b
+                if not np.all(det > 0):
+                    raise NotPositiveDefinite("a 2×2 block is not positive definite")
+                Minv = np.empty_like(M)
+                Minv[:, 0, 0], Minv[:, 1, 1] = c / det, a / det
+                Minv[:, 0, 1] = Minv[:, 1, 0] = -b / det
+                logdet = float(np.sum(np.log(det)))
+            else:
+                sign, ld = np.linalg.slogdet(M)
+                if not np.all(sign > 0):
+                    raise NotPositiveDefinite("a diagonal block is not positive definite")
+                logdet = float(np.sum(ld))
+                Minv = np.linalg.inv(M)
+            D = lam1 @ Minv @ lam1.T          # λ M_k⁻¹ λᵀ per level
             dvec = None
             AX1b = cp.AX1.reshape(cp.p + 1, cp.l1, p1).transpose(1, 0, 2)
             AX1D = (AX1b @ D).transpose(1, 0, 2).reshape(cp.p + 1, -1)
@@ -507,7 +523,7 @@ class PLS:
         diag = np.diag(RX)
         with np.errstate(divide="ignore"):
             logdet_RX = 2.0 * float(np.sum(np.log(diag[:-1]))) if cp.p else 0.0
-        return Factor(theta, L11, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2))
+        return Factor(theta, Minv, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2))
 
     def _schur(self, lams, D, dvec, AX1D):
         cp = self.cp
@@ -564,8 +580,7 @@ class PLS:
         cp = self.cp
         RX = f.RX
         p = cp.p
-        beta = (sla.solve_triangular(RX[:p, :p].T, RX[p, :p], lower=False, check_finite=False)
-                if p else np.zeros(0))
+        beta = tri_solve(RX[:p, :p], RX[p, :p], trans=True) if p else np.zeros(0)
         return beta, self.solve_u(f, cp.AX1[p] - beta @ cp.AX1[:p], cp.AXR[p] - beta @ cp.AXR[:p])
 
     def solve_u(self, f: Factor, r1: np.ndarray, rR: np.ndarray) -> np.ndarray:
@@ -575,7 +590,7 @@ class PLS:
         lam1 = lams[0]
         p1 = cp.p1
         r1 = r1.reshape(cp.l1, p1) @ lam1          # Λ₁ᵀ r1 per level
-        Minv_r1 = _chol_solve_batched(f.L11, r1)   # M11⁻¹ Λ₁ᵀ r1
+        Minv_r1 = (f.Minv @ r1[..., None])[..., 0]   # M11⁻¹ Λ₁ᵀ r1
         if not cp.qR:
             return Minv_r1.ravel()
         LamR = None if self.scalar_R else self._lamR_sparse(lams)
@@ -586,7 +601,7 @@ class PLS:
         uR = f.S.solve(rhsR)
         back = (uR * lamR) if self.scalar_R else LamR @ uR
         w = (cp.AR1.T @ back).reshape(cp.l1, p1) @ lam1
-        u1 = Minv_r1 - _chol_solve_batched(f.L11, w)
+        u1 = Minv_r1 - (f.Minv @ w[..., None])[..., 0]
         return np.concatenate([u1.ravel(), np.ravel(uR)])
 
 

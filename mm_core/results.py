@@ -13,9 +13,14 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .optimize import OptSummary
+
+
+def labels(names, name: str | None = None) -> pd.Index:
+    """An index of labels (coefficient, level or column names), kept as plain Python strings."""
+    return pd.Index(list(names), dtype=object, name=name)
 
 
 def varcorr_frame(groups: list[str], names: list[list[str]], covs: list[np.ndarray],
@@ -26,35 +31,45 @@ def varcorr_frame(groups: list[str], names: list[list[str]], covs: list[np.ndarr
     columns ``corr:<name>`` hold the correlation of the row's column with that earlier column of
     the same group (NaN elsewhere), the lower triangle lme4 prints.
     """
-    rows = []
-    corr_cols: list[str] = []
+    col_group, col_name, col_var = [], [], []
+    corr: dict[str, list] = {}
+    nrows = sum(len(nm) for nm in names) + (residual_variance is not None)
+    row = 0
     for g, nm, cov in zip(groups, names, covs):
-        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        var = np.diag(cov)
+        sd = np.sqrt(np.maximum(var, 0.0))
         for i, n in enumerate(nm):
-            row = {"group": g, "name": n, "variance": float(cov[i, i]), "sd": float(sd[i])}
+            col_group.append(g)
+            col_name.append(n)
+            col_var.append(float(var[i]))
             for j in range(i):
-                key = f"corr:{nm[j]}"
-                if key not in corr_cols:
-                    corr_cols.append(key)
                 denom = sd[i] * sd[j]
-                row[key] = float(cov[i, j] / denom) if denom > 0 else float("nan")
-            rows.append(row)
+                corr.setdefault(f"corr:{nm[j]}", [math.nan] * nrows)[row] = (
+                    float(cov[i, j] / denom) if denom > 0 else math.nan)
+            row += 1
     if residual_variance is not None:
-        rows.append({"group": "Residual", "name": "", "variance": float(residual_variance),
-                     "sd": float(math.sqrt(residual_variance))})
-    df = pd.DataFrame(rows, columns=["group", "name", "variance", "sd", *corr_cols])
-    return df
+        col_group.append("Residual")
+        col_name.append("")
+        col_var.append(float(residual_variance))
+    variance = np.asarray(col_var, dtype=float)
+    data = {"group": np.array(col_group, dtype=object), "name": np.array(col_name, dtype=object),
+            "variance": variance,
+            "sd": np.sqrt(np.maximum(variance, 0.0))}
+    data.update({k: np.asarray(v, dtype=float) for k, v in corr.items()})
+    return pd.DataFrame(data)
 
 
 def coef_table(beta: np.ndarray, se: np.ndarray, names: list[str], level: float = 0.95) -> pd.DataFrame:
     """Wald table: ``estimate, std_error, z_value, p_value, ci_lower, ci_upper`` by coefficient."""
+    beta = np.asarray(beta, dtype=float)
+    se = np.asarray(se, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = beta / se
-    p = 2 * stats.norm.sf(np.abs(z))
-    q = stats.norm.ppf(0.5 + level / 2)
+    p = 2.0 * special.ndtr(-np.abs(z))
+    q = float(special.ndtri(0.5 + level / 2))
     return pd.DataFrame({"estimate": beta, "std_error": se, "z_value": z, "p_value": p,
                          "ci_lower": beta - q * se, "ci_upper": beta + q * se},
-                        index=pd.Index(names, name="coefficient"))
+                        index=labels(names, "coefficient"))
 
 
 @dataclass(frozen=True, eq=False)

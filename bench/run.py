@@ -1,0 +1,220 @@
+"""Side-by-side fit times: mm_core, lme4 (R) and mixedlm (Rust core), on this machine, in one run.
+
+``make bench`` runs ``python -m bench.run``; it writes the table to ``bench/README.md``.
+Every timing is the median of several complete fits (formula to result), after one warm-up fit.
+Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions, ``--no-r``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import mm_core  # noqa: E402
+
+REFERENCE = ROOT / "tests" / "reference"
+
+
+@dataclass
+class Case:
+    id: str
+    data: str
+    formula: str
+    family: str = "gaussian"
+    reml: bool = False
+    n_agq: int = 1
+    fast: bool = False
+    reps: int = 7
+    mixedlm: dict = field(default_factory=dict)   # formula / columns for mixedlm's grammar
+
+
+def _prep(df: pd.DataFrame, case: Case) -> pd.DataFrame:
+    df = df.copy()
+    for name, expr in case.mixedlm.get("columns", {}).items():
+        df[name] = expr(df)
+    return df
+
+
+CASES = [
+    Case("dyestuff_ml", "dyestuff", "yield ~ 1 + (1|batch)", reps=25),
+    Case("dyestuff_reml", "dyestuff", "yield ~ 1 + (1|batch)", reml=True, reps=25),
+    Case("dyestuff2_ml", "dyestuff2", "yield ~ 1 + (1|batch)", reps=25),
+    Case("sleepstudy_ml", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", reps=25),
+    Case("sleepstudy_reml", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", reml=True, reps=25),
+    Case("sleepstudy_zerocorr_ml", "sleepstudy", "reaction ~ 1 + days + (1 + days||subj)", reps=25),
+    Case("sleepstudy_catdays_ml", "sleepstudy",
+         "reaction ~ 1 + factor(days) + (1 + factor(days)|subj)", reps=3,
+         mixedlm={"formula": "reaction ~ 1 + fdays + (1 + fdays|subj)",
+                  "columns": {"fdays": lambda d: d["days"].astype(str).astype("category")}}),
+    Case("penicillin_ml", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", reps=25),
+    Case("penicillin_reml", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", reml=True, reps=25),
+    Case("pastes_nested_ml", "pastes", "strength ~ 1 + (1|batch/cask)", reps=25),
+    Case("pastes_reml", "pastes", "strength ~ 1 + (1|batch) + (1|batch:cask)", reml=True, reps=25),
+    Case("insteval_ml", "insteval", "y ~ 1 + service*dept + (1|s) + (1|d)", reps=3),
+    Case("verbagg_laplace", "verbagg",
+         "r2 ~ 1 + anger + gender + btype + situ + mode + (1|subj) + (1|item)",
+         family="binomial", reps=3),
+    Case("verbagg_fast", "verbagg",
+         "r2 ~ 1 + anger + gender + btype + situ + mode + (1|subj) + (1|item)",
+         family="binomial", n_agq=0, fast=True, reps=5),
+    Case("contra_laplace", "contra", "use ~ 1 + age + I(age^2) + livch + urban + (1|dist)",
+         family="binomial", reps=7,
+         mixedlm={"formula": "use ~ 1 + age + age2 + livch + urban + (1|dist)",
+                  "columns": {"age2": lambda d: d["age"] ** 2}}),
+    Case("contra_agq9", "contra", "use ~ 1 + age + I(age^2) + livch + urban + (1|dist)",
+         family="binomial", n_agq=9, reps=7,
+         mixedlm={"formula": "use ~ 1 + age + age2 + livch + urban + (1|dist)",
+                  "columns": {"age2": lambda d: d["age"] ** 2}}),
+    Case("cbpp_binomial", "cbpp", "cbind(incidence, size - incidence) ~ 1 + factor(period) + (1|herd)",
+         family="binomial", reps=7,
+         mixedlm={"formula": "prop ~ 1 + period + (1|herd)", "weights": "size",
+                  "columns": {"prop": lambda d: d["incidence"] / d["size"]}}),
+    Case("grouseticks_poisson", "grouseticks",
+         "ticks ~ 1 + factor(year) + cheight + (1|brood) + (1|index) + (1|location)",
+         family="poisson", reps=5,
+         mixedlm={"formula": "ticks ~ 1 + year + cheight + (1|brood) + (1|index) + (1|location)"}),
+]
+
+
+def _median_time(fn, reps: int) -> tuple[float, object]:
+    out = fn()  # warm-up (imports, caches)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def time_mm_core(case: Case, reps: int):
+    data = mm_core.datasets.load(case.data)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mm_core.fit(case.formula, data, family=case.family, reml=case.reml,
+                               n_agq=case.n_agq, fast=case.fast,
+                               allow_more_random_effects="catdays" in case.id)
+    t, m = _median_time(run, reps)
+    return t, m.objective
+
+
+def time_mixedlm(case: Case, reps: int):
+    try:
+        import mixedlm
+        from mixedlm.families import Binomial, Poisson
+    except ImportError:
+        return None, None
+    data = _prep(mm_core.datasets.load(case.data), case)
+    formula = case.mixedlm.get("formula", case.formula)
+    weights = case.mixedlm.get("weights")
+    w = data[weights].to_numpy(float) if weights else None
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if case.family == "gaussian":
+                return mixedlm.lmer(formula, data, REML=case.reml)
+            fam = Binomial() if case.family == "binomial" else Poisson()
+            return mixedlm.glmer(formula, data, family=fam, nAGQ=case.n_agq, weights=w)
+    try:
+        t, m = _median_time(run, reps)
+    except Exception as e:  # a model mixedlm cannot fit is reported, not fatal
+        return None, f"{type(e).__name__}: {e}"[:80]
+    return t, None
+
+
+def time_lme4(cases: list[Case], reps_override: int | None):
+    if not shutil.which("Rscript"):
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name in {c.data for c in cases}:
+            mm_core.datasets.load(name).to_csv(tmp / f"{name}.csv", index=False)
+        rows = [{"id": c.id, "data": c.data, "formula": c.formula, "family": c.family,
+                 "reml": str(c.reml).upper(), "nagq": c.n_agq,
+                 "reps": reps_override or c.reps} for c in cases]
+        pd.DataFrame(rows).to_csv(tmp / "cases.tsv", sep="\t", index=False)
+        subprocess.run(["Rscript", str(ROOT / "bench" / "lme4_times.R"), str(tmp / "cases.tsv"),
+                        str(tmp), str(tmp / "out.tsv")], check=True)
+        out = pd.read_csv(tmp / "out.tsv", sep="\t")
+    return {r.id: (r.seconds, r.objective) for r in out.itertuples()}
+
+
+def _fmt(t):
+    return "–" if t is None else (f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s")
+
+
+def _ratio(a, b):
+    return "–" if a is None or b is None or b == 0 else f"{a / b:.3f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", default="")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "README.md"))
+    args = ap.parse_args(argv)
+    cases = [c for c in CASES if not args.cases or c.id in args.cases.split(",")]
+    lme4 = {} if args.no_r else time_lme4(cases, args.reps)
+    rows = []
+    for c in cases:
+        reps = args.reps or c.reps
+        t_mm, obj = time_mm_core(c, reps)
+        t_ml, ml_note = time_mixedlm(c, reps)
+        t_r, obj_r = lme4.get(c.id, (None, None))
+        rows.append((c, t_mm, obj, t_r, obj_r, t_ml, ml_note))
+        print(f"{c.id:26s} mm_core {_fmt(t_mm):>10s}  lme4 {_fmt(t_r):>10s}  mixedlm {_fmt(t_ml):>10s}"
+              f"  ratio/lme4 {_ratio(t_mm, t_r)}  ratio/mixedlm {_ratio(t_mm, t_ml)}", flush=True)
+    write_report(rows, Path(args.out))
+    return 0
+
+
+def write_report(rows, path: Path) -> None:
+    import nlopt
+    lines = [
+        "# Benchmarks",
+        "",
+        "Median wall time of a complete fit (formula and data in, result out) of each reference",
+        "model, measured side by side in one run of `make bench` on this machine:",
+        f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, nlopt {nlopt.__version__}.",
+        "lme4 is timed inside one R process (`system.time` of `lmer`/`glmer`), mixedlm and",
+        "mm_core inside this Python process, each after one warm-up fit. The ratio columns are",
+        "mm_core's time divided by the other's: below 1 means mm_core is faster. The objective",
+        "column is mm_core's minus lme4's (−2 log-likelihood or REML criterion): 0 or negative",
+        "is right; lme4 did not converge on catdays, verbagg and contra Laplace.",
+        "mixedlm's grammar has no `factor()`, `I()` or `cbind()`: it is given the same model",
+        "through precomputed columns (and a proportion with weights for cbpp).",
+        "",
+        "| case | mm_core | lme4 | mixedlm | mm_core / lme4 | mm_core / mixedlm | objective − lme4 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c, t_mm, obj, t_r, obj_r, t_ml, ml_note in rows:
+        dobj = "–" if obj_r is None else f"{obj - obj_r:+.2e}"
+        ml = _fmt(t_ml) if t_ml is not None else (f"fails ({ml_note})" if ml_note else "–")
+        lines.append(f"| {c.id} | {_fmt(t_mm)} | {_fmt(t_r)} | {ml} | {_ratio(t_mm, t_r)} | "
+                     f"{_ratio(t_mm, t_ml)} | {dobj} |")
+    lines.append("")
+    lines.append(f"Generated by `python -m bench.run` on {time.strftime('%Y-%m-%d')}.")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
