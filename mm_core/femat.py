@@ -8,7 +8,7 @@ Householder QR gives exactly those residual norms on the diagonal of R.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
+from scipy.linalg.lapack import dgeqrf
 
 #: Relative tolerance on a column's residual norm (R's ``qr`` default).
 RANK_TOL = 1e-7
@@ -40,17 +40,28 @@ def independent_columns(X: np.ndarray, tol: float = RANK_TOL) -> np.ndarray:
         return np.arange(0)
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     keep: list[int] = []
-    # QR of the kept columns grows one column at a time; X usually has few columns
-    R = sla.qr(X, mode="r", check_finite=False)[0]
-    diag = np.abs(np.diag(R)) if min(n, p) == p else np.abs(np.concatenate(
-        [np.diag(R), np.zeros(p - min(n, p))]))
+    diag = np.zeros(p)
+    k = min(n, p)
+    diag[:k] = np.abs(np.diag(_qr_r(X)[:k, :k]))
     for j in range(p):
         if norms[j] > 0 and diag[j] > tol * norms[j]:
             keep.append(j)
     keep_arr = np.asarray(keep, dtype=int)
     if len(keep_arr) < p and len(keep_arr) > 0:
         # dependent columns change later diagonals only through rounding; confirm on the subset
-        R2 = sla.qr(X[:, keep_arr], mode="r", check_finite=False)[0]
-        ok = np.abs(np.diag(R2)) > tol * norms[keep_arr]
+        R2 = _qr_r(X[:, keep_arr])
+        m = min(n, len(keep_arr))
+        d2 = np.zeros(len(keep_arr))
+        d2[:m] = np.abs(np.diag(R2[:m, :m]))
+        ok = d2 > tol * norms[keep_arr]
         keep_arr = keep_arr[ok]
     return keep_arr
+
+
+def _qr_r(X: np.ndarray) -> np.ndarray:
+    """The upper-left block of R from an unpivoted Householder QR (LAPACK dgeqrf), no Q, no copy
+    of the n × p triangle."""
+    qr, _tau, _work, info = dgeqrf(np.asfortranarray(X, dtype=float))
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dgeqrf failed (info={info})")
+    return qr[:X.shape[1], :]

@@ -111,6 +111,26 @@ def _zmatrix(terms: list, n: int) -> sp.csr_matrix:
                          shape=(n, off))
 
 
+def _ztm(terms: list, M: np.ndarray) -> np.ndarray:
+    """(Zᵀ M)ᵀ for the given terms, by one ``bincount`` per (column of M, column of the term)."""
+    out = np.empty((M.shape[1], sum(t.q for t in terms)))
+    off = 0
+    for t in terms:
+        p, ell = t.ncols, t.nlevels
+        block = out[:, off:off + t.q].reshape(M.shape[1], ell, p) if p > 1 else None
+        for j in range(p):
+            zj = t.z[j]
+            ones = bool(np.all(zj == 1.0)) if j == 0 else False
+            for c in range(M.shape[1]):
+                v = np.bincount(t.refs, weights=M[:, c] if ones else M[:, c] * zj, minlength=ell)
+                if p == 1:
+                    out[c, off:off + ell] = v
+                else:
+                    block[c, :, j] = v
+        off += t.q
+    return out
+
+
 def initial_theta(reterms: list) -> np.ndarray:
     """lme4's start: λᵢ = I for every term (1 on the diagonal, 0 elsewhere)."""
     parts = []
@@ -248,8 +268,8 @@ class CrossProducts:
         XY[:, self.p] = y
         WXY = XY * self.w[:, None]
         self.y = np.asarray(y, float)
-        self.AX1 = np.asarray(self.Z1T @ WXY).T.copy()
-        self.AXR = np.asarray(self.ZRT @ WXY).T.copy() if self.qR else np.zeros((self.p + 1, 0))
+        self.AX1 = _ztm(self.reterms[:1], WXY)
+        self.AXR = _ztm(self.reterms[1:], WXY) if self.qR else np.zeros((self.p + 1, 0))
         self.AXX = XY.T @ WXY
 
 
@@ -405,37 +425,47 @@ class PLS:
             self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
 
     def _build_gather(self, AR1: sp.csc_matrix) -> None:
-        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of d = diag(D) (scalar terms)."""
+        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of d = diag(D) (scalar terms).
+
+        Entry (a, b) of A_R1 D A_R1ᵀ is Σₖ A[a,k] A[b,k] dₖ: a matrix G with one row per position
+        of the lower-triangular pattern and one column per level k of the leading term, whose
+        entries are the products A[a,k] A[b,k], turns d into those values with one sparse
+        mat-vec. G is built column by column (CSC), in the order the pairs are generated.
+        """
         cp = self.cp
         qR = cp.qR
-        indptr, idx, val = AR1.indptr, AR1.indices, AR1.data
-        cnt = np.diff(indptr)
-        # all (a, b) pairs within each column k
+        indptr, idx = AR1.indptr, AR1.indices
+        cnt = np.diff(indptr).astype(np.int64)
         col_of = np.repeat(np.arange(AR1.shape[1]), cnt)
-        # for each nonzero e in column k, pair it with every nonzero of the same column
         rep = cnt[col_of]
-        e1 = np.repeat(np.arange(len(idx)), rep)
-        starts = indptr[col_of]
-        offs = np.arange(len(e1)) - np.repeat(np.cumsum(rep) - rep, rep)
-        e2 = np.repeat(starts, rep) + offs
+        e1 = np.repeat(np.arange(len(idx), dtype=np.int64), rep)
+        offs = np.arange(len(e1), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
+        e2 = np.repeat(indptr[col_of].astype(np.int64), rep) + offs
         a, b = idx[e1], idx[e2]
         keep = a >= b
-        a, b, e1, e2 = a[keep], b[keep], e1[keep], e2[keep]
-        ks = col_of[e1]
+        e1, e2, a, b = e1[keep], e2[keep], a[keep], b[keep]
+        per_col = np.bincount(col_of[e1], minlength=AR1.shape[1])
         lin = a.astype(np.int64) * qR + b
         ARR = sp.tril(cp.ARR, format="coo")
-        lin_all = np.concatenate([lin, ARR.row.astype(np.int64) * qR + ARR.col])
-        uniq, inv = np.unique(lin_all, return_inverse=True)
+        lin_arr = ARR.row.astype(np.int64) * qR + ARR.col
+        if qR * qR <= 50_000_000:   # dedupe through a mark array: no sort of the pairs
+            mark = np.zeros(qR * qR, dtype=bool)
+            mark[lin] = True
+            mark[lin_arr] = True
+            uniq = np.flatnonzero(mark)
+            pos = np.cumsum(mark, dtype=np.int64) - 1
+            inv_pairs, inv_arr = pos[lin], pos[lin_arr]
+        else:
+            uniq, inv = np.unique(np.concatenate([lin, lin_arr]), return_inverse=True)
+            inv_pairs, inv_arr = inv[:len(lin)], inv[len(lin):]
         self._g_rows = (uniq // qR).astype(np.int64)
         self._g_cols = (uniq % qR).astype(np.int64)
         m = len(uniq)
-        G = sp.csr_matrix((np.arange(1, len(lin) + 1, dtype=float), (inv[:len(lin)], ks)),
-                          shape=(m, AR1.shape[1]))
-        src = G.data.astype(np.int64) - 1        # which (e1, e2) pair each entry of G holds
-        self._G = G
-        self._g_e1, self._g_e2 = e1[src], e2[src]
+        Gptr = np.concatenate([[0], np.cumsum(per_col)])
+        self._G = sp.csc_matrix((np.zeros(len(lin)), inv_pairs, Gptr), shape=(m, AR1.shape[1]))
+        self._g_e1, self._g_e2 = e1, e2
         self._g_csc_perm = _csr_to_csc_data_map(self.cp.AR1)
-        self._g_arr_pos = inv[len(lin):]
+        self._g_arr_pos = inv_arr
         self._g_arr_src = _tril_data_index(self.cp.ARR)
         self._g_base = np.zeros(m)
         self.refresh()
@@ -446,9 +476,8 @@ class PLS:
             return
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
-        base = self._g_base
-        base[:] = 0.0
-        np.add.at(base, self._g_arr_pos, self.cp.ARR.data[self._g_arr_src])
+        self._g_base = np.bincount(self._g_arr_pos, weights=self.cp.ARR.data[self._g_arr_src],
+                                   minlength=len(self._g_base))
 
     def update(self, weights: np.ndarray | None, y: np.ndarray) -> None:
         """New weights (and response): recompute the cross-products and derived maps."""
