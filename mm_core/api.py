@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ._threads import blas_threads
 from .design import materialize
 from .errors import DataError, MixedModelError
 from .lmm import LinearMixedModel
@@ -98,6 +99,15 @@ def fit(formula: str, data: pd.DataFrame, *, family="gaussian", link=None, reml:
     """
     if not isinstance(data, pd.DataFrame):
         raise MixedModelError("data must be a table (pandas DataFrame)")
+    with blas_threads():
+        return _fit(formula, data, family=family, link=link, reml=reml, n_agq=n_agq, fast=fast,
+                    weights=weights, contrasts=contrasts, progress=progress,
+                    success_level=success_level,
+                    allow_more_random_effects=allow_more_random_effects, **optimizer)
+
+
+def _fit(formula, data, *, family, link, reml, n_agq, fast, weights, contrasts, progress,
+         success_level, allow_more_random_effects, **optimizer) -> MixedModelResult:
     design = materialize(formula, data, contrasts=contrasts, success_level=success_level)
     w = _prior_weights(weights, data, design.rows)
     text = formula if isinstance(formula, str) else str(formula)
