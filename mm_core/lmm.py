@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .dense import tri_inv, tri_solve
+from .dense import tri_inv
 from .errors import DataError, FitCancelled
 from .femat import independent_columns
 from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, recheck_gradient
-from .pls import (PLS, CrossProducts, NotPositiveDefinite, _blockdiag, initial_theta,
-                  theta_lower_bounds)
+from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
+from . import pls_dense
 from .results import MixedModelResult, coef_table, labels, varcorr_frame
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
@@ -151,8 +151,11 @@ class LinearMixedModel:
             weights = np.asarray(weights, float)
         self.weights = weights
         self.log_det_w = float(np.sum(np.log(weights))) if weights is not None else 0.0
-        self.cp = CrossProducts(self.reterms, self.X, self.y, weights)
-        self.pls = PLS(self.reterms, self.cp)
+        if pls_dense.use_dense(self.reterms, *self.X.shape):
+            self.pls = pls_dense.DensePLS(self.reterms, self.X, self.y, weights)
+        else:
+            self.pls = PLS(self.reterms, CrossProducts(self.reterms, self.X, self.y, weights))
+        self.cp = self.pls.cp
         self.lower = theta_lower_bounds(self.reterms)
         self.theta0, self.initial_step = moment_start(self)
 
@@ -367,103 +370,22 @@ class LinearMixedModel:
             prior_weights=self.weights, model=self)
 
     # -- conditional variances and leverage -----------------------------------------------------------
-    def _inverse_pieces(self, theta):
-        """Pieces of (ΛᵀZᵀWZΛ + I)⁻¹ shared by ``condvar`` and ``leverage``."""
-        pls, cp = self.pls, self.cp
-        f = pls.factor(np.asarray(theta, float))
-        lams = self.lambdas(theta)
-        lam1 = lams[0]
-        l1, p1 = cp.l1, cp.p1
-        M11inv = f.Minv
-        H = None
-        if cp.qR:
-            LamR = pls._lamR_sparse(lams)
-            Lam1Minv = _blockdiag(np.einsum("ij,ljk->lik", lam1, M11inv))
-            H = (LamR.T @ cp.AR1 @ Lam1Minv).tocsc()   # B_R1 M11⁻¹
-        return f, lams, M11inv, H
-
     def condvar(self, result) -> dict:
         """σ² Λ (ΛᵀZᵀWZΛ + I)⁻¹ Λᵀ, diagonal blocks per level, by grouping factor."""
         scale = result.sigma ** 2 if result.sigma is not None else 1.0
         return self._condvar_scaled(result.theta, scale)
 
     def _condvar_scaled(self, theta, scale: float) -> dict:
-        cp = self.cp
-        f, lams, M11inv, H = self._inverse_pieces(theta)
-        l1, p1 = cp.l1, cp.p1
-        blocks = [M11inv.copy()]
-        if cp.qR:
-            # term 1: M11⁻¹ + Hₖᵀ S⁻¹ Hₖ, from V = L_S⁻¹ P H in column chunks
-            chunk = max(1, 4_000_000 // max(cp.qR, 1))
-            for s in range(0, H.shape[1], chunk * p1):
-                V = f.S.solve_L(H[:, s:s + chunk * p1])
-                m = V.shape[1] // p1
-                Vb = V.reshape(cp.qR, m, p1)
-                blocks[0][s // p1:s // p1 + m] += np.einsum("qli,qlj->lij", Vb, Vb)
-            # later terms: diagonal blocks of S⁻¹ = (L⁻¹P)ᵀ(L⁻¹P)
-            off = 0
-            for t in self.reterms[1:]:
-                p, ell = t.ncols, t.nlevels
-                out = np.zeros((ell, p, p))
-                step = max(1, 4_000_000 // max(cp.qR, 1)) // p * p or p
-                for s in range(0, t.q, step):
-                    cols = np.arange(off + s, off + min(s + step, t.q))
-                    E = sp.csc_matrix((np.ones(len(cols)), (cols, np.arange(len(cols)))),
-                                      shape=(cp.qR, len(cols)))
-                    V = f.S.solve_L(E)
-                    m = V.shape[1] // p
-                    Vb = V.reshape(cp.qR, m, p)
-                    out[s // p:s // p + m] = np.einsum("qli,qlj->lij", Vb, Vb)
-                blocks.append(out)
-                off += t.q
-        res = {}
-        for k, (t, lam) in enumerate(zip(self.reterms, lams)):
-            res[t.group] = scale * np.einsum("ij,ljk,mk->lim", lam, blocks[k], lam)
+        theta = np.asarray(theta, float)
+        blocks = self.pls.inverse_diag_blocks(theta)
+        res = {t.group: scale * (lam @ B @ lam.T)
+               for t, lam, B in zip(self.reterms, self.lambdas(theta), blocks)}
         return {t.group: res[t.group] for t in self.design.reterms}
 
     def leverage(self, result) -> np.ndarray:
-        """Diagonal of the hat matrix of the penalized weighted least-squares fit."""
-        cp = self.cp
-        theta = result.theta
-        f, lams, M11inv, H = self._inverse_pieces(theta)
-        p = cp.p
-        lam1 = lams[0]
-        l1, p1 = cp.l1, cp.p1
-        T1 = (_blockdiag(np.broadcast_to(lam1.T, (l1, p1, p1)).copy()) @ cp.Z1T).tocsc()  # Λ₁ᵀZ₁ᵀ
-        # v1 = L11ₖ⁻¹ Λ₁ᵀ z₁ᵢ   ->  |v1|² = aᵀ M11ₖ⁻¹ a
-        Minv_bd = _blockdiag(M11inv)
-        h = np.asarray((T1.multiply(Minv_bd @ T1)).sum(axis=0)).ravel()
-        Rxx = f.RX[:p, :p]
-        G1 = _blockdiag(np.einsum("ij,ljk->lik", lam1, M11inv))  # Λ₁ M11⁻¹
-        AX1L = np.asarray((G1.T @ cp.AX1[:p].T)).T                  # A_X1 Λ₁ M11⁻¹  (p × q1)
-        if cp.qR:
-            LamR = self.pls._lamR_sparse(lams)
-            TR = (LamR.T @ cp.ZRT).tocsc()                         # Λ_RᵀZ_Rᵀ
-            WX = f.S.solve_L(f.BXR[:p].T) if p else np.zeros((cp.qR, 0))  # L_S⁻¹P B_XRᵀ
-            dense = f.S.kind == "dense"
-            if dense:
-                E = tri_inv(f.S.L)
-                V = E @ H.toarray()
-        chunk = 4096
-        for s in range(0, cp.n, chunk):
-            sl = slice(s, min(s + chunk, cp.n))
-            t1c = T1[:, sl]
-            x = self.X[sl].T.copy()
-            if p:
-                x -= AX1L @ t1c
-            if cp.qR:
-                if dense:
-                    v2 = (TR[:, sl].T @ E.T).T - (t1c.T @ V.T).T
-                else:
-                    v2 = f.S.solve_L((TR[:, sl] - H @ t1c).tocsc())
-                h[sl] += np.einsum("ij,ij->j", v2, v2)
-                if p:
-                    x -= WX.T @ v2
-            if p:
-                v3 = tri_solve(Rxx, x)
-                h[sl] += np.einsum("ij,ij->j", v3, v3)
-        w = self.weights
-        return h * w if w is not None else h
+        """Diagonal of the hat matrix of the penalized weighted least-squares fit (lme4 ``hatvalues``)."""
+        h = self.pls.hat_diag(np.asarray(result.theta, float))
+        return h * self.weights if self.weights is not None else h
 
     def residuals_of(self, result, kind: str = "response") -> np.ndarray:
         r = result.residuals

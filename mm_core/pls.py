@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .dense import cho_solve, chol, tri_solve
+from .dense import cho_solve, chol, tri_inv, tri_solve
 
 try:  # CHOLMOD is optional: without it large crossed models fall back to dense Cholesky
     from sksparse import cholmod as _cholmod
@@ -60,6 +60,8 @@ class TermLayout:
         ℓᵢ and pᵢ.
     offset : int
         First column of the term in its block of Z (term 1: 0; later terms: position in Z_R).
+    start : int
+        First column of the term in the whole of Z (terms in fitting order).
     theta_rows, theta_cols : ndarray of int
         Positions in λᵢ of the term's elements of θ (column-major lower triangle of the free mask).
     theta_slice : slice
@@ -69,6 +71,7 @@ class TermLayout:
     nlevels: int
     ncols: int
     offset: int
+    start: int
     theta_rows: np.ndarray
     theta_cols: np.ndarray
     theta_slice: slice
@@ -82,13 +85,14 @@ class TermLayout:
 
 def term_layouts(reterms: list) -> list[TermLayout]:
     """Layouts of terms already in fitting order (the first is the leading term)."""
-    out, start, col = [], 0, 0
+    out, start, col, zcol = [], 0, 0, 0
     for i, t in enumerate(reterms):
         rows, cols = t.theta_index
         k = len(rows)
-        out.append(TermLayout(t.nlevels, t.ncols, 0 if i == 0 else col, np.asarray(rows),
+        out.append(TermLayout(t.nlevels, t.ncols, 0 if i == 0 else col, zcol, np.asarray(rows),
                               np.asarray(cols), slice(start, start + k)))
         start += k
+        zcol += t.q
         if i > 0:
             col += t.q
     return out
@@ -632,6 +636,92 @@ class PLS:
         w = (cp.AR1.T @ back).reshape(cp.l1, p1) @ lam1
         u1 = Minv_r1 - (f.Minv @ w[..., None])[..., 0]
         return np.concatenate([u1.ravel(), np.ravel(uR)])
+
+
+    # -- the inverse: conditional variances and leverage -----------------------------------------
+    def _inverse_pieces(self, theta):
+        """Factor, λs, M11⁻¹ and H = B_R1 M11⁻¹ (pieces of (ΛᵀZᵀWZΛ + I)⁻¹)."""
+        cp = self.cp
+        f = self.factor(theta)
+        lams = self.lambdas(theta)
+        H = None
+        if cp.qR:
+            LamR = self._lamR_sparse(lams)
+            Lam1Minv = _blockdiag(lams[0] @ f.Minv)
+            H = (LamR.T @ cp.AR1 @ Lam1Minv).tocsc()
+        return f, lams, f.Minv, H
+
+    def inverse_diag_blocks(self, theta) -> list[np.ndarray]:
+        """Diagonal blocks (ℓᵢ, pᵢ, pᵢ) of (ΛᵀZᵀWZΛ + I)⁻¹ per term, in fitting order."""
+        cp = self.cp
+        f, lams, M11inv, H = self._inverse_pieces(theta)
+        p1 = cp.p1
+        blocks = [M11inv.copy()]
+        if cp.qR:
+            # term 1: M11⁻¹ + Hₖᵀ S⁻¹ Hₖ, from V = L_S⁻¹ P H in column chunks
+            chunk = max(1, 4_000_000 // max(cp.qR, 1))
+            for s in range(0, H.shape[1], chunk * p1):
+                V = f.S.solve_L(H[:, s:s + chunk * p1])
+                m = V.shape[1] // p1
+                Vb = V.reshape(cp.qR, m, p1)
+                blocks[0][s // p1:s // p1 + m] += np.einsum("qli,qlj->lij", Vb, Vb)
+            # later terms: diagonal blocks of S⁻¹ = (L⁻¹P)ᵀ(L⁻¹P)
+            off = 0
+            for t in self.reterms[1:]:
+                p, ell = t.ncols, t.nlevels
+                out = np.zeros((ell, p, p))
+                step = max(1, 4_000_000 // max(cp.qR, 1)) // p * p or p
+                for s in range(0, t.q, step):
+                    cols = np.arange(off + s, off + min(s + step, t.q))
+                    E = sp.csc_matrix((np.ones(len(cols)), (cols, np.arange(len(cols)))),
+                                      shape=(cp.qR, len(cols)))
+                    V = f.S.solve_L(E)
+                    m = V.shape[1] // p
+                    Vb = V.reshape(cp.qR, m, p)
+                    out[s // p:s // p + m] = np.einsum("qli,qlj->lij", Vb, Vb)
+                blocks.append(out)
+                off += t.q
+        return blocks
+
+    def hat_diag(self, theta) -> np.ndarray:
+        """‖𝓛⁻¹ aᵢ‖² for aᵢ = [Λᵀzᵢ; xᵢ]: the leverage before prior weights."""
+        cp = self.cp
+        f, lams, M11inv, H = self._inverse_pieces(theta)
+        p = cp.p
+        lam1 = lams[0]
+        l1, p1 = cp.l1, cp.p1
+        T1 = (_blockdiag(np.broadcast_to(lam1.T, (l1, p1, p1)).copy()) @ cp.Z1T).tocsc()  # Λ₁ᵀZ₁ᵀ
+        # v1 = L11ₖ⁻¹ Λ₁ᵀ z₁ᵢ   ->  |v1|² = aᵀ M11ₖ⁻¹ a
+        h = np.asarray((T1.multiply(_blockdiag(M11inv) @ T1)).sum(axis=0)).ravel()
+        Rxx = f.RX[:p, :p]
+        G1 = _blockdiag(lam1 @ M11inv)                         # Λ₁ M11⁻¹
+        AX1L = np.asarray((G1.T @ cp.AX1[:p].T)).T              # A_X1 Λ₁ M11⁻¹  (p × q1)
+        if cp.qR:
+            TR = (self._lamR_sparse(lams).T @ cp.ZRT).tocsc()  # Λ_RᵀZ_Rᵀ
+            WX = f.S.solve_L(f.BXR[:p].T) if p else np.zeros((cp.qR, 0))  # L_S⁻¹P B_XRᵀ
+            dense = f.S.kind == "dense"
+            if dense:
+                E = tri_inv(f.S.L)
+                V = E @ H.toarray()
+        chunk = 4096
+        for s in range(0, cp.n, chunk):
+            sl = slice(s, min(s + chunk, cp.n))
+            t1c = T1[:, sl]
+            x = cp.X[sl].T.copy()
+            if p:
+                x -= AX1L @ t1c
+            if cp.qR:
+                if dense:
+                    v2 = (TR[:, sl].T @ E.T).T - (t1c.T @ V.T).T
+                else:
+                    v2 = f.S.solve_L((TR[:, sl] - H @ t1c).tocsc())
+                h[sl] += np.einsum("ij,ij->j", v2, v2)
+                if p:
+                    x -= WX.T @ v2
+            if p:
+                v3 = tri_solve(Rxx, x)
+                h[sl] += np.einsum("ij,ij->j", v3, v3)
+        return h
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,19 +8,20 @@ import pandas as pd
 import pytest
 
 import mm_core
-from mm_core import pls
+from mm_core import pls, pls_dense
 from mm_core.design import materialize
 from mm_core.lmm import LinearMixedModel
 
 
-def _crossed(seed=1, n=1500):
+def _crossed(seed=1, n=1500, levels=(120, 40, 25)):
     rng = np.random.default_rng(seed)
-    g = rng.integers(0, 120, n)
-    h = rng.integers(0, 40, n)
-    k = rng.integers(0, 25, n)
+    lg, lh, lk = levels
+    g = rng.integers(0, lg, n)
+    h = rng.integers(0, lh, n)
+    k = rng.integers(0, lk, n)
     x = rng.normal(size=n)
-    a, s = rng.normal(size=40), 0.3 * rng.normal(size=40)
-    y = (1 + 0.5 * x + rng.normal(size=120)[g] + a[h] + s[h] * x + rng.normal(size=25)[k]
+    a, s = rng.normal(size=lh), 0.3 * rng.normal(size=lh)
+    y = (1 + 0.5 * x + rng.normal(size=lg)[g] + a[h] + s[h] * x + rng.normal(size=lk)[k]
          + rng.normal(size=n))
     return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g], "h": [f"h{i}" for i in h],
                          "k": [f"k{i}" for i in k]})
@@ -31,8 +32,10 @@ FORMULAS = ["y ~ 1 + x + (1 | g) + (1 | h) + (1 | k)",
             "y ~ 1 + x + (1 + x | g) + (1 | h) + (1 | k)"]
 
 
-def _fit(formula, df, monkeypatch, **settings):
+def _fit(formula, df, monkeypatch, small_dense=False, **settings):
     with monkeypatch.context() as mp:
+        if not small_dense:   # exercise the blocked factorization on these modest sizes
+            mp.setattr(pls_dense, "DENSE_Q_MAX", 0)
         for name, value in settings.items():
             mp.setattr(pls, name, value)
         m = LinearMixedModel(materialize(formula, df))
@@ -46,23 +49,50 @@ def test_dense_cholmod_and_sparse_products_agree(formula, monkeypatch):
     dense, k1 = _fit(formula, df, monkeypatch)
     chol, k2 = _fit(formula, df, monkeypatch, DENSE_MAX=0, DENSE_FILL=1.1)
     noscatter, k3 = _fit(formula, df, monkeypatch, GATHER_MAX=0)
-    assert k1[0] == "dense" and k2[0] == "cholmod" and k3[1] is False
-    for other in (chol, noscatter):
-        assert other.objective == pytest.approx(dense.objective, abs=1e-7)
-        np.testing.assert_allclose(other.theta, dense.theta, atol=1e-5)
-        np.testing.assert_allclose(other.fixef, dense.fixef, rtol=1e-6)
-        for g in dense.ranef:
-            np.testing.assert_allclose(other.ranef[g], dense.ranef[g], atol=1e-6)
-            np.testing.assert_allclose(other.ranef_sd[g], dense.ranef_sd[g], atol=1e-6)
-        np.testing.assert_allclose(other.leverage, dense.leverage, atol=1e-8)
+    few = _crossed(n=400, levels=(30, 12, 8))
+    small, k4 = _fit(formula, few, monkeypatch, small_dense=True)
+    small_blocked, _ = _fit(formula, few, monkeypatch)
+    assert k1[0] == "dense" and k2[0] == "cholmod" and k3[1] is False and k4[0] == "small-dense"
+    for other, ref in ((chol, dense), (noscatter, dense), (small, small_blocked)):
+        _same_fit(other, ref)
+
+
+def _same_fit(other, ref):
+    assert other.objective == pytest.approx(ref.objective, abs=1e-7)
+    np.testing.assert_allclose(other.theta, ref.theta, atol=1e-5)
+    np.testing.assert_allclose(other.fixef, ref.fixef, rtol=1e-6)
+    for g in ref.ranef:
+        np.testing.assert_allclose(other.ranef[g], ref.ranef[g], atol=1e-6)
+        np.testing.assert_allclose(other.ranef_sd[g], ref.ranef_sd[g], atol=1e-6)
+    np.testing.assert_allclose(other.leverage, ref.leverage, atol=1e-8)
 
 
 def test_objective_equals_dense_formula():
     """log|L|² and r² from the blocked factor equal the textbook dense computation."""
     df = _crossed(n=400)
-    m = LinearMixedModel(materialize(FORMULAS[1], df))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pls_dense, "DENSE_Q_MAX", 0)
+        m = LinearMixedModel(materialize(FORMULAS[1], df))
+    small = LinearMixedModel(materialize(FORMULAS[1], _crossed(n=300, levels=(30, 12, 8))))
+    assert small.pls.schur_kind == "small-dense"
+    np.testing.assert_allclose(small.objective(np.array([0.8, 0.6, 0.2, 0.4])),
+                               _dense_objective(small, np.array([0.8, 0.6, 0.2, 0.4])), rtol=1e-12)
     theta = np.array([0.8, 0.6, 0.2, 0.4])
-    Z = np.hstack([m.cp.Z1.toarray(), m.cp.ZR.toarray()])
+    assert m.objective(theta) == pytest.approx(_dense_objective(m, theta), rel=1e-12)
+    f = m.pls.factor(theta)
+    b2, u2 = m.pls.solve(f)
+    beta, u = _dense_solution(m, theta)
+    np.testing.assert_allclose(b2, beta, rtol=1e-9)
+    np.testing.assert_allclose(u2, u, atol=1e-9)
+
+
+def _dense_system(m, theta):
+    Z = np.zeros((m.n, sum(t.q for t in m.reterms)))
+    off = 0
+    for t in m.reterms:
+        for j in range(t.ncols):
+            Z[np.arange(m.n), off + t.refs * t.ncols + j] = t.z[j]
+        off += t.q
     lams = m.lambdas(theta)
     Lam = np.zeros((Z.shape[1], Z.shape[1]))
     off = 0
@@ -71,20 +101,23 @@ def test_objective_equals_dense_formula():
             s = off + lv * t.ncols
             Lam[s:s + t.ncols, s:s + t.ncols] = lam
         off += t.q
-    ZL = Z @ Lam
+    return Z @ Lam
+
+
+def _dense_solution(m, theta):
+    ZL = _dense_system(m, theta)
     A = np.block([[ZL.T @ ZL + np.eye(ZL.shape[1]), ZL.T @ m.X], [m.X.T @ ZL, m.X.T @ m.X]])
-    rhs = np.concatenate([ZL.T @ m.y, m.X.T @ m.y])
-    sol = np.linalg.solve(A, rhs)
-    u, beta = sol[:ZL.shape[1]], sol[ZL.shape[1]:]
+    sol = np.linalg.solve(A, np.concatenate([ZL.T @ m.y, m.X.T @ m.y]))
+    return sol[ZL.shape[1]:], sol[:ZL.shape[1]]
+
+
+def _dense_objective(m, theta):
+    """The profiled deviance computed the textbook way, from dense matrices."""
+    ZL = _dense_system(m, theta)
+    beta, u = _dense_solution(m, theta)
     r2 = np.sum((m.y - ZL @ u - m.X @ beta) ** 2) + u @ u
     logdet = np.linalg.slogdet(ZL.T @ ZL + np.eye(ZL.shape[1]))[1]
-    n = len(m.y)
-    expected = logdet + n * (1 + np.log(2 * np.pi * r2 / n))
-    assert m.objective(theta) == pytest.approx(expected, rel=1e-12)
-    f = m.pls.factor(theta)
-    b2, u2 = m.pls.solve(f)
-    np.testing.assert_allclose(b2, beta, rtol=1e-9)
-    np.testing.assert_allclose(u2, u, atol=1e-9)
+    return logdet + m.n * (1 + np.log(2 * np.pi * r2 / m.n))
 
 
 def test_fits_without_scikit_sparse(monkeypatch):
