@@ -219,6 +219,22 @@ class _Builder:
         self.text = f.text or ""
         self.cat_cache: dict = {}
         self.num_cache: dict = {}
+        self._series: dict = {}
+        self._kinds: dict = {}
+
+    def col(self, name: str) -> pd.Series:
+        """The column ``name`` (looked up once)."""
+        s = self._series.get(name)
+        if s is None:
+            s = self._series[name] = self.data[name]
+        return s
+
+    def kind(self, name: str) -> str:
+        """'numeric', 'bool', 'categorical' or 'datetime' for a column (computed once)."""
+        k = self._kinds.get(name)
+        if k is None:
+            k = self._kinds[name] = _kind(self.col(name))
+        return k
 
     # ------------------------------------------------------------------ errors
     def ferr(self, message: str, node=None, span=None) -> FormulaError:
@@ -237,11 +253,11 @@ class _Builder:
         return sorted(out, key=lambda x: x[1][0])  # stable: built formulas keep their order
 
     def check_columns(self) -> list:
-        cols = [c for c in self.data.columns]
+        present = set(self.data.columns)
         names: list = []
         for name, span in self.used_columns():
-            if name not in self.data.columns:
-                raise self.ferr(_missing_column_message(name, cols), span=span)
+            if name not in present:
+                raise self.ferr(_missing_column_message(name, list(self.data.columns)), span=span)
             if name not in names:
                 names.append(name)
         return names
@@ -249,7 +265,7 @@ class _Builder:
     def select_rows(self, used: list) -> None:
         data = self.data
         n = len(data)
-        na = {c: data[c].isna().to_numpy() for c in used}
+        na = {c: self.col(c).isna().to_numpy() for c in used}
         self.dropped_by_column = {c: int(m.sum()) for c, m in na.items()}
         bad = np.zeros(n, dtype=bool)
         for m in na.values():
@@ -263,13 +279,13 @@ class _Builder:
             raise DataError(f"no rows left: every row has a missing value in at least one "
                             f"of the columns used: {cols}")
         for c in used:
-            s = data[c]
-            if _kind(s) == "numeric":
+            s = self.col(c)
+            if self.kind(c) == "numeric":
                 k = int(np.isinf(s.to_numpy(dtype=float, na_value=np.nan)[self.rows]).sum())
                 if k:
                     raise DataError(f"column '{c}' has {k} infinite value{'s' if k > 1 else ''}"
                                     f"; replace or remove {'them' if k > 1 else 'it'} first")
-            elif _kind(s) == "datetime":
+            elif self.kind(c) == "datetime":
                 raise DataError(f"column '{c}' holds dates or times; convert it to numbers "
                                 "or text first")
 
@@ -293,8 +309,8 @@ class _Builder:
         if isinstance(node, Number):
             return node.value
         if isinstance(node, Name):
-            s = self.data[node.name]
-            kind = _kind(s)
+            s = self.col(node.name)
+            kind = self.kind(node.name)
             if kind == "numeric":
                 return s.to_numpy(dtype=float, na_value=np.nan)
             if kind == "bool":
@@ -327,14 +343,14 @@ class _Builder:
     def factor(self, name: str):
         """(codes, levels) of a column as a factor, on the rows kept."""
         if name not in self.cat_cache:
-            s = self.data[name].iloc[self.rows]
+            s = self.col(name).iloc[self.rows]
             self.cat_cache[name] = _factorize(s)
         return self.cat_cache[name]
 
     def variable(self, node, fixed: bool) -> _Var:
         label = node.to_text()
         if isinstance(node, Name):
-            if _kind(self.data[node.name]) in ("numeric",):
+            if self.kind(node.name) in ("numeric",):
                 return _Var(label, values=self.numeric(node), node=node)
             codes, levels = self.factor(node.name)
             return self._cat_var(label, codes, levels, node.name, None, fixed, node)
@@ -342,7 +358,7 @@ class _Builder:
             col = node.args[0].name
             codes, levels = self.factor(col)
             if node.func == "fulldummy":
-                if _kind(self.data[col]) == "numeric":
+                if self.kind(col) == "numeric":
                     raise self.ferr(f"fulldummy() needs a categorical column, but '{col}' is "
                                     f"numeric; write (0 + factor({col}) | g) for one column "
                                     "per value", node)
@@ -458,7 +474,7 @@ class _Builder:
                                 "trials (successes + failures = 0); remove them first")
             return s / trials, None, trials
         col = None
-        if isinstance(r, Name) and _kind(self.data[r.name]) != "numeric":
+        if isinstance(r, Name) and self.kind(r.name) != "numeric":
             col = r.name
         elif isinstance(r, Call) and r.func == "factor":
             col = r.args[0].name
@@ -467,8 +483,8 @@ class _Builder:
         return self._categorical_response(name, col, success_level)
 
     def _categorical_response(self, name, col, success_level):
-        s = self.data[col]
-        kind = _kind(s)
+        s = self.col(col)
+        kind = self.kind(col)
         codes, levels = self.factor(col)
         if kind == "bool":
             codes, levels = s.iloc[self.rows].to_numpy(dtype=bool).astype(np.int64), \

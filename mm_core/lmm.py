@@ -28,6 +28,12 @@ from .results import MixedModelResult, coef_table, labels, varcorr_frame
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
 SINGULAR_TOL = 1e-4
+#: Up to this many parameters the convergence check (and the Newton polish) runs.
+MAX_CHECKED = 30
+#: BOBYQA's tolerances when the Newton polish will finish the optimization.
+LOOSE_FTOL, LOOSE_XTOL = 1e-5, 1e-5
+#: Newton steps stop when the next step would move θ by less than this.
+NEWTON_DONE = 1e-7
 
 
 def fitting_order(reterms: list) -> list[int]:
@@ -211,44 +217,57 @@ class LinearMixedModel:
         # unconstrained: the objective depends on Λ only through ΛΛᵀ, so a negative diagonal is
         # as good as its flip, and BOBYQA cannot stall on the bound (MixedModels.jl v5)
         free = np.full(len(x0), -np.inf)
-        x, fmin, ret, rec = bobyqa(fun, x0, free, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
-                                   xtol_abs=xtol_abs, maxeval=maxeval, initial_step=step,
-                                   recorder=rec)
+        tight = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval)
+        # when the finite-difference check will run, BOBYQA only has to reach the quadratic
+        # region: Newton steps on the check's gradient and Hessian finish faster than BOBYQA's
+        # slow final contraction of its trust region
+        polish = check and 0 < len(x0) <= MAX_CHECKED
+        first = dict(tight, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else tight
+        x, fmin, ret, rec = bobyqa(fun, x0, free, initial_step=step, recorder=rec, **first)
         x = self.rectify(x)
-        nopt = len(rec.values)
         messages = []
-        converged = ret not in ("maximum evaluations reached", "failure", "roundoff limited")
         grad = np.full(len(x), np.nan)
         scaled = float("nan")
+        ncheck = 0
         if check and len(x):
             checker = _Recorder(fun, progress, stage="check")
-            grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower)
-            if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)):
-                # the check found a lower point: restart from it rather than report a false optimum
-                x2, f2, ret, rec2 = bobyqa(fun, checker.best_x, free, ftol_rel=ftol_rel,
-                                           ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
-                                           initial_step=0.05, recorder=rec)
-                nopt = len(rec.values)
-                if f2 <= fmin:
-                    x, fmin = self.rectify(x2), f2
-                grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower)
-            if newton is not None and scaled > 1e-6:
-                # polish: one Newton step on the finite-difference quadratic model
+            grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower, max_params=MAX_CHECKED)
+            for _ in range(3):
+                if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) and newton is None:
+                    break
+                if newton is None or scaled <= NEWTON_DONE:
+                    break
                 x_new = self.rectify(x + newton)
                 f_new = checker(x_new)
-                if f_new < fmin:
-                    x, fmin = x_new, f_new
-                    grad, scaled, ok = recheck_gradient(checker, x, self.lower, hessian)
+                if not f_new < fmin:
+                    break
+                x, fmin = x_new, f_new
+                grad, scaled, ok, newton = recheck_gradient(checker, x, self.lower, hessian)
+            interior = np.abs(x[self.lower == 0]) >= SINGULAR_TOL
+            unfinished = polish and (scaled > 1e-5 if newton is not None
+                                     else bool(interior.any()) or not np.all(self.lower == 0))
+            if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) or unfinished:
+                # the quadratic model could not finish (a boundary, a flat or non-convex
+                # region, or the check found a lower point): BOBYQA to full precision
+                start_x = checker.best_x if checker.best < fmin else x
+                x2, f2, ret, rec = bobyqa(fun, start_x, free, initial_step=0.05, recorder=rec,
+                                          **tight)
+                if f2 <= fmin:
+                    x, fmin = self.rectify(x2), f2
+                grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower, max_params=MAX_CHECKED)
             messages.extend(msgs)
+            converged = ok
             if not ok:
-                converged = False
                 messages.append(
                     f"The optimizer stopped where the scaled gradient is {scaled:.2g} "
                     f"(tolerance {2e-3:g}); the estimates may not be the optimum. "
                     "Rescaling covariates or simplifying the random effects usually helps.")
             ncheck = len(checker.values)
         else:
-            ncheck = 0
+            converged = True
+        nopt = len(rec.values)
+        converged = converged and ret not in ("maximum evaluations reached", "failure",
+                                              "roundoff limited")
         if ret == "maximum evaluations reached":
             messages.append(f"The optimizer used its whole budget of {maxeval} evaluations.")
         singular = self.is_singular(x)

@@ -290,8 +290,8 @@ def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, H_full: np
                      *, delta: float = 1e-4, boundary_tol: float = 1e-4):
     """Central-difference gradient at a new point, scaled by a Hessian computed nearby.
 
-    Returns (gradient, scaled_max, ok). Used after a Newton step, where the curvature has not
-    changed but the gradient has.
+    Returns (gradient, scaled_max, ok, newton) with ``newton`` the next step −H⁻¹g. Used after
+    a Newton step, where the curvature has not changed but the gradient has.
     """
     free = ~((np.isfinite(lower)) & (x - lower < boundary_tol))
     idx = np.flatnonzero(free)
@@ -303,6 +303,9 @@ def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, H_full: np
         g[a] = (fun(x + e) - fun(x - e)) / (2 * delta)
     grad[idx] = g
     if not len(idx):
-        return grad, float("nan"), True
-    scaled = float(np.max(np.abs(np.linalg.solve(H_full[np.ix_(idx, idx)], g))))
-    return grad, scaled, scaled < GRADIENT_TOL
+        return grad, float("nan"), True, None
+    step = np.linalg.solve(H_full[np.ix_(idx, idx)], g)
+    newton = np.zeros_like(x)
+    newton[idx] = -step
+    scaled = float(np.max(np.abs(step)))
+    return grad, scaled, scaled < GRADIENT_TOL, newton
