@@ -266,6 +266,10 @@ class LinearMixedModel:
         else:
             converged = True
         nopt = len(rec.values)
+        trace_obj, trace_par = list(rec.values), list(rec.params)
+        if ncheck:
+            trace_obj += checker.values
+            trace_par += checker.params
         converged = converged and ret not in ("maximum evaluations reached", "failure",
                                               "roundoff limited")
         if ret == "maximum evaluations reached":
@@ -283,7 +287,8 @@ class LinearMixedModel:
             ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
             gradient=grad, scaled_gradient=scaled, converged=bool(converged), verdict=verdict,
             messages=tuple(messages), elapsed=time.perf_counter() - t0,
-            trace_objective=np.asarray(rec.values), trace_parameters=np.asarray(rec.params),
+            trace_objective=np.asarray(trace_obj),
+            trace_parameters=np.asarray(trace_par).reshape(len(trace_obj), len(x)),
             parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
 
     def rectify(self, theta) -> np.ndarray:

@@ -101,8 +101,8 @@ class OptSummary:
     elapsed : float
         Seconds spent optimizing.
     trace_objective : ndarray
-        Objective of every evaluation, in order.
-    trace_parameters : ndarray, shape (evaluations, k)
+        Objective of every evaluation, in order: the optimizer's, then the check's.
+    trace_parameters : ndarray, shape (evaluations + check_evaluations, k)
         Parameters of every evaluation.
     parameter_names : tuple of str
         Names of the parameters (``"θ1"``, ... or ``"β: (Intercept)"`` for GLMMs).
@@ -131,12 +131,19 @@ class OptSummary:
 
     @property
     def trace(self) -> pd.DataFrame:
-        """Every evaluation: ``evaluation, objective`` and one column per parameter."""
+        """Every evaluation: ``evaluation, stage, objective`` and one column per parameter.
+
+        ``stage`` is ``"optimize"`` for the optimizer's evaluations and ``"check"`` for those
+        of the convergence check and the Newton steps that follow it.
+        """
         names = self.parameter_names or tuple(f"theta_{i + 1}"
                                               for i in range(self.trace_parameters.shape[1]))
+        total = len(self.trace_objective)
         df = pd.DataFrame(self.trace_parameters, columns=list(names))
         df.insert(0, "objective", self.trace_objective)
-        df.insert(0, "evaluation", np.arange(1, len(self.trace_objective) + 1))
+        stage = np.where(np.arange(total) < total - self.check_evaluations, "optimize", "check")
+        df.insert(0, "stage", stage.astype(object))
+        df.insert(0, "evaluation", np.arange(1, total + 1))
         return df
 
     @property

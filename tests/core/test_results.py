@@ -41,8 +41,11 @@ def test_contract_fields(sleep_fit):
     assert m.aicc == pytest.approx(m.aic + 2 * 6 * 7 / (180 - 7))
     assert m.ranef["subj"].shape == (18, 2) and m.ranef_sd["subj"].shape == (18, 2)
     assert m.fitted.shape == m.residuals.shape == m.leverage.shape == (180,)
-    assert m.optsum.trace.columns.tolist()[:2] == ["evaluation", "objective"]
-    assert len(m.optsum.trace) == m.optsum.evaluations
+    trace = m.optsum.trace
+    assert trace.columns.tolist()[:3] == ["evaluation", "stage", "objective"]
+    assert len(trace) == m.optsum.evaluations + m.optsum.check_evaluations
+    assert (trace["stage"] == "optimize").sum() == m.optsum.evaluations
+    assert trace["objective"].min() == pytest.approx(m.objective)
     assert m.optsum.converged and m.optsum.verdict == "converged"
     np.testing.assert_allclose(m.residuals_of("scaled"), m.residuals / m.sigma)
     text = m.summary()
