@@ -26,8 +26,22 @@ from .formula import Formula, parse_formula
 from .lmm import LinearMixedModel
 from .optimize import OptSummary, Progress
 from .results import MixedModelResult
+from .simulate import simulate
+from .bootstrap import BootstrapResult, parametric_bootstrap
+from .lrt import DifferentDataError, LRTResult, NotNestedError, likelihood_ratio_test
+from .profile import ProfileResult, profile
+from .intervals import confint, wald_intervals
+from .predict import NewLevelError, predict
+from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_distance, icc,
+                          leverage, qq_caterpillar, quantile_residuals, r_squared, residuals,
+                          shrinkage)
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
+           "simulate", "parametric_bootstrap", "BootstrapResult", "likelihood_ratio_test",
+           "LRTResult", "profile", "ProfileResult", "confint", "wald_intervals", "predict",
+           "residuals", "quantile_residuals", "QuantileResiduals", "leverage", "cooks_distance",
+           "r_squared", "icc", "shrinkage", "ShrinkageData", "caterpillar", "qq_caterpillar",
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
+           "NotNestedError", "DifferentDataError", "NewLevelError",
            "ConvergenceWarning", "SingularFitWarning"]

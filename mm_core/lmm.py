@@ -79,6 +79,17 @@ def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
     return theta, step
 
 
+def _optimizer_bounds(layouts) -> np.ndarray:
+    """Lower bounds for the optimizer: 0 for a diagonal element alone in its column of λ."""
+    out = []
+    for lay in layouts:
+        rows, cols = lay.theta_rows, lay.theta_cols
+        for r, c in zip(rows, cols):
+            alone = r == c and np.count_nonzero(cols == c) == 1
+            out.append(0.0 if alone else -np.inf)
+    return np.asarray(out, dtype=float)
+
+
 def check_identifiable(design, allow: bool = False) -> None:
     """lme4's ``check.nobs.vs.nRE`` and ``check.nobs.vs.nlev`` as errors unless ``allow``."""
     if allow:
@@ -163,6 +174,7 @@ class LinearMixedModel:
             self.pls = PLS(self.reterms, CrossProducts(self.reterms, self.X, self.y, weights))
         self.cp = self.pls.cp
         self.lower = theta_lower_bounds(self.reterms)
+        self.optimizer_lower = _optimizer_bounds(self.pls.layouts)
         self.theta0, self.initial_step = moment_start(self)
 
     # -- objective ----------------------------------------------------------------------------------
@@ -214,9 +226,12 @@ class LinearMixedModel:
         t0 = time.perf_counter()
         rec = _Recorder(fun, progress)
         step = self.initial_step if theta0 is None else 0.75
-        # unconstrained: the objective depends on Λ only through ΛΛᵀ, so a negative diagonal is
-        # as good as its flip, and BOBYQA cannot stall on the bound (MixedModels.jl v5)
-        free = np.full(len(x0), -np.inf)
+        # the objective depends on Λ only through ΛΛᵀ, so a column of λ may be flipped: its
+        # diagonal needs no bound when the column has other free entries (BOBYQA then cannot
+        # stall on the bound, as MixedModels.jl v5 found); a diagonal alone in its column keeps
+        # lme4's bound at 0, else the objective is even in it and BOBYQA's function-tolerance
+        # test can stop between two mirror points
+        free = self.optimizer_lower
         tight = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval)
         # when the finite-difference check will run, BOBYQA only has to reach the quadratic
         # region: Newton steps on the check's gradient and Hessian finish faster than BOBYQA's

@@ -1,0 +1,325 @@
+"""Predictions from a fitted mixed model, on the data it was fitted to or on new data.
+
+New data go through the same formula machinery as the fit (:mod:`mm_core.design`), with every
+categorical predictor coded against the levels *of the fit* (so a table holding only some of
+the levels, or in another order, gives the same columns as the fit), and the fit's contrasts.
+The random-effects part adds, for each grouping factor, the conditional mode of the level
+named in the row; a level the fit has not seen contributes 0 (the population value,
+``new_levels="population"``, lme4's ``allow.new.levels = TRUE``), NaN (``"missing"``) or an
+error (``"error"``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .contrasts import level_label
+from .errors import DataError, MixedModelError
+from .formula import parse_formula
+from .formula.terms import Call
+from .simulate import _check_result, fixef_columns, result_family
+
+__all__ = ["predict", "NewLevelError"]
+
+
+class NewLevelError(DataError):
+    """New data hold a level the fit has not seen where that is not allowed."""
+
+
+def _labels(s: pd.Series) -> np.ndarray:
+    """Level labels of a column's values, spelled as :func:`mm_core.design` spells levels."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return np.array([level_label(v) for v in s.astype(object)], dtype=object)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return np.array([str(bool(v)) for v in s], dtype=object)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return np.array([level_label(v) for v in s.to_numpy()], dtype=object)
+    return s.astype(str).to_numpy(dtype=object)
+
+
+def _factor_columns(formula, factor_levels: dict) -> dict:
+    """Column name -> levels of the fit, from the labels of ``Design.factor_levels``."""
+    out = {}
+    for term in formula.fixed:
+        for fac in term.factors:
+            label = fac.to_text()
+            if label not in factor_levels:
+                continue
+            if isinstance(fac, Call) and fac.func in ("factor", "C", "fulldummy"):
+                col = fac.args[0].name
+            else:
+                col = getattr(fac, "name", label)
+            out[col] = list(factor_levels[label])
+    return out
+
+
+def _uses_data_statistics(formula) -> list[str]:
+    """Expressions such as ``scale(x)`` whose value depends on the whole column."""
+    found = []
+
+    def visit(node):
+        if isinstance(node, Call):
+            if node.func in ("scale", "center"):
+                found.append(node.to_text())
+            for a in node.args:
+                visit(a)
+        for attr in ("left", "right", "operand"):
+            if hasattr(node, attr):
+                visit(getattr(node, attr))
+
+    for t in formula.fixed:
+        for fac in t.factors:
+            visit(fac)
+    for r in formula.random:
+        for t in r.terms:
+            for fac in t.factors:
+                visit(fac)
+    for o in formula.offsets:
+        visit(o)
+    return found
+
+
+def _builder(design, newdata: pd.DataFrame, rows: np.ndarray, levels: dict):
+    """A design builder over the new rows that codes factors with the fit's levels."""
+    from .design import _Builder
+
+    class _NewDataBuilder(_Builder):
+        def factor(self, name):
+            if name not in self.cat_cache:
+                if name in levels:
+                    train = levels[name]
+                    index = {lv: i for i, lv in enumerate(train)}
+                    labels = _labels(self.data[name].iloc[self.rows])
+                    codes = np.array([index.get(lv, -1) for lv in labels], dtype=np.int64)
+                    if np.any(codes < 0):
+                        unseen = sorted({lv for lv, c in zip(labels, codes) if c < 0})
+                        shown = ", ".join(f"'{u}'" for u in unseen[:5])
+                        raise NewLevelError(
+                            f"column '{name}' has level(s) {shown} that the fitted model has not "
+                            f"seen in this fixed-effects factor (its levels: "
+                            f"{', '.join(repr(x) for x in train[:10])}"
+                            f"{', ...' if len(train) > 10 else ''}); there is no coefficient "
+                            "to predict them with")
+                    self.cat_cache[name] = (codes, list(train))
+                else:
+                    super().factor(name)
+            return self.cat_cache[name]
+
+    b = _NewDataBuilder(design.formula, newdata, dict(design.contrasts))
+    b.rows = rows
+    b.keep = np.zeros(len(newdata), bool)
+    b.keep[rows] = True
+    return b
+
+
+def _select_random(formula, re_form):
+    """The random-effects terms to include: None = all, NA/population = none, or a formula."""
+    if re_form is None:
+        return {r.group_label: None for r in formula.random}
+    if re_form is False or (isinstance(re_form, str) and re_form.strip().lower() in
+                            ("na", "~0", "~ 0", "population", "none", "")):
+        return {}
+    if isinstance(re_form, float) and np.isnan(re_form):
+        return {}
+    text = str(re_form).strip()
+    if text.startswith("~"):
+        text = "y " + text
+    f = parse_formula(text)
+    out: dict = {}
+    for r in f.random:
+        names = (["(Intercept)"] if r.intercept else []) + [t.label for t in r.terms]
+        out.setdefault(r.group_label, set()).update(names)
+    return out
+
+
+def _required_columns(formula, groups) -> list[str]:
+    cols = []
+    for t in formula.fixed:
+        cols += [c for c in t.columns if c not in cols]
+    for o in formula.offsets:
+        cols += [c for c in o.columns if c not in cols]
+    for r in formula.random:
+        if r.group_label in groups:
+            cols += [c for c in r.columns if c not in cols]
+    return cols
+
+
+def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "population",
+            scale: str = "response", re_form=None) -> pd.Series:
+    """Predict from a fitted model.
+
+    Parameters
+    ----------
+    result : MixedModelResult
+    newdata : pandas.DataFrame, optional
+        Rows to predict; default the rows the model was fitted to. Needs every predictor column
+        of the formula (not the response) and the grouping factors of the random-effects terms
+        included.
+    new_levels : {"population", "missing", "error"}
+        A grouping-factor level the fit has not seen: its random effects are 0 (the population
+        prediction for that factor), the prediction is NaN, or a :class:`NewLevelError`.
+    scale : {"response", "link"}
+        Mean of the response, or the linear predictor (the same for an LMM).
+    re_form : None, "NA" or str
+        Random effects to include: all (None, the conditional prediction), none (``"NA"``,
+        ``False``: the population-level prediction Xβ + offset), or those of a formula such
+        as ``"~ (1 | subj)"``.
+
+    Returns
+    -------
+    pandas.Series
+        One prediction per row of ``newdata`` (NaN where a used column is missing).
+
+    Raises
+    ------
+    DataError
+        A predictor column is missing from ``newdata``.
+    NewLevelError
+        A level unseen in a fixed-effects factor, or in a grouping factor with
+        ``new_levels="error"``.
+
+    Notes
+    -----
+    Equivalent to lme4's ``predict(m, newdata, re.form = re_form, allow.new.levels = TRUE,
+    type = scale)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mm_core import datasets, fit
+    >>> m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"))
+    >>> new = pd.DataFrame({"subj": ["S308", "S999"], "days": [2.5, 4.0]})
+    >>> predict(m, new).round(2).tolist()
+    [303.08, 293.27]
+    """
+    _check_result(result)
+    if new_levels not in ("population", "missing", "error"):
+        raise MixedModelError(f"new_levels must be 'population', 'missing' or 'error', not "
+                              f"{new_levels!r}")
+    if scale not in ("response", "link"):
+        raise MixedModelError(f"scale must be 'response' or 'link', not {scale!r}")
+    design = result.model.design
+    formula = design.formula
+    groups = _select_random(formula, re_form)
+    unknown = set(groups) - {t.group for t in design.reterms}
+    if unknown:
+        raise MixedModelError(f"re_form names grouping factor(s) {sorted(unknown)} that are not "
+                              f"in the model ({[t.group for t in design.reterms]})")
+    family = result_family(result)
+    if newdata is None:
+        eta = _training_eta(result, groups)
+    else:
+        eta = _newdata_eta(result, newdata, groups, new_levels)
+    if scale == "response" and family is not None:
+        with np.errstate(all="ignore"):
+            eta = family.linkinv(eta)
+    index = newdata.index if newdata is not None else pd.RangeIndex(len(eta))
+    return pd.Series(eta, index=index, name="predicted")
+
+
+def _training_eta(result, groups) -> np.ndarray:
+    design = result.model.design
+    X = design.X[:, fixef_columns(design, list(result.fixef.index))]
+    eta = X @ result.beta
+    if design.offset is not None:
+        eta = eta + design.offset
+    for t in design.reterms:
+        if t.group not in groups:
+            continue
+        cols = _term_columns(t, groups[t.group])
+        b = result.ranef[t.group].to_numpy()
+        eta = eta + np.einsum("jn,nj->n", t.z[cols], b[t.refs][:, cols])
+    return eta
+
+
+def _term_columns(term, names) -> list[int]:
+    if names is None:
+        return list(range(term.ncols))
+    cols = [j for j, nm in enumerate(term.names) if nm in names]
+    missing = set(names) - set(term.names)
+    if missing:
+        raise MixedModelError(f"re_form: the random-effects term for '{term.group}' has no "
+                              f"column(s) {sorted(missing)} (it has {list(term.names)})")
+    return cols
+
+
+def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
+    if not isinstance(newdata, pd.DataFrame):
+        raise MixedModelError("newdata must be a table (pandas DataFrame)")
+    design = result.model.design
+    formula = design.formula
+    stats_exprs = _uses_data_statistics(formula)
+    if stats_exprs:
+        raise MixedModelError(
+            f"prediction on new data is not available for formulas with {', '.join(stats_exprs)}: "
+            "their centring and scaling would be recomputed from the new rows. Center or scale "
+            "the column in the data before fitting instead.")
+    needed = _required_columns(formula, groups)
+    missing = [c for c in needed if c not in newdata.columns]
+    if missing:
+        have = ", ".join(f"'{c}'" for c in list(newdata.columns)[:12])
+        raise DataError(f"newdata has no column{'s' if len(missing) > 1 else ''} "
+                        f"{', '.join(repr(c) for c in missing)}, which the model uses "
+                        f"(newdata's columns: {have or 'none'})")
+    nrow = len(newdata)
+    out = np.full(nrow, np.nan)
+    if nrow == 0:
+        return out
+    complete = np.ones(nrow, bool)
+    for c in needed:
+        complete &= ~newdata[c].isna().to_numpy()
+    rows = np.flatnonzero(complete)
+    if rows.size == 0:
+        return out
+    levels = _factor_columns(formula, design.factor_levels)
+    b = _builder(design, newdata, rows, levels)
+    X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
+    if list(names) != list(design.fixef_names):
+        raise DataError("the fixed-effects columns built from newdata "
+                        f"({names}) differ from the fit's ({design.fixef_names})")
+    eta = X[:, fixef_columns(design, list(result.fixef.index))] @ result.beta
+    for o in formula.offsets:
+        eta = eta + b.numeric(o)
+    for t in design.reterms:
+        if t.group not in groups:
+            continue
+        eta = eta + _random_part(b, formula, t, result.ranef[t.group].to_numpy(),
+                                 _term_columns(t, groups[t.group]), new_levels)
+    out[rows] = eta
+    return out
+
+
+def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_levels: str):
+    """Σⱼ zⱼ b[level, j] for one grouping factor on the new rows."""
+    zs, names, group_cols = [], [], ()
+    for r in formula.random:
+        if r.group_label != term.group:
+            continue
+        Zr, nm, _, _ = b.model_matrix(r.terms, r.intercept, fixed=False)
+        zs.append(Zr)
+        names += list(nm)
+        group_cols = r.group
+    if names != list(term.names):
+        raise DataError(f"the random-effects columns for '{term.group}' built from newdata "
+                        f"({names}) differ from the fit's ({list(term.names)}); give "
+                        "categorical columns of the random part all the levels of the fit")
+    Z = np.hstack(zs)
+    labels = None
+    for g in group_cols:
+        lab = _labels(b.data[g].iloc[b.rows])
+        labels = lab if labels is None else np.array([f"{a}:{c}" for a, c in zip(labels, lab)],
+                                                     dtype=object)
+    index = {lv: i for i, lv in enumerate(term.levels)}
+    codes = np.array([index.get(lv, -1) for lv in labels], dtype=np.int64)
+    new = codes < 0
+    if new.any() and new_levels == "error":
+        unseen = sorted(set(labels[new]))
+        raise NewLevelError(f"grouping factor '{term.group}' has level(s) "
+                            f"{', '.join(repr(u) for u in unseen[:5])} that the fit has not seen; "
+                            "use new_levels='population' to predict them at the population level")
+    bv = values[np.maximum(codes, 0)][:, cols]
+    bv[new] = 0.0
+    contrib = np.einsum("nj,nj->n", Z[:, cols], bv)
+    if new.any() and new_levels == "missing":
+        contrib[new] = np.nan
+    return contrib
