@@ -21,7 +21,8 @@ import scipy.sparse as sp
 from .dense import tri_inv
 from .errors import DataError, FitCancelled
 from .femat import independent_columns
-from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, recheck_gradient
+from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
+                       projected_gradient, quasi_newton, recheck_gradient)
 from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
 from . import pls_dense
 from .results import MixedModelResult, coef_table, labels, varcorr_frame
@@ -237,6 +238,8 @@ class LinearMixedModel:
         # region: Newton steps on the check's gradient and Hessian finish faster than BOBYQA's
         # slow final contraction of its trust region
         polish = check and 0 < len(x0) <= MAX_CHECKED
+        if len(x0) > MAX_CHECKED and hasattr(self.pls, "gradient"):
+            return self._optimize_gradient(rec, x0, t0, maxeval, (ftol_rel, ftol_abs, xtol_abs))
         first = dict(tight, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else tight
         x, fmin, ret, rec = bobyqa(fun, x0, free, initial_step=step, recorder=rec, **first)
         x = self.rectify(x)
@@ -304,6 +307,52 @@ class LinearMixedModel:
             messages=tuple(messages), elapsed=time.perf_counter() - t0,
             trace_objective=np.asarray(trace_obj),
             trace_parameters=np.asarray(trace_par).reshape(len(trace_obj), len(x)),
+            parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
+
+    def objective_gradient(self, theta):
+        """(objective, gradient) at θ, for engines with an analytic gradient."""
+        f = self.pls.factor(np.asarray(theta, float))
+        return self.criterion(f), self.pls.gradient(f, self.reml)
+
+    def _optimize_gradient(self, rec, x0, t0, maxeval, tols) -> OptSummary:
+        """Many θ elements: L-BFGS-B on the analytic gradient instead of BOBYQA."""
+        finit = [None]
+
+        def fun_grad(theta):
+            try:
+                f, g = self.objective_gradient(theta)
+            except NotPositiveDefinite:
+                f, g = math.nan, None
+            if not math.isfinite(f) or g is None:
+                return (finit[0] if finit[0] is not None else 1e300), np.zeros(len(theta))
+            if finit[0] is None:
+                finit[0] = f
+            return f, g
+
+        x, fmin, ret, rec = quasi_newton(fun_grad, x0, self.optimizer_lower, rec,
+                                         maxeval=maxeval)
+        x = self.rectify(x)
+        _, g = self.objective_gradient(x)
+        pg = projected_gradient(g, x, np.where(self.lower == 0, 0.0, -np.inf))
+        worst = float(np.max(np.abs(pg))) if len(pg) else 0.0
+        converged = worst < GRADIENT_TOL
+        messages = [] if converged else [
+            f"The optimizer stopped where the gradient is {worst:.2g} (tolerance "
+            f"{GRADIENT_TOL:g}); the estimates may not be the optimum. Simplifying the random "
+            "effects usually helps."]
+        singular = self.is_singular(x)
+        verdict = ("not converged: " + messages[0]) if not converged else (
+            "converged at a boundary (singular fit)" if singular else "converged")
+        ftol_rel, ftol_abs, xtol_abs = tols
+        return OptSummary(
+            optimizer="L-BFGS-B (analytic gradient)", initial=np.asarray(x0, float),
+            final=np.asarray(x, float), fmin=float(fmin), evaluations=len(rec.values),
+            check_evaluations=0, return_value=ret, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
+            xtol_abs=xtol_abs, maxeval=maxeval, gradient=np.asarray(g, float),
+            scaled_gradient=float("nan"), converged=converged, verdict=verdict,
+            messages=tuple(messages), elapsed=time.perf_counter() - t0,
+            trace_objective=np.asarray(rec.values),
+            trace_parameters=np.asarray(rec.params).reshape(len(rec.values), len(x)),
             parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
 
     def rectify(self, theta) -> np.ndarray:

@@ -167,7 +167,10 @@ class _Recorder:
 
     def __call__(self, x, grad=None) -> float:
         x = np.array(x, dtype=float)
-        val = float(self.fun(x))
+        return self.record(x, float(self.fun(x)))
+
+    def record(self, x: np.ndarray, val: float) -> float:
+        """Log one evaluation, report progress, and honour a cancellation."""
         self.values.append(val)
         self.params.append(x)
         if val < self.best:
@@ -316,3 +319,41 @@ def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, H_full: np
     newton[idx] = -step
     scaled = float(np.max(np.abs(step)))
     return grad, scaled, scaled < GRADIENT_TOL, newton
+
+
+def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder: _Recorder,
+                 *, maxeval: int = 100_000, restarts: int = 1):
+    """L-BFGS-B with an analytic gradient; returns (x, fmin, return_value, recorder).
+
+    ``fun_grad(x) -> (f, g)``. Each evaluation is logged by ``recorder``. A line search that
+    ends abnormally (rounding near the optimum) is followed by ``restarts`` fresh runs from the
+    best point, which rebuild the curvature memory.
+    """
+    from scipy.optimize import minimize
+
+    def wrapped(x):
+        x = np.asarray(x, float)
+        f, g = fun_grad(x)
+        recorder.record(x.copy(), float(f))
+        return f, g
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    x = np.asarray(x0, float)
+    message = ""
+    for _ in range(1 + restarts):
+        res = minimize(wrapped, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxeval, "maxfun": maxeval, "ftol": 1e-15,
+                                "gtol": 1e-9, "maxcor": 30})
+        x = np.asarray(recorder.best_x if recorder.best_x is not None else res.x, float)
+        message = str(res.message)
+        if res.success and "ABNORMAL" not in message.upper():
+            break
+    return x, float(recorder.best), message, recorder
+
+
+def projected_gradient(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """The gradient with components that push into an active bound set to zero."""
+    g = np.array(g, dtype=float)
+    at_bound = np.isfinite(lower) & (x - lower <= 1e-8) & (g > 0)
+    g[at_bound] = 0.0
+    return g

@@ -23,6 +23,11 @@ from .pls import NotPositiveDefinite, term_layouts
 
 #: Models whose Z has at most this many columns are factored densely ...
 DENSE_Q_MAX = 100
+#: ... and up to this many when θ has so many elements that a gradient-based optimizer (which
+#: this engine supports) beats BOBYQA, whose own work grows with the cube of their number.
+DENSE_Q_MAX_GRADIENT = 400
+#: Number of θ elements from which the gradient-based optimizer is used.
+MANY_THETA = 30
 #: ... unless forming A = [Z X y]ᵀW[Z X y] would cost more than this many flops.
 DENSE_FLOPS_MAX = 2e9
 
@@ -30,7 +35,9 @@ DENSE_FLOPS_MAX = 2e9
 def use_dense(reterms: list, n: int, p: int) -> bool:
     """Whether the dense augmented factorization suits a model of this size."""
     q = sum(t.q for t in reterms)
-    return q <= DENSE_Q_MAX and n * (q + p + 1) ** 2 <= DENSE_FLOPS_MAX
+    ntheta = sum(t.ntheta for t in reterms)
+    limit = DENSE_Q_MAX_GRADIENT if ntheta > MANY_THETA else DENSE_Q_MAX
+    return q <= limit and n * (q + p + 1) ** 2 <= DENSE_FLOPS_MAX
 
 
 class DenseCrossProducts:
@@ -123,19 +130,18 @@ class DensePLS:
         self._diag_q = np.arange(self.q) * (N + 1)          # flat positions of the Z diagonal
         self._lam_template = np.eye(N)
         self._lam_template.ravel()[self._diag_q] = 0.0
-        if not self.scalar:
-            # positions of Λ's entries in the N × N matrix diag(Λ, I): Λ[r, c] = θ[k]
-            rr, cc, kk, off = [], [], [], 0
-            for lay in self.layouts:
-                p = lay.ncols
-                k = np.arange(lay.theta_slice.start, lay.theta_slice.stop)
-                base = off + np.arange(lay.nlevels)[:, None] * p
-                rr.append((base + lay.theta_rows[None, :]).ravel())
-                cc.append((base + lay.theta_cols[None, :]).ravel())
-                kk.append(np.broadcast_to(k, (lay.nlevels, len(k))).ravel())
-                off += lay.nlevels * p
-            self._lam_idx = (np.concatenate(rr), np.concatenate(cc))
-            self._lam_theta = np.concatenate(kk)
+        # positions of Λ's entries in the N × N matrix diag(Λ, I): Λ[r, c] = θ[k]
+        rr, cc, kk, off = [], [], [], 0
+        for lay in self.layouts:
+            p = lay.ncols
+            k = np.arange(lay.theta_slice.start, lay.theta_slice.stop)
+            base = off + np.arange(lay.nlevels)[:, None] * p
+            rr.append((base + lay.theta_rows[None, :]).ravel())
+            cc.append((base + lay.theta_cols[None, :]).ravel())
+            kk.append(np.broadcast_to(k, (lay.nlevels, len(k))).ravel())
+            off += lay.nlevels * p
+        self._lam_idx = (np.concatenate(rr), np.concatenate(cc))
+        self._lam_theta = np.concatenate(kk)
 
     def update(self, weights, y: np.ndarray) -> None:
         self.cp.update_weights(weights, y)
@@ -173,6 +179,32 @@ class DensePLS:
         logdet_L = 2.0 * float(logs[:q].sum())
         logdet_RX = 2.0 * float(logs[q:].sum())
         return DenseFactor(theta, L, L[q:, q:], logdet_L, logdet_RX, float(d[-1] ** 2))
+
+    def gradient(self, f: DenseFactor, reml: bool) -> np.ndarray:
+        """Gradient of the ML deviance (or REML criterion) at the factor's θ.
+
+        With M = Λ̃ᵀAΛ̃ + diag(I, 0) over [Z X], ∂log|M|/∂θₖ = 2 Σ [M⁻¹Λ̃ᵀA]_{c,r} over the
+        positions (r, c) where Λ holds θₖ (the Z block only for ML, [Z X] for REML, whose
+        log|L|² + log|R_X|² is log|M| of the whole block); and, the penalized residual sum of
+        squares being a minimum over (u, β), ∂r²/∂θₖ = −2 Σ (ZᵀW r)_r u_c with r the
+        penalized residual — all from the cross-products, nothing of length n.
+        """
+        q, p = self.q, self.cp.p
+        m = q + p if reml else q
+        A = self.cp.A
+        theta = f.theta
+        Lam = self._lam_full(theta)
+        beta, u = self.solve(f)
+        rows, cols = self._lam_idx
+        LtA = (Lam[:m, :m].T @ A[:m, :q])             # (Λ̃ᵀA)[:m, :q]
+        G = cho_solve(f.L[:m, :m], LtA)                # M⁻¹ Λ̃ᵀ A, columns of Z
+        dlogdet = 2.0 * G[cols, rows]
+        b = Lam[:q, :q] @ u
+        g = A[:q, -1] - A[:q, q:q + p] @ beta - A[:q, :q] @ b    # ZᵀW(y − Xβ − ZΛu)
+        dr2 = -2.0 * g[rows] * u[cols]
+        dof = self.cp.n - p if reml else self.cp.n
+        per_position = dlogdet + dof * dr2 / f.pwrss
+        return np.bincount(self._lam_theta, weights=per_position, minlength=len(theta))
 
     def solve(self, f: DenseFactor) -> tuple[np.ndarray, np.ndarray]:
         """β̂ and û: Lᵀ [u; β] = (last row of L)."""

@@ -129,3 +129,17 @@ def test_fits_without_scikit_sparse(monkeypatch):
                              _cholmod=None)
     assert kind[0] == "dense"
     assert without.objective == pytest.approx(with_cholmod.objective, abs=1e-7)
+
+
+@pytest.mark.parametrize("reml", [False, True])
+@pytest.mark.parametrize("formula", ["y ~ 1 + x + (1 | g) + (1 | h)", "y ~ 1 + x + (1 + x | g)",
+                                     "y ~ 1 + x + (1 + x || h) + (1 | k)"])
+def test_analytic_gradient_matches_central_differences(formula, reml):
+    m = LinearMixedModel(materialize(formula, _crossed(n=300, levels=(30, 12, 8))), reml=reml)
+    assert m.pls.schur_kind == "small-dense"
+    theta = m.theta0 * 0.8 + 0.1
+    _, g = m.objective_gradient(theta)
+    h = 1e-6
+    num = np.array([(m.objective(theta + h * e) - m.objective(theta - h * e)) / (2 * h)
+                    for e in np.eye(len(theta))])
+    np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-5)
