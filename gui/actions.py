@@ -1,0 +1,189 @@
+"""State-changing operations of the app: load data, edit the model, fit, bootstrap.
+
+Pages and widget callbacks call these; they read and write session state only through
+:mod:`gui.state` and reach the engine only through :mod:`gui.engine`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from gui import cache, engine, state, workers
+from gui.data_design import apply_column_types, default_spec
+from gui.io import UploadError, content_hash
+from gui.jobs import Job
+from gui.model_spec import ModelSpec
+
+# A fit is waited for up to this long in the page run that started it (small fits take
+# milliseconds, so their results show at once); longer ones are polled with progress.
+SYNC_WAIT_SECONDS = 1.5
+# Data with more rows than this are fitted in a worker process (see gui.workers), so that the
+# fit cannot slow the server down; smaller ones in a thread (no process start-up cost).
+PROCESS_MIN_ROWS = 5000
+
+
+# --------------------------------------------------------------------- data
+
+
+def load_bundled(name: str) -> None:
+    df = cache.bundled_dataset(name)
+    state.set_data(df, name, "bundled")
+    state.set_spec(default_spec(df, name))
+    state.set_upload_sig(None)
+
+
+def load_upload(name: str, data: bytes) -> bool:
+    """Read an uploaded file; on failure keep the current data and show why. True if loaded."""
+    digest = content_hash(data)
+    sig = (name, len(data), digest)
+    if state.upload_sig() == sig:
+        return True
+    try:
+        df = cache.read_upload(name, digest, data)
+    except UploadError as e:
+        state.set_upload_sig(sig)
+        state.set_message("error", f"Upload failed: {e} The previous data are kept.")
+        return False
+    state.set_data(df, name, "upload")
+    state.set_upload_sig(sig)
+    state.set_spec(default_spec(df, None))
+    state.set_message("success", f"Loaded '{name}': {df.shape[0]:,} rows × {df.shape[1]} columns.")
+    return True
+
+
+def clear_data() -> None:
+    state.clear_data()
+    state.set_spec(ModelSpec())
+    cache.clear_session_caches()
+
+
+def set_column_options(types: dict[str, str], refs: dict[str, str]) -> None:
+    """Apply column types and reference levels; an impossible change keeps the data as it was."""
+    raw = state.data_raw()
+    if raw is None:
+        return
+    try:
+        df = apply_column_types(raw, types, refs)
+    except ValueError as e:
+        state.set_message("error", str(e))
+        return
+    state.col_types().clear()
+    state.col_types().update(types)
+    state.ref_levels().clear()
+    state.ref_levels().update(refs)
+    state.set_working_data(df)
+
+
+# -------------------------------------------------------------------- model
+
+
+def apply_formula_text(text: str) -> bool:
+    """Parse the formula box; on success update the widget model, else remember the error."""
+    state.set_formula_text(text)
+    text = text.strip()
+    if not text:
+        state.set_formula_error({"message": "The formula is empty.", "pos": None, "end": None, "text": text})
+        return False
+    try:
+        parsed = engine.parse_formula(text)
+    except engine.FormulaError as e:
+        state.set_formula_error({"message": e.message, "pos": e.pos, "end": e.end, "text": text})
+        return False
+    except Exception as e:  # noqa: BLE001 - an engine bug must not reach the page
+        state.set_formula_error({"message": f"The formula could not be read: {e}", "pos": None, "end": None,
+                                 "text": text})
+        return False
+    new = ModelSpec.from_formula(parsed, base=state.spec())
+    state.set_spec(new, text=False)
+    state.set_formula_error(None)
+    return True
+
+
+# --------------------------------------------------------------------- fits
+
+
+def start_fit(spec: ModelSpec, data: pd.DataFrame, *, wait: float = SYNC_WAIT_SECONDS) -> Job:
+    """Start fitting ``spec`` in the background; wait up to ``wait`` seconds for it."""
+    formula = spec.to_formula()
+    kwargs = spec.fit_kwargs()
+    meta = {"spec": spec.copy(), "formula": formula, "data": data, "data_name": state.data_name() or "data",
+            "data_key": state.data_key() or ""}
+
+    def work(progress: Any) -> Any:
+        return engine.fit(formula, data, progress=progress, **kwargs)
+
+    if len(data) > PROCESS_MIN_ROWS:
+        work = workers.in_process("fit", formula, data, kwargs)
+    job = Job(work, kind="fit", label=f"Fitting {formula}", meta=meta).start()
+    state.set_job(job)
+    job.wait(wait)
+    collect_job()
+    return job
+
+
+def start_bootstrap(rec: state.FitRecord, n: int, seed: int, *, wait: float = 0.0) -> Job:
+    if not engine.has("parametric_bootstrap"):
+        raise engine.MissingFeature("this version of mm_core has no parametric_bootstrap() yet")
+    work = workers.in_process("bootstrap", rec.result, n, seed)
+    job = Job(work, kind="bootstrap", label=f"Bootstrap of fit {rec.id}", total=n,
+              meta={"fit_id": rec.id, "n": n, "seed": seed}).start()
+    state.set_job(job)
+    if wait:
+        job.wait(wait)
+        collect_job()
+    return job
+
+
+def collect_job() -> Job | None:
+    """Move a finished job's outcome into the session (fit history, bootstrap, message).
+
+    Returns the job if it is still running.
+    """
+    job = state.job()
+    if job is None:
+        return None
+    if job.running:
+        return job
+    state.set_job(None)
+    if job.status == "cancelled":
+        state.set_message("warning", f"{job.label}: cancelled after {job.elapsed:.1f} s. Nothing was changed.")
+    elif job.status == "error":
+        state.set_message("error", engine.error_message(job.error, job.kind))
+        state.set_pref("last_error_detail", "" if engine.is_user_error(job.error) else job.error_detail)
+    elif job.kind == "fit":
+        m = job.meta
+        rec = state.FitRecord(id=state.next_fit_id(), spec=m["spec"], formula=m["formula"], data_name=m["data_name"],
+                              data_key=m["data_key"], data=m["data"], result=job.result, seconds=job.elapsed)
+        state.add_fit(rec)
+        n_warn = len(getattr(job.result, "warnings", []) or [])
+        extra = f" with {n_warn} warning{'s' if n_warn != 1 else ''} (see Summary)" if n_warn else ""
+        state.set_message("success", f"Fit {rec.id} done in {job.elapsed:.2f} s{extra}.")
+    elif job.kind == "bootstrap":
+        m = job.meta
+        state.set_boot(state.BootRecord(fit_id=m["fit_id"], n=m["n"], seed=m["seed"], result=job.result,
+                                        seconds=job.elapsed))
+        kept = getattr(job.result, "n", m["n"])
+        if getattr(job.result, "cancelled", False):
+            state.set_message("warning", f"Bootstrap of fit {m['fit_id']} cancelled: {kept} of {m['n']} replicates "
+                                         "were kept and are shown.")
+        else:
+            state.set_message("success", f"Bootstrap of fit {m['fit_id']}: {kept} replicates in {job.elapsed:.1f} s.")
+    return None
+
+
+def cancel_job() -> None:
+    job = state.job()
+    if job is not None:
+        job.cancel()
+
+
+def wait_for_job(timeout: float = 60.0) -> None:
+    """Block until the current job ends (tests and scripts)."""
+    job = state.job()
+    if job is not None:
+        deadline = time.time() + timeout
+        while job.running and time.time() < deadline:
+            job.wait(0.1)
+    collect_job()

@@ -1,0 +1,17 @@
+"""All figure builders of the app in one namespace (pure functions data -> ``go.Figure``).
+
+The builders live in topic modules: :mod:`gui.charts_data` (Explore), :mod:`gui.charts_ranef`
+(Random effects), :mod:`gui.charts_diag` (Diagnostics), :mod:`gui.charts_fit` (Summary,
+Bootstrap, Compare). None of them calls ``st.*``.
+"""
+from __future__ import annotations
+
+from gui.charts_common import chart_config, empty_figure  # noqa: F401
+from gui.charts_data import (binary_by_covariate, crosstab_heatmap, dotplot_by_group, histogram,  # noqa: F401
+                             trellis)
+from gui.charts_diag import (dispersion_histogram, leverage_plot, qq_normal, qq_uniform,  # noqa: F401
+                             resid_by_group, resid_histogram, resid_vs_fitted, scale_location,
+                             scaled_vs_predicted)
+from gui.charts_fit import (bootstrap_histograms, coefplot, compare_ic, optimizer_trace,  # noqa: F401
+                            sparsity_image)
+from gui.charts_ranef import caterpillar, group_panels, qq_caterpillar, shrinkage  # noqa: F401

@@ -1,0 +1,54 @@
+"""Shared look of the app's Plotly figures: palette, layout defaults, toolbar config."""
+from __future__ import annotations
+
+import re
+
+import plotly.graph_objects as go
+
+# Okabe-Ito: colour-blind safe
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+BLUE, VERMILION, GREEN, PINK, ORANGE, SKY = PALETTE[:6]
+GREY = "#7f7f7f"
+
+
+def chart_config(filename: str) -> dict:
+    """``config=`` for ``st.plotly_chart``: PNG export from the toolbar camera button."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", filename).strip("_") or "chart"
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": safe, "scale": 2},
+        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+    }
+
+
+def base_layout(fig: go.Figure, title: str | None = None, subtitle: str | None = None,
+                height: int | None = None) -> go.Figure:
+    text = title or ""
+    if subtitle:
+        text += f"<br><sup>{subtitle}</sup>"
+    fig.update_layout(
+        title={"text": text, "x": 0.0, "xanchor": "left"} if text else None,
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 70 if text else 30, "b": 50},
+        hoverlabel={"namelength": -1},
+        showlegend=False,
+    )
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font={"size": 14, "color": GREY})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return base_layout(fig, height=240)
+
+
+def grid_shape(n: int, max_cols: int = 6) -> tuple[int, int]:
+    cols = min(max_cols, max(1, int(round(n ** 0.5 * 1.3))))
+    cols = min(cols, n) if n else 1
+    rows = -(-n // cols) if n else 1
+    return rows, cols

@@ -1,0 +1,80 @@
+"""Plain-language pieces of the Summary page: headline numbers, warnings with advice.
+
+No Streamlit here; returns strings and tuples the page shows.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from gui.tables import fmt_num
+
+
+def method_label(res: Any) -> str:
+    if res.family == "gaussian" and res.link == "identity":
+        return "linear mixed model, " + ("REML" if res.reml else "maximum likelihood (ML)")
+    n_agq = getattr(res, "n_agq", 1)
+    how = "fast (nAGQ = 0)" if n_agq == 0 else ("Laplace approximation" if n_agq <= 1 else
+                                               f"adaptive Gauss–Hermite, {n_agq} points")
+    return f"generalized linear mixed model, {res.family} family, {res.link} link, {how}"
+
+
+def headline(res: Any) -> list[tuple[str, str, str]]:
+    """(label, value, help) for the metric row."""
+    out = [("Observations", f"{res.nobs:,}", "Rows used by the fit (after dropping missing values).")]
+    if res.sigma is not None:
+        out.append(("Residual SD σ", fmt_num(res.sigma, 4), "Estimated standard deviation of the residual noise."))
+    out += [
+        ("Log-likelihood", f"{res.loglik:,.2f}", "REML log-likelihood for REML fits." if res.reml else
+         "Maximized log-likelihood."),
+        ("AIC", f"{res.aic:,.2f}", "Akaike information criterion: lower is better."),
+        ("BIC", f"{res.bic:,.2f}", "Bayesian information criterion: lower is better."),
+        ("Parameters", f"{res.dof}", "Fixed effects + variance/covariance parameters (+ σ)."),
+    ]
+    return out
+
+
+_SINGULAR = ("Singular fit: some variance is estimated as zero or some correlation as ±1. The model is more "
+             "complex than the data support.")
+_ADVICE = [
+    ("singular", "Remove the random effect whose variance is zero (see Variance components), or make correlated "
+                 "random effects independent (|| instead of |). The fixed effects are still usable; compare the "
+                 "simpler model on the Compare page."),
+    ("converge", "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
+                 "effects, or check the optimizer trace below for a flat objective."),
+    ("gradient", "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
+                 "effects, or check the optimizer trace below for a flat objective."),
+    ("missing values", "If those rows matter, fill in or recode the missing values, or drop the variable that "
+                       "has them from the model; comparisons by AIC or likelihood-ratio test need the same rows."),
+    ("linear combination", "A predictor repeats information already in others (e.g. a factor level that never "
+                           "occurs, or a covariate constant in the data). Remove it from the fixed effects."),
+]
+
+
+def advice(res: Any) -> list[tuple[str, str]]:
+    """(level, text) for each warning of the fit, with what to do about it."""
+    out: list[tuple[str, str]] = []
+    seen = set()
+    for w in list(getattr(res, "warnings", []) or []):
+        text = str(w)
+        tip = next((a for key, a in _ADVICE if key in text.lower()), "")
+        level = "warning"
+        out.append((level, text + (f"\n\n**What to do:** {tip}" if tip and tip not in seen else "")))
+        seen.add(tip)
+    if getattr(res, "is_singular", False) and not any("singular" in t.lower() for _, t in out):
+        out.append(("warning", f"{_SINGULAR}\n\n**What to do:** {_ADVICE[0][1]}"))
+    if not out:
+        out.append(("success", "No warnings: the fit converged, is not singular and used every row."))
+    return out
+
+
+def optimizer_caption(res: Any) -> str:
+    o = res.optsum
+    parts = [f"{getattr(o, 'evaluations', '?')} objective evaluations"]
+    opt = getattr(o, "optimizer", None)
+    if opt:
+        parts.append(f"optimizer {opt}")
+    verdict = getattr(o, "verdict", None)
+    if verdict:
+        parts.append(str(verdict))
+    msgs = getattr(o, "messages", None) or []
+    return "; ".join(parts) + ("." if not msgs else ". " + " ".join(map(str, msgs)))

@@ -1,0 +1,156 @@
+"""Display formatting of tables: rounding, labels, p-values. Numbers are never changed in
+the result; these functions return new DataFrames for showing (CSV downloads use the
+unrounded numbers). No Streamlit here.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def fmt_num(x: Any, digits: int = 4) -> str:
+    """Significant-digit formatting that keeps large numbers readable (1751.94, 0.0813)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "" if x is None else str(x)
+    if not math.isfinite(v):
+        return "" if math.isnan(v) else ("∞" if v > 0 else "−∞")
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    if mag >= 5 or mag < -4:
+        return f"{v:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - mag)
+    return f"{v:,.{decimals}f}" if abs(v) >= 1e4 else f"{v:.{decimals}f}"
+
+
+def fmt_p(p: Any) -> str:
+    try:
+        v = float(p)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(v):
+        return ""
+    if v < 1e-4:
+        return "< 0.0001"
+    return f"{v:.4f}"
+
+
+def stars(p: Any) -> str:
+    try:
+        v = float(p)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(v):
+        return ""
+    return "***" if v < 0.001 else "**" if v < 0.01 else "*" if v < 0.05 else "." if v < 0.1 else ""
+
+
+def coeftable_display(ct: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Fixed-effects table with R-style labels: Estimate, Std. Error, z value, Pr(>|z|), CI."""
+    pct = f"{int(round(level * 100))}%"
+    out = pd.DataFrame(index=[str(i) for i in ct.index])
+    out.index.name = "coefficient"
+    out["Estimate"] = [fmt_num(v, 5) for v in ct["estimate"]]
+    out["Std. Error"] = [fmt_num(v, 4) for v in ct["std_error"]]
+    out["z value"] = [f"{v:.2f}" if np.isfinite(v) else "" for v in ct["z_value"].astype(float)]
+    out["Pr(>|z|)"] = [fmt_p(v) for v in ct["p_value"]]
+    out[""] = [stars(v) for v in ct["p_value"]]
+    if "ci_lower" in ct:
+        out[f"{pct} lower"] = [fmt_num(v, 5) for v in ct["ci_lower"]]
+        out[f"{pct} upper"] = [fmt_num(v, 5) for v in ct["ci_upper"]]
+    return out
+
+
+def varcorr_display(vc: pd.DataFrame) -> pd.DataFrame:
+    """Variance components: group shown once per block, correlations as a lower triangle."""
+    corr_cols = [c for c in vc.columns if c.startswith("corr:")]
+    rows = []
+    prev = None
+    for _, r in vc.iterrows():
+        row = {"Group": "" if r["group"] == prev else str(r["group"]), "Name": str(r.get("name", "") or ""),
+               "Variance": fmt_num(r["variance"], 5), "Std. Dev.": fmt_num(r["sd"], 5)}
+        for c in corr_cols:
+            v = r.get(c)
+            row["Corr " + c.split(":", 1)[1]] = "" if v is None or pd.isna(v) else f"{float(v):+.3f}"
+        prev = r["group"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fit_statistics(res: Any) -> pd.DataFrame:
+    """One row per statistic: observations, parameters, log-likelihood, deviance, AIC, AICc, BIC."""
+    items = [
+        ("Observations", getattr(res, "nobs", None), "n"),
+        ("Parameters", getattr(res, "dof", None), "n"),
+        ("Objective" + (" (REML criterion)" if getattr(res, "reml", False) else ""), getattr(res, "objective", None),
+         "f"),
+        ("Log-likelihood", getattr(res, "loglik", None), "f"),
+        ("Deviance", getattr(res, "deviance", None), "f"),
+        ("AIC", getattr(res, "aic", None), "f"),
+        ("AICc", getattr(res, "aicc", None), "f"),
+        ("BIC", getattr(res, "bic", None), "f"),
+    ]
+    if getattr(res, "sigma", None) is not None:
+        items.append(("Residual SD (σ)", res.sigma, "f"))
+    rows = []
+    for name, v, kind in items:
+        if v is None:
+            continue
+        rows.append({"statistic": name, "value": f"{int(v):,}" if kind == "n" else f"{float(v):,.4f}"})
+    return pd.DataFrame(rows)
+
+
+def fit_statistics_numeric(res: Any) -> pd.DataFrame:
+    keys = ["nobs", "dof", "objective", "loglik", "deviance", "aic", "aicc", "bic", "sigma"]
+    return pd.DataFrame({"statistic": keys, "value": [getattr(res, k, None) for k in keys]})
+
+
+def ranef_table(ranef: pd.DataFrame, condsd: pd.DataFrame | None) -> pd.DataFrame:
+    """Conditional modes and conditional SDs side by side (numeric, for download)."""
+    out = ranef.copy()
+    out.columns = [f"{c}" for c in ranef.columns]
+    if condsd is not None:
+        for c in condsd.columns:
+            out[f"{c} (cond. SD)"] = condsd[c]
+    return out
+
+
+def compare_table(records: list[Any]) -> pd.DataFrame:
+    """Numeric comparison of fits: fit, formula, family, method, data, n, parameters, logLik, AIC, BIC."""
+    rows = []
+    for r in records:
+        res = r.result
+        method = "REML" if getattr(res, "reml", False) else ("ML" if r.spec.family == "gaussian" else
+                                                              f"Laplace" if getattr(res, "n_agq", 1) <= 1 else
+                                                              f"AGQ {res.n_agq}")
+        rows.append({"fit": r.short_label, "formula": r.formula, "family": f"{res.family} ({res.link})",
+                     "method": method, "data": r.data_name, "nobs": res.nobs, "parameters": res.dof,
+                     "logLik": res.loglik, "deviance": res.deviance, "AIC": res.aic, "BIC": res.bic,
+                     "singular": bool(getattr(res, "is_singular", False)), "seconds": round(r.seconds, 3)})
+    return pd.DataFrame(rows)
+
+
+def lrt_display(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        low = c.lower()
+        if low in ("p", "p_value", "pvalue", "pr(>chisq)"):
+            out[c] = [fmt_p(v) for v in out[c]]
+        elif low in ("df", "npar"):
+            out[c] = ["" if pd.isna(v) else f"{int(v)}" for v in out[c]]
+        elif pd.api.types.is_float_dtype(out[c]):
+            out[c] = [f"{v:.4f}" if np.isfinite(v) else "" for v in out[c].astype(float)]
+    return out
+
+
+def interval_table(intervals: pd.DataFrame) -> pd.DataFrame:
+    out = intervals.copy()
+    for c in out.columns:
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [fmt_num(v, 5) for v in out[c]]
+    return out

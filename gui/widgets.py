@@ -1,0 +1,160 @@
+"""Reusable Streamlit pieces: guarded page bodies, charts with PNG export, tables with CSV
+download, durable selectors, the job progress panel and the code panel.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from gui import actions, state
+from gui.page import guard  # noqa: F401 - re-exported for pages
+from gui.charts_common import chart_config
+
+
+def need_data() -> pd.DataFrame | None:
+    df = state.data()
+    if df is None:
+        st.info("No data yet. Choose a bundled dataset or upload a file on the **Data** page.")
+        st.page_link(PAGE_FILES["data"], label="Go to Data", icon=":material/table_view:")
+    return df
+
+
+def need_fit() -> state.FitRecord | None:
+    rec = state.current_fit()
+    if rec is None:
+        st.info("No fitted model yet. Build one on the **Model** page and press **Fit**.")
+        st.page_link(PAGE_FILES["model"], label="Go to Model", icon=":material/functions:")
+    return rec
+
+
+PAGE_FILES = {
+    "data": "pages/data.py", "explore": "pages/explore.py", "model": "pages/model.py",
+    "summary": "pages/summary.py", "ranef": "pages/random_effects.py", "bootstrap": "pages/bootstrap.py",
+    "diagnostics": "pages/diagnostics.py", "compare": "pages/compare.py",
+}
+
+
+# ------------------------------------------------------------- chart, table
+
+
+def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
+    """A Plotly figure with the toolbar's camera button exporting ``name``.png."""
+    st.plotly_chart(fig, config=chart_config(name), theme=None, key=key)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_").lower() or "table"
+
+
+def table(df: pd.DataFrame, name: str, *, display: pd.DataFrame | None = None, index: bool = True,
+          height: int | str = "auto", key: str | None = None) -> None:
+    """Show a table (``display`` if given, e.g. rounded) and a CSV download of ``df`` (full precision)."""
+    st.dataframe(display if display is not None else df, hide_index=not index, height=height)
+    st.download_button("Download CSV", df.to_csv(index=index).encode("utf-8"), file_name=f"{_slug(name)}.csv",
+                       mime="text/csv", key=key or f"dl.{_slug(name)}", icon=":material/download:")
+
+
+# ------------------------------------------------------------ preferences
+
+
+def pref_select(label: str, name: str, options: Sequence[Any], default: Any = None, *, widget: str = "selectbox",
+                help: str | None = None, format_func: Any = str, horizontal: bool = True) -> Any:
+    """A selectbox/radio whose value survives page switches (stored in ``state.pref``)."""
+    options = list(options)
+    if not options:
+        return None
+    key = state.widget_key(name)
+    current = state.pref(name, default if default in options else options[0])
+    if current not in options:
+        current = default if default in options else options[0]
+        state.set_pref(name, current)
+    if state.widget(key) not in options:
+        state.set_widget(key, current)
+    kw = dict(key=key, on_change=state.store_pref, args=(name,), help=help, format_func=format_func)
+    if widget == "radio":
+        return st.radio(label, options, horizontal=horizontal, **kw)
+    if widget == "segmented":
+        val = st.segmented_control(label, options, selection_mode="single", **kw)
+        return val if val is not None else current
+    return st.selectbox(label, options, **kw)
+
+
+def pref_slider(label: str, name: str, lo: float, hi: float, default: float, step: float, **kw: Any) -> Any:
+    key = state.widget_key(name)
+    if not state.has_widget(key):
+        state.set_widget(key, state.pref(name, default))
+    return st.slider(label, lo, hi, step=step, key=key, on_change=state.store_pref, args=(name,), **kw)
+
+
+def pref_toggle(label: str, name: str, default: bool = False, **kw: Any) -> bool:
+    key = state.widget_key(name)
+    if not state.has_widget(key):
+        state.set_widget(key, bool(state.pref(name, default)))
+    return st.toggle(label, key=key, on_change=state.store_pref, args=(name,), **kw)
+
+
+def fit_picker(label: str = "Fit") -> state.FitRecord | None:
+    """Choose which fit of the session a page shows (defaults to the latest)."""
+    recs = state.fits()
+    if not recs:
+        return None
+    ids = [r.id for r in recs][::-1]
+    cur = state.current_fit()
+    key = "w.fit_picker"
+    if state.widget(key) not in ids or state.widget(key) != (cur.id if cur else None):
+        state.set_widget(key, cur.id if cur else ids[0])
+
+    def _store() -> None:
+        state.set_current_fit(state.widget(key))
+
+    labels = {r.id: r.label for r in recs}
+    fid = st.selectbox(label, ids, key=key, format_func=lambda i: labels.get(i, str(i)), on_change=_store)
+    return state.fit_by_id(fid)
+
+
+# -------------------------------------------------------------------- jobs
+
+
+def job_panel(kind: str | None = None) -> bool:
+    """Progress and Cancel for the running job; polls every half second. True if a job runs."""
+    job = state.job()
+    if job is None or (kind and job.kind != kind):
+        return False
+
+    @st.fragment(run_every=0.5)
+    def _panel() -> None:
+        j = state.job()
+        if j is None:
+            return
+        if not j.running:
+            st.rerun()
+        frac = j.fraction()
+        if frac is not None:
+            st.progress(frac, text=j.describe())
+        else:
+            with st.status(j.describe(), state="running", expanded=False):
+                st.write("The page stays usable; other pages show the previous results.")
+        st.button("Cancel", key=f"cancel.{j.kind}", on_click=actions.cancel_job, icon=":material/cancel:",
+                  disabled=j.cancel_requested)
+
+    _panel()
+    return True
+
+
+# -------------------------------------------------------------------- code
+
+
+def code_panel(spec: Any, dataset: str | None) -> None:
+    from gui.codegen import all_code
+
+    codes = all_code(spec, dataset)
+    tabs = st.tabs(list(codes))
+    lang = {"Python (mm_core)": "python", "R (lme4)": "r", "Julia (MixedModels.jl)": "julia"}
+    for tab, (name, text) in zip(tabs, codes.items()):
+        with tab:
+            st.code(text, language=lang[name])

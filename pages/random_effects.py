@@ -1,0 +1,91 @@
+"""Random effects page: caterpillar, qq-caterpillar, shrinkage, per-group panels, table."""
+from __future__ import annotations
+
+import streamlit as st
+
+from gui import cache, charts, page, state, tables, widgets
+
+VIEWS = ["Caterpillar", "QQ caterpillar", "Shrinkage", "Groups with fitted lines", "Table"]
+
+
+def controls(rec):
+    res = rec.result
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        group = widgets.pref_select("Grouping factor", "re.group", list(res.ranef))
+    ranef = res.ranef[group]
+    with c2:
+        level = widgets.pref_slider("Interval level", "re.level", 0.50, 0.99, 0.95, 0.01)
+    with c3:
+        orders = [str(c) for c in ranef.columns] + ["alphabetical"]
+        order = widgets.pref_select("Order levels by", "re.order", orders, orders[0],
+                                    help="lme4 orders by the first column (usually the intercept).")
+    names = [str(c) for c in ranef.columns]
+    columns = st.multiselect("Columns (terms)", names, default=names, key=f"w.re.cols.{group}.{rec.id}")
+    transform = None
+    if res.link in ("log", "logit"):
+        transform = "exp" if widgets.pref_toggle("exp scale (odds / rate ratios)", "re.exp", False) else None
+    return group, level, order, columns or names, transform
+
+
+def group_panels(rec, group, ranef, key):
+    data = rec.data
+    covs = [c for c in data.columns if c not in group.split(":") and str(data[c].dtype) != "category"]
+    covs = covs or [c for c in data.columns if c not in group.split(":")]
+    all_levels = [str(v) for v in ranef.sort_values(ranef.columns[0]).index]
+    c1, c2 = st.columns(2)
+    with c1:
+        x = widgets.pref_select("x axis", f"re.x.{rec.id}", covs, covs[0])
+    with c2:
+        n_show = st.number_input("Panels", 1, min(60, len(all_levels)), min(18, len(all_levels)),
+                                 key=f"w.re.npanels.{rec.id}")
+    chosen = st.multiselect("Levels to show (default: spread over the caterpillar ordering)", all_levels,
+                            key=f"w.re.levels.{group}.{rec.id}")
+    if not chosen:
+        step = max(1, len(all_levels) // int(n_show))
+        chosen = all_levels[::step][: int(n_show)]
+    frame = cache.fit_derived(key, "group_frame", rec, group=group, x=x)
+    widgets.chart(charts.group_panels(frame, x="x", y="y", group="group", conditional="conditional",
+                                      population="population", levels=chosen, max_panels=60,
+                                      labels={"x": x, "y": rec.result.formula.split("~")[0].strip(), "group": group}),
+                  f"groups_{group}_fit{rec.id}")
+
+
+def body() -> None:
+    rec = widgets.fit_picker() if state.fits() else None
+    if rec is None:
+        widgets.need_fit()
+        return
+    res = rec.result
+    key = f"{rec.data_key}:{rec.id}"
+    with widgets.guard("the controls"):
+        group, level, order, columns, transform = controls(rec)
+    ranef = res.ranef[group]
+    condsd = res.ranef_sd.get(group)
+    view = widgets.pref_select("Show", "re.view", VIEWS, VIEWS[0], widget="radio")
+    with widgets.guard(f"the {view.lower()}"):
+        if view == "Caterpillar":
+            sizes = cache.fit_derived(key, "group_sizes", rec, group=group)
+            order_by = order if order in ranef.columns else ("alphabetical" if order == "alphabetical" else 0)
+            widgets.chart(charts.caterpillar(ranef, condsd, group=group, level=level, order_by=order_by,
+                                             columns=columns, transform=transform, sizes=sizes),
+                          f"caterpillar_{group}_fit{rec.id}")
+            st.caption("Hover a point for the level's name, interval and number of observations. Red: the interval "
+                       "excludes zero. Intervals ignore the uncertainty in the variance estimates.")
+        elif view == "QQ caterpillar":
+            widgets.chart(charts.qq_caterpillar(ranef, condsd, group=group, level=level, columns=columns),
+                          f"qqcaterpillar_{group}_fit{rec.id}")
+        elif view == "Shrinkage":
+            unpooled = cache.fit_derived(key, "unpooled", rec, group=group)
+            widgets.chart(charts.shrinkage(ranef, unpooled, group=group, columns=columns),
+                          f"shrinkage_{group}_fit{rec.id}")
+            st.caption("Each group's estimate from its own data alone (red) is pulled towards zero, the population "
+                       "value, by partial pooling (blue). Groups with little or noisy data move most.")
+        elif view == "Groups with fitted lines":
+            group_panels(rec, group, ranef, key)
+        else:
+            widgets.table(tables.ranef_table(ranef, condsd), f"ranef_{group}_fit{rec.id}", key="dl.ranef")
+
+
+page.run("Random effects", body, "Conditional modes (BLUPs) of the random effects with prediction intervals from "
+                                 "their conditional standard deviations.")

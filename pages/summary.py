@@ -1,0 +1,89 @@
+"""Summary page: fit statistics, variance components, fixed effects, warnings, optimizer trace,
+R²/ICC, sparsity of Z'Z and L."""
+from __future__ import annotations
+
+import streamlit as st
+
+from gui import cache, charts, page, report, state, tables, widgets
+
+
+def body() -> None:
+    rec = widgets.fit_picker() if state.fits() else None
+    if rec is None:
+        widgets.need_fit()
+        return
+    res = rec.result
+
+    with widgets.guard("the fit statistics"):
+        st.caption(f"`{rec.formula}` · {report.method_label(res)} · data: {rec.data_name} · {rec.seconds:.2f} s")
+        cols = st.columns(6)
+        for col, (label, value, help_) in zip(cols, report.headline(res)):
+            col.metric(label, value, help=help_)
+
+    with widgets.guard("the warnings"):
+        for level, text in report.advice(res):
+            getattr(st, level)(text)
+
+    with widgets.guard("the variance components"):
+        st.subheader("Variance components")
+        widgets.table(res.varcorr, f"varcorr_fit{rec.id}", display=tables.varcorr_display(res.varcorr), index=False,
+                      key="dl.varcorr")
+        extra = cache.fit_derived(f"{rec.data_key}:{rec.id}", "r2_icc", rec)
+        if extra:
+            c = st.columns(3)
+            c[0].metric("Marginal R²", f"{extra['marginal R²']:.3f}", help="Variance explained by the fixed effects "
+                        "(Nakagawa & Schielzeth).")
+            c[1].metric("Conditional R²", f"{extra['conditional R²']:.3f}", help="Variance explained by fixed and "
+                        "random effects.")
+            c[2].metric("ICC (adjusted)", f"{extra['ICC (adjusted)']:.3f}", help="Share of the non-fixed variance "
+                        "that is between groups.")
+
+    with widgets.guard("the fixed effects"):
+        st.subheader("Fixed effects")
+        widgets.table(res.coeftable, f"fixef_fit{rec.id}", display=tables.coeftable_display(res.coeftable),
+                      key="dl.coeftable")
+        st.caption("Wald z tests and 95% Wald intervals. Significance: *** < 0.001, ** < 0.01, * < 0.05, . < 0.1")
+        if len(res.coeftable) > 1 or res.coeftable.index[0] != "(Intercept)":
+            exp = res.link in ("log", "logit") and widgets.pref_toggle(
+                "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
+            widgets.chart(charts.coefplot(res.coeftable, exp=bool(exp)), f"coefplot_fit{rec.id}")
+
+    with widgets.guard("the fit statistics table"):
+        st.subheader("Fit statistics")
+        widgets.table(tables.fit_statistics_numeric(res), f"fitstats_fit{rec.id}", display=tables.fit_statistics(res),
+                      index=False, key="dl.fitstats")
+
+    tab_trace, tab_sparse, tab_text, tab_code = st.tabs(["Optimizer trace", "Sparsity of Z'Z and L", "Text summary",
+                                                         "Code"])
+    with tab_trace, widgets.guard("the optimizer trace"):
+        trace = getattr(res.optsum, "trace", None)
+        widgets.chart(charts.optimizer_trace(trace), f"optimizer_trace_fit{rec.id}")
+        st.caption(report.optimizer_caption(res))
+        if trace is not None and len(trace):
+            widgets.table(trace, f"optimizer_trace_fit{rec.id}", index=False, height=200, key="dl.trace")
+
+    with tab_sparse, widgets.guard("the sparsity patterns"):
+        st.caption("Each random effect is a row and column of Z'Z. Nested factors keep the Cholesky factor L as sparse "
+                   "as Z'Z; crossed factors fill it in, which is why they cost more.")
+        show = st.toggle("Compute the sparsity patterns", key="w.summary.sparsity",
+                         value=len(rec.data) <= 20000)
+        if show:
+            pat = cache.sparsity(f"{rec.data_key}:{rec.id}", rec.formula, rec.data, None)
+            c1, c2 = st.columns(2)
+            with c1:
+                widgets.chart(charts.sparsity_image(pat.ztz, "Z'Z", pat.boundaries, pat.nnz_ztz, (pat.q, pat.q)),
+                              f"ztz_fit{rec.id}")
+            with c2:
+                if pat.chol is not None:
+                    widgets.chart(charts.sparsity_image(pat.chol, "Cholesky factor L", pat.boundaries, pat.nnz_chol,
+                                                        (pat.q, pat.q)), f"cholesky_fit{rec.id}")
+            st.caption("Terms: " + "; ".join(pat.terms) + ". " + pat.note + ".")
+
+    with tab_text, widgets.guard("the text summary"):
+        st.code(res.summary(), language=None)
+
+    with tab_code, widgets.guard("the code panel"):
+        widgets.code_panel(rec.spec, rec.data_name)
+
+
+page.run("Summary", body)
