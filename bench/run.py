@@ -7,7 +7,6 @@ Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics

@@ -16,10 +16,9 @@ import time
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from .dense import tri_inv
-from .errors import DataError, FitCancelled
+from .errors import DataError
 from .femat import independent_columns
 from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
                        projected_gradient, quasi_newton, recheck_gradient)

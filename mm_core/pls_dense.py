@@ -160,7 +160,7 @@ class DensePLS:
 
     def factor(self, theta) -> DenseFactor:
         theta = np.asarray(theta, float)
-        A, q, p = self.cp.A, self.q, self.cp.p
+        A, q = self.cp.A, self.q
         if self.scalar:
             s = self._scale
             for lay in self.layouts:

@@ -351,7 +351,7 @@ class _Parser:
                                f"'{bar.text}', e.g. (1 | subject)", bar)
         chain = [self.parse_group_part()]
         while self.at_op("/"):
-            op = self.advance()
+            self.advance()
             if self.tok.kind != "name":
                 raise self.operand_error() if self.tok.kind != "(" else \
                     self.err_tok("the grouping factor must be a column name", self.tok)

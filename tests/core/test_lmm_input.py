@@ -1,10 +1,8 @@
 """Bad input to the LMM: each case raises (or reports) a message that names the problem."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mm_core

@@ -7,13 +7,11 @@ likelihoods computed by numerical integration in R. Tests never call R.
 from __future__ import annotations
 
 import importlib
-import math
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 import mm_core
 from conftest import fit_case, load_reference

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mm_core
 from mm_core import pls, pls_dense
 from mm_core.design import materialize
 from mm_core.lmm import LinearMixedModel
