@@ -28,7 +28,9 @@ bench: setup system-r
 setup: $(STAMP)
 
 $(STAMP): requirements.txt | system-build
-	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) 2>/dev/null || \
+	  { rm -rf $(VENV); $(APT) update -qq && $(APT) install -y -qq python3-venv >/dev/null && \
+	    $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
