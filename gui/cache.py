@@ -68,13 +68,15 @@ def sparsity(data_key: str, formula: str, _data: pd.DataFrame, _rows: Any) -> An
 
 @st.cache_data(show_spinner="Computing…", scope="session", max_entries=16)
 def fit_derived(fit_key: str, what: str, _rec: Any, **kwargs: Any) -> Any:
-    """Per-fit derived quantities (no-pooling estimates, simulated residuals, population line).
+    """A function of :mod:`gui.derived` of a fit, cached under ``fit_key`` (data hash + fit id)."""
+    from gui import derived as _derived
 
-    ``fit_key`` identifies the fit within the session (data hash + fit id).
-    """
-    from gui import derived
+    return getattr(_derived, what)(_rec, **kwargs)
 
-    return getattr(derived, what)(_rec, **kwargs)
+
+def derived(rec: Any, what: str, **kwargs: Any) -> Any:
+    """``gui.derived.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
+    return fit_derived(rec.key, what, rec, **kwargs)
 
 
 @st.cache_data(show_spinner="Testing…", scope="session", max_entries=16)

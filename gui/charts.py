@@ -14,4 +14,4 @@ from gui.charts_diag import (dispersion_histogram, leverage_plot, qq_normal, qq_
                              scaled_vs_predicted)
 from gui.charts_fit import (bootstrap_histograms, coefplot, compare_ic, optimizer_trace,  # noqa: F401
                             sparsity_image)
-from gui.charts_ranef import caterpillar, group_panels, qq_caterpillar, shrinkage  # noqa: F401
+from gui.charts_ranef import caterpillar, group_panels, order_levels, qq_caterpillar, shrinkage  # noqa: F401

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import plotly.graph_objects as go
 
 # Okabe-Ito: colour-blind safe
@@ -52,3 +53,12 @@ def grid_shape(n: int, max_cols: int = 6) -> tuple[int, int]:
     cols = min(cols, n) if n else 1
     rows = -(-n // cols) if n else 1
     return rows, cols
+
+
+def spread_levels(levels: list, max_levels: int) -> tuple[list, str]:
+    """At most ``max_levels`` of an ordered list of levels, evenly spaced in the ordering, and a
+    subtitle note saying so (empty when all are kept)."""
+    if len(levels) <= max_levels:
+        return list(levels), ""
+    idx = np.linspace(0, len(levels) - 1, max_levels).round().astype(int)
+    return [levels[i] for i in idx], f"; {max_levels} of {len(levels)} levels shown, evenly spaced in the ordering"

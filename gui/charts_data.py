@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape
+from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape, spread_levels
 from gui.numerics import kernel_proportion
 
 MAX_DOT_LEVELS = 80
@@ -30,12 +30,7 @@ def dotplot_by_group(data: pd.DataFrame, response: str, group: str, max_levels: 
     if not pd.api.types.is_numeric_dtype(d[response]):
         return empty_figure(f"{response} is not numeric.")
     means = group_means(d, response, group)
-    shown = list(means.index)
-    note = ""
-    if len(shown) > max_levels:
-        idx = np.linspace(0, len(shown) - 1, max_levels).round().astype(int)
-        shown = [shown[i] for i in idx]
-        note = f"; {max_levels} of {len(means)} levels shown, evenly spaced in the ordering"
+    shown, note = spread_levels(list(means.index), max_levels)
     g = d[group].astype(str)
     keep = g.isin(shown)
     fig = go.Figure()

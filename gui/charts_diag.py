@@ -11,8 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure
-from gui.numerics import binned_quantiles, cooks_contour, lowess, normal_quantiles
+from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, spread_levels
+from gui.engine import ppoints
+from gui.numerics import binned_quantiles, cooks_contour, lowess
 
 MAX_POINTS = 20000   # points drawn; larger residual sets are thinned for the browser
 
@@ -53,7 +54,7 @@ def qq_normal(resid: np.ndarray, *, kind: str = "standardized") -> go.Figure:
     r = np.sort(np.asarray(resid, float)[np.isfinite(np.asarray(resid, float))])
     if r.size == 0:
         return empty_figure("No residuals.")
-    q = normal_quantiles(r.size)
+    q = stats.norm.ppf(ppoints(r.size))
     idx = _thin(r.size)
     fig = go.Figure(go.Scattergl(x=q[idx], y=r[idx], mode="markers", marker={"color": BLUE, "size": 5},
                                  hovertemplate="normal quantile %{x:.3f}<br>residual %{y:.4g}<extra></extra>"))
@@ -110,12 +111,7 @@ def resid_by_group(resid: np.ndarray, groups: np.ndarray, *, group: str = "", ma
     if d.empty:
         return empty_figure("No residuals.")
     med = d.groupby("g")["r"].median().sort_values(kind="stable")
-    levels = list(med.index)
-    note = ""
-    if len(levels) > max_levels:
-        idx = np.linspace(0, len(levels) - 1, max_levels).round().astype(int)
-        levels = [levels[i] for i in idx]
-        note = f"; {max_levels} of {len(med)} levels, evenly spaced in the ordering"
+    levels, note = spread_levels(list(med.index), max_levels)
     d = d[d["g"].isin(levels)]
     fig = go.Figure(go.Box(x=d["r"], y=d["g"], orientation="h", marker={"color": BLUE}, boxpoints="outliers",
                            line={"width": 1}))
@@ -128,17 +124,19 @@ def resid_by_group(resid: np.ndarray, groups: np.ndarray, *, group: str = "", ma
 
 
 def leverage_plot(leverage: np.ndarray, std_resid: np.ndarray, n_params: int,
-                  labels: np.ndarray | None = None) -> go.Figure:
-    """Standardized residuals against leverage with Cook's distance contours at 0.5 and 1."""
+                  cooks: np.ndarray | None = None) -> go.Figure:
+    """Standardized residuals against leverage with Cook's distance contours at 0.5 and 1
+    (``cooks``: each observation's Cook's distance, shown on hover)."""
     h = np.asarray(leverage, float)
     r = np.asarray(std_resid, float)
     if h.size == 0 or not np.isfinite(h).any():
-        return empty_figure("The engine did not report leverages for this model.")
+        return empty_figure("No leverages for this model.")
     idx = _thin(h.size)
+    dist = np.full(h.size, np.nan) if cooks is None else np.asarray(cooks, float)
     fig = go.Figure(go.Scattergl(x=h[idx], y=r[idx], mode="markers", marker={"color": BLUE, "size": 5},
-                                 text=None if labels is None else np.asarray(labels)[idx].astype(str),
-                                 hovertemplate="leverage %{x:.3f}<br>std. residual %{y:.3f}<br>%{text}"
-                                               "<extra></extra>"))
+                                 customdata=np.column_stack([idx + 1, dist[idx]]),
+                                 hovertemplate="observation %{customdata[0]}<br>leverage %{x:.3f}<br>std. residual "
+                                               "%{y:.3f}<br>Cook's distance %{customdata[1]:.3g}<extra></extra>"))
     hs = np.linspace(max(1e-3, np.nanmin(h)), min(0.999, max(np.nanmax(h) * 1.05, 1e-3)), 100)
     for d, dash in ((0.5, "dash"), (1.0, "dot")):
         c = cooks_contour(hs, n_params, d)
@@ -153,19 +151,20 @@ def leverage_plot(leverage: np.ndarray, std_resid: np.ndarray, n_params: int,
                        + _note(h.size), height=420)
 
 
-def qq_uniform(scaled: np.ndarray, tests: dict[str, float] | None = None) -> go.Figure:
-    """DHARMa ``plotQQunif``: sorted simulation-scaled residuals against uniform quantiles."""
+def qq_uniform(scaled: np.ndarray, p_values: dict[str, float] | None = None) -> go.Figure:
+    """DHARMa ``plotQQunif``: sorted simulation-scaled residuals against uniform quantiles
+    (``ppoints``), with the tests' p-values in the subtitle."""
     s = np.sort(np.asarray(scaled, float)[np.isfinite(np.asarray(scaled, float))])
     if s.size == 0:
         return empty_figure("No residuals.")
-    q = (np.arange(1, s.size + 1) - 0.5) / s.size
+    q = ppoints(s.size)
     idx = _thin(s.size)
     fig = go.Figure(go.Scattergl(x=q[idx], y=s[idx], mode="markers", marker={"color": BLUE, "size": 5},
                                  hovertemplate="expected %{x:.3f}<br>observed %{y:.3f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": VERMILION}, hoverinfo="skip"))
     sub = "simulation-scaled residuals should follow the diagonal (uniform)"
-    if tests:
-        sub += "; " + ", ".join(f"{k} p = {v:.3g}" for k, v in tests.items())
+    if p_values:
+        sub += "; " + ", ".join(f"{k.replace('_', ' ')} p = {v:.3g}" for k, v in p_values.items())
     fig.update_xaxes(title_text="expected (uniform quantiles)", range=[0, 1])
     fig.update_yaxes(title_text="observed scaled residual", range=[0, 1])
     return base_layout(fig, "QQ plot of simulated residuals", sub, height=420)
@@ -197,12 +196,13 @@ def scaled_vs_predicted(scaled: np.ndarray, predicted: np.ndarray) -> go.Figure:
 
 
 def dispersion_histogram(simulated: np.ndarray, observed: float) -> go.Figure:
-    """Simulated distribution of the residual variance with the observed value (DHARMa)."""
+    """DHARMa ``testDispersion``: the spread of the simulated responses around the fitted values
+    (one SD per simulation) with the observed spread (red)."""
     sim = np.asarray(simulated, float)
     fig = go.Figure(go.Histogram(x=sim, marker={"color": BLUE}, opacity=0.75, nbinsx=40))
     fig.add_vline(x=observed, line={"color": VERMILION, "width": 3})
     ratio = observed / np.mean(sim) if np.mean(sim) else np.nan
-    fig.update_xaxes(title_text="variance of raw residuals in simulated data")
+    fig.update_xaxes(title_text="SD of the responses around the fitted values, simulated data")
     fig.update_yaxes(title_text="count")
     return base_layout(fig, "Dispersion test", f"observed (red) / mean simulated = {ratio:.3g}; "
                        ">1 suggests over-dispersion", height=360)

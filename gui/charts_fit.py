@@ -9,7 +9,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gui.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty_figure, grid_shape
-from gui.numerics import shortest_interval
 
 
 def optimizer_trace(trace: pd.DataFrame) -> go.Figure:
@@ -93,8 +92,8 @@ def sparsity_image(pattern: np.ndarray, title: str, boundaries: list[int] | None
 def bootstrap_histograms(samples: pd.DataFrame, estimates: dict[str, float] | None = None,
                          intervals: dict[str, tuple[float, float]] | None = None, level: float = 0.95,
                          max_panels: int = 12) -> go.Figure:
-    """Histogram per bootstrapped parameter with the estimate (red) and the shortest
-    coverage interval (shaded)."""
+    """Histogram per bootstrapped parameter with the estimate (red) and the shortest coverage
+    interval (shaded; ``intervals``, from ``BootstrapResult.confint``)."""
     if samples is None or samples.empty:
         return empty_figure("No bootstrap replicates.")
     cols = [c for c in samples.columns if pd.api.types.is_numeric_dtype(samples[c])][:max_panels]
@@ -106,7 +105,7 @@ def bootstrap_histograms(samples: pd.DataFrame, estimates: dict[str, float] | No
         v = v[np.isfinite(v)]
         fig.add_trace(go.Histogram(x=v, nbinsx=30, marker={"color": BLUE}, opacity=0.8, name=c,
                                    hovertemplate="%{x}: %{y} replicates<extra></extra>"), row=r, col=cc)
-        lo, hi = (intervals or {}).get(c, shortest_interval(v, level))
+        lo, hi = (intervals or {}).get(c, (np.nan, np.nan))
         if np.isfinite(lo) and np.isfinite(hi):
             fig.add_vrect(x0=lo, x1=hi, fillcolor=BLUE, opacity=0.12, line_width=0, row=r, col=cc)
         est = (estimates or {}).get(c)

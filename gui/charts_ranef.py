@@ -1,7 +1,8 @@
 """Random-effects pictures: caterpillar, qq-caterpillar, shrinkage, per-group panels.
 
-Pure functions from DataFrames/arrays to ``go.Figure`` (no Streamlit). Conventions follow
-lme4's ``dotplot/qqmath(ranef(m, condVar = TRUE))`` and MixedModelsMakie: intervals are
+Pure functions from DataFrames/arrays to ``go.Figure`` (no Streamlit). The numbers come from
+the engine (``mm_core.caterpillar``, ``qq_caterpillar``, ``shrinkage``), whose conventions are
+lme4's ``dotplot/qqmath(ranef(m, condVar = TRUE))`` and MixedModelsMakie's: intervals are
 b̂ ± z·(conditional SD), "prediction intervals of the conditional modes" (they ignore
 uncertainty in the variance parameters).
 """
@@ -13,111 +14,113 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape
-from gui.numerics import normal_quantiles, z_value
 
 MAX_LABELLED_LEVELS = 60
 
 
-def order_levels(ranef: pd.DataFrame, order_by: str | int | None = 0) -> list:
-    """Level order of a caterpillar: by a column's conditional mode (default the first),
-    ``"alphabetical"``, or ``None`` (as stored)."""
-    if order_by is None:
-        return list(ranef.index)
+def order_levels(frame: pd.DataFrame, order_by: str | int = 0) -> list[str]:
+    """Level order of a caterpillar (``mm_core.caterpillar``'s table): the engine's order (by the
+    first column, as lme4), by another column's conditional mode, or ``"alphabetical"``."""
     if order_by == "alphabetical":
-        return sorted(ranef.index, key=str)
-    col = ranef.columns[order_by] if isinstance(order_by, int) else order_by
-    return list(ranef[col].sort_values(kind="stable").index)
+        return sorted(dict.fromkeys(frame["level"]))
+    names = list(dict.fromkeys(frame["name"]))
+    col = names[order_by] if isinstance(order_by, int) else order_by
+    sub = frame[frame["name"] == col]
+    return list(sub["level"] if col == names[0] else sub.sort_values("estimate", kind="stable")["level"])
 
 
-def caterpillar(ranef: pd.DataFrame, condsd: pd.DataFrame | None, *, group: str = "", level: float = 0.95,
-                order_by: str | int | None = 0, columns: list[str] | None = None, transform: str | None = None,
+def _columns(frame: pd.DataFrame, columns: list[str] | None) -> list[str]:
+    names = list(dict.fromkeys(frame["name"]))
+    return [c for c in (columns or names) if c in names]
+
+
+def _pct(level: float) -> str:
+    return f"{int(round(level * 100))}%"
+
+
+def caterpillar(frame: pd.DataFrame, *, group: str = "", level: float = 0.95, order_by: str | int = 0,
+                columns: list[str] | None = None, transform: str | None = None,
                 sizes: pd.Series | None = None) -> go.Figure:
-    """Caterpillar plot: one panel per random-effects column, levels on y, b̂ ± z·sd on x.
+    """Caterpillar plot: one panel per random-effects column, levels on y, intervals on x.
 
     Parameters
     ----------
-    ranef, condsd : DataFrame, levels × columns
-        Conditional modes and conditional standard deviations (``result.ranef[g]``,
-        ``result.ranef_sd[g]``).
-    level : float
-        Interval level; half-width ``z_value(level) * condsd`` (1.96 sd at 0.95).
-    order_by : int, str, "alphabetical" or None
-        Level order, the same in every panel (lme4 orders by the first column).
+    frame : DataFrame
+        ``mm_core.caterpillar(result, group, level)``: ``level, name, estimate, condsd, lower,
+        upper`` per level and column, intervals b̂ ± z·condsd at ``level``.
+    order_by : int, str or "alphabetical"
+        Level order, the same in every panel (default: the engine's, by the first column).
     transform : None or "exp"
         ``"exp"`` shows exp(b̂) with exp-transformed interval ends (odds/rate ratios),
         reference line at 1.
     sizes : Series, optional
         Observations per level, shown on hover.
     """
-    if ranef is None or ranef.empty:
+    if frame is None or frame.empty:
         return empty_figure("No random effects to show.")
-    cols = [c for c in (columns or list(ranef.columns)) if c in ranef.columns]
-    order = order_levels(ranef, order_by)
-    labels = [str(v) for v in order]
-    z = z_value(level)
+    cols = _columns(frame, columns)
+    order = order_levels(frame, order_by)
+    ref = 1.0 if transform == "exp" else 0.0
     fig = make_subplots(rows=1, cols=len(cols), shared_yaxes=True, horizontal_spacing=0.03,
                         subplot_titles=[str(c) for c in cols])
     for j, col in enumerate(cols, start=1):
-        b = ranef.loc[order, col].to_numpy(dtype=float)
-        sd = condsd.loc[order, col].to_numpy(dtype=float) if condsd is not None and col in condsd else np.zeros_like(b)
-        lo, hi = b - z * sd, b + z * sd
+        d = frame[frame["name"] == col].set_index("level").loc[order]
+        x, lo, hi = (d[c].to_numpy(dtype=float) for c in ("estimate", "lower", "upper"))
         if transform == "exp":
-            x, lo, hi = np.exp(b), np.exp(lo), np.exp(hi)
-        else:
-            x = b
-        custom = np.column_stack([lo, hi, sd] + ([sizes.reindex(order).to_numpy()] if sizes is not None else []))
-        hover = (f"<b>%{{y}}</b><br>{col}: %{{x:.4g}}<br>{int(round(level * 100))}% interval: "
+            x, lo, hi = np.exp(x), np.exp(lo), np.exp(hi)
+        custom = np.column_stack([lo, hi, d["condsd"].to_numpy(dtype=float)]
+                                 + ([sizes.reindex(order).to_numpy()] if sizes is not None else []))
+        hover = (f"<b>%{{y}}</b><br>{col}: %{{x:.4g}}<br>{_pct(level)} interval: "
                  "[%{customdata[0]:.4g}, %{customdata[1]:.4g}]<br>conditional SD: %{customdata[2]:.4g}")
         if sizes is not None:
             hover += "<br>observations: %{customdata[3]}"
-        excludes = (lo > (1.0 if transform == "exp" else 0.0)) | (hi < (1.0 if transform == "exp" else 0.0))
         fig.add_trace(go.Scatter(
-            x=x, y=labels, mode="markers", name=str(col),
-            marker={"color": np.where(excludes, VERMILION, BLUE).tolist(), "size": 6},
+            x=x, y=order, mode="markers", name=str(col),
+            marker={"color": np.where((lo > ref) | (hi < ref), VERMILION, BLUE).tolist(), "size": 6},
             error_x={"type": "data", "symmetric": False, "array": hi - x, "arrayminus": x - lo,
                      "color": GREY, "thickness": 1.2, "width": 0},
             customdata=custom, hovertemplate=hover + "<extra></extra>"), row=1, col=j)
-        fig.add_vline(x=1.0 if transform == "exp" else 0.0, line={"color": GREY, "dash": "dot", "width": 1},
-                      row=1, col=j)
+        fig.add_vline(x=ref, line={"color": GREY, "dash": "dot", "width": 1}, row=1, col=j)
     n = len(order)
-    fig.update_yaxes(categoryorder="array", categoryarray=labels, type="category",
+    fig.update_yaxes(categoryorder="array", categoryarray=order, type="category",
                      showticklabels=n <= MAX_LABELLED_LEVELS, automargin=True)
     fig.update_yaxes(title_text=group if n <= MAX_LABELLED_LEVELS else f"{group} ({n} levels, hover for names)",
                      row=1, col=1)
     for j in range(2, len(cols) + 1):
         fig.update_yaxes(showticklabels=False, row=1, col=j)
-    sub = (f"{int(round(level * 100))}% prediction intervals of the conditional modes (±{z:.2f} conditional SD)"
-           + ("; exp scale" if transform == "exp" else "") + "; red: interval excludes "
-           + ("1" if transform == "exp" else "0"))
+    sub = (f"{_pct(level)} prediction intervals of the conditional modes (± z · conditional SD)"
+           + ("; exp scale" if transform == "exp" else "") + f"; red: interval excludes {ref:g}")
     return base_layout(fig, f"Conditional modes by {group}" if group else "Conditional modes", sub,
                        height=int(min(1800, max(320, 16 * n + 140))))
 
 
-def qq_caterpillar(ranef: pd.DataFrame, condsd: pd.DataFrame | None, *, group: str = "", level: float = 0.95,
+def qq_caterpillar(frame: pd.DataFrame, *, group: str = "", level: float = 0.95,
                    columns: list[str] | None = None) -> go.Figure:
-    """Normal QQ plot of conditional modes, one panel per column, each sorted on its own
-    (lme4 ``qqmath``): x = b̂ (sorted) ± z·sd, y = normal quantiles at ``ppoints(n)``."""
-    if ranef is None or ranef.empty:
+    """Normal QQ plot of conditional modes, one panel per column (lme4 ``qqmath``).
+
+    ``frame`` is ``mm_core.qq_caterpillar(result, group, level)``: within each column the levels
+    sorted by estimate, with intervals and ``theoretical`` normal quantiles at ``ppoints(n)``.
+    """
+    if frame is None or frame.empty:
         return empty_figure("No random effects to show.")
-    cols = [c for c in (columns or list(ranef.columns)) if c in ranef.columns]
-    z = z_value(level)
+    cols = _columns(frame, columns)
     fig = make_subplots(rows=1, cols=len(cols), shared_yaxes=True, horizontal_spacing=0.03,
                         subplot_titles=[str(c) for c in cols])
-    q = normal_quantiles(len(ranef))
     for j, col in enumerate(cols, start=1):
-        s = ranef[col].sort_values(kind="stable")
-        sd = condsd.loc[s.index, col].to_numpy(dtype=float) if condsd is not None and col in condsd else \
-            np.zeros(len(s))
+        d = frame[frame["name"] == col]
+        x = d["estimate"].to_numpy(dtype=float)
         fig.add_trace(go.Scatter(
-            x=s.to_numpy(dtype=float), y=q, mode="markers", name=str(col), text=[str(v) for v in s.index],
-            marker={"color": BLUE, "size": 6},
-            error_x={"type": "data", "array": z * sd, "color": GREY, "thickness": 1.2, "width": 0},
+            x=x, y=d["theoretical"].to_numpy(dtype=float), mode="markers", name=str(col),
+            text=d["level"].astype(str).tolist(), marker={"color": BLUE, "size": 6},
+            error_x={"type": "data", "symmetric": False, "array": d["upper"].to_numpy(dtype=float) - x,
+                     "arrayminus": x - d["lower"].to_numpy(dtype=float), "color": GREY, "thickness": 1.2,
+                     "width": 0},
             hovertemplate="<b>%{text}</b><br>b̂: %{x:.4g}<br>normal quantile: %{y:.3f}<extra></extra>"),
             row=1, col=j)
         fig.add_vline(x=0.0, line={"color": GREY, "dash": "dot", "width": 1}, row=1, col=j)
     fig.update_yaxes(title_text="Standard normal quantiles", row=1, col=1)
     return base_layout(fig, f"Normal QQ plot of conditional modes by {group}" if group else "QQ caterpillar",
-                       f"each column sorted on its own; bars ±{z:.2f} conditional SD", height=480)
+                       f"each column sorted on its own; bars: {_pct(level)} prediction intervals", height=480)
 
 
 def shrinkage(pooled: pd.DataFrame, unpooled: pd.DataFrame, *, group: str = "",

@@ -1,78 +1,26 @@
 """The app's single doorway to :mod:`mm_core`, plus plain-language error messages.
 
-Everything the GUI needs from the engine is imported here, lazily, so a page can say
-"this needs a newer engine" instead of failing when an optional function is absent.
+The engine's functions the app uses are re-exported here, so every GUI module names one
+module; :func:`parametric_bootstrap` adds the app's chunking (a lively progress bar and a
+quick cancel).
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from mm_core import (caterpillar, cooks_distance, fit, icc, likelihood_ratio_test,  # noqa: F401 - re-exported
+                     materialize, parse_formula, predict, qq_caterpillar, quantile_residuals, r_squared,
+                     residuals, shrinkage)
+from mm_core import parametric_bootstrap as _parametric_bootstrap
+from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
-
-
-class MissingFeature(MixedModelError):
-    """The engine in this installation does not provide a function the page needs."""
-
-
-def _core() -> Any:
-    import mm_core
-
-    return mm_core
-
-
-# where a function may live while the engine's public surface grows
-_HOMES = {"parametric_bootstrap": "mm_core.bootstrap", "likelihood_ratio_test": "mm_core.lrt",
-          "confint": "mm_core.intervals", "simulate": "mm_core.simulate", "parse_formula": "mm_core.formula"}
-
-
-def _lookup(name: str) -> Any:
-    fn = getattr(_core(), name, None)
-    if fn is None and name in _HOMES:
-        import importlib
-
-        try:
-            fn = getattr(importlib.import_module(_HOMES[name]), name, None)
-        except ImportError:
-            fn = None
-    return fn if callable(fn) else None
-
-
-def has(name: str) -> bool:
-    try:
-        return _lookup(name) is not None
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _require(name: str) -> Any:
-    fn = _lookup(name)
-    if fn is None:
-        raise MissingFeature(f"this version of mm_core has no {name}() yet")
-    return fn
-
-
-def parse_formula(text: str) -> Any:
-    return _require("parse_formula")(text)
-
-
-def fit(formula: str, data: Any, **kwargs: Any) -> Any:
-    return _require("fit")(formula, data, **kwargs)
 
 
 def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None) -> Any:
     """The engine's bootstrap, in chunks small enough for a lively progress bar and a quick cancel."""
-    import inspect
-    import math
-
-    fn = _require("parametric_bootstrap")
-    kw: dict[str, Any] = {"seed": seed, "progress": progress}
-    if "chunk_size" in inspect.signature(fn).parameters:
-        kw["chunk_size"] = min(max(8, math.ceil(n / 100)), 200)
-    return fn(result, n, **kw)
-
-
-def likelihood_ratio_test(*results: Any) -> Any:
-    return _require("likelihood_ratio_test")(*results)
+    return _parametric_bootstrap(result, n, seed=seed, progress=progress,
+                                 chunk_size=min(max(8, math.ceil(n / 100)), 200))
 
 
 def is_user_error(e: BaseException | None) -> bool:

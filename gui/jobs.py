@@ -14,6 +14,30 @@ import traceback
 from typing import Any, Callable
 
 
+def progress_info(args: tuple, kwargs: dict) -> dict[str, Any]:
+    """Plain, picklable dict of what the engine's progress callback received: a
+    ``mm_core.Progress`` (fits), ``(done, elapsed)`` (bootstrap), ``(done, total)``, a dict or
+    keywords."""
+    out: dict[str, Any] = {}
+    if len(args) >= 2 and all(isinstance(a, (int, float)) for a in args[:2]):
+        out["done"] = int(args[0])
+        out["total" if isinstance(args[1], int) else "engine_elapsed"] = args[1]
+    elif args:
+        obj = args[0]
+        if isinstance(obj, dict):
+            out.update(obj)
+        elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+            out["done"] = int(obj)
+        else:
+            for name in ("evaluations", "objective", "elapsed", "done", "total", "replicate", "n", "completed",
+                         "singular", "stage"):
+                v = getattr(obj, name, None)
+                if isinstance(v, (int, float, str, bool)):
+                    out[name] = v
+    out.update({k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))})
+    return out
+
+
 class Job:
     """A unit of background work with progress, cancel and result.
 
@@ -95,22 +119,7 @@ class Job:
     # --------------------------------------------------------------- progress
     def progress(self, *args: Any, **kwargs: Any) -> bool:
         """Callback for the engine. Accepts an info object, ``(done, total)`` or keywords."""
-        info: dict[str, Any] = {}
-        if args and len(args) >= 2 and all(isinstance(a, (int, float)) for a in args[:2]):
-            info["done"] = int(args[0])     # (done, total) or the engine's (done, elapsed)
-            info["total" if isinstance(args[1], int) else "engine_elapsed"] = args[1]
-        elif args:
-            obj = args[0]
-            if isinstance(obj, dict):
-                info.update(obj)
-            else:
-                for name in ("evaluations", "objective", "elapsed", "done", "total", "replicate", "n",
-                             "completed", "singular"):
-                    if hasattr(obj, name):
-                        info[name] = getattr(obj, name)
-            if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-                info["done"] = int(obj)
-        info.update(kwargs)
+        info = progress_info(args, kwargs)
         for alias in ("replicate", "completed"):
             if alias in info and "done" not in info:
                 info["done"] = info[alias]

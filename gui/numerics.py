@@ -1,29 +1,18 @@
-"""Small numerical helpers the plots need: smoother, plotting positions, intervals, links.
+"""Plot helpers the engine has no reason to provide: smoothers, binned quantiles, Cook's
+distance contour lines. Everything statistical about a fit (residuals, intervals, plotting
+positions, R², …) comes from :mod:`mm_core` through :mod:`gui.engine`.
 
-Pure numpy/scipy, no Streamlit or Plotly; unit-tested in ``tests/gui/test_charts.py``.
+Pure numpy, no Streamlit or Plotly; unit-tested in ``tests/gui/test_charts.py``.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
-def ppoints(n: int) -> np.ndarray:
-    """R's ``ppoints(n)``: ``(i - a) / (n + 1 - 2a)`` with a = 3/8 for n ≤ 10, else 1/2."""
-    if n <= 0:
-        return np.empty(0)
-    a = 3.0 / 8.0 if n <= 10 else 0.5
-    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
-
-
-def normal_quantiles(n: int) -> np.ndarray:
-    """Standard-normal quantiles at :func:`ppoints` (x of a normal QQ plot)."""
-    return stats.norm.ppf(ppoints(n))
-
-
-def z_value(level: float) -> float:
-    """Two-sided normal multiplier: 1.959964 for level 0.95."""
-    return float(stats.norm.ppf(0.5 + level / 2.0))
+def _finite_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    return x[ok], y[ok]
 
 
 def lowess(x: np.ndarray, y: np.ndarray, frac: float = 2 / 3, n_out: int = 80,
@@ -33,10 +22,7 @@ def lowess(x: np.ndarray, y: np.ndarray, frac: float = 2 / 3, n_out: int = 80,
     Large inputs are subsampled to ``max_points`` (deterministically) so a 73,000-row
     residual plot stays fast. Returns ``(grid, smooth)``; empty arrays if fewer than 5 points.
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    x, y = _finite_pairs(x, y)
     if x.size < 5 or np.ptp(x) == 0:
         return np.empty(0), np.empty(0)
     if x.size > max_points:
@@ -64,10 +50,7 @@ def lowess(x: np.ndarray, y: np.ndarray, frac: float = 2 / 3, n_out: int = 80,
 def kernel_proportion(x: np.ndarray, y: np.ndarray, n_out: int = 80, bandwidth: float | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian-kernel smooth of a 0/1 response against x (a proportion in [0, 1])."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    x, y = _finite_pairs(x, y)
     if x.size < 3 or np.ptp(x) == 0:
         return np.empty(0), np.empty(0)
     if bandwidth is None:
@@ -75,51 +58,6 @@ def kernel_proportion(x: np.ndarray, y: np.ndarray, n_out: int = 80, bandwidth: 
     grid = np.linspace(x.min(), x.max(), n_out)
     w = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / bandwidth) ** 2)
     return grid, (w @ y) / np.maximum(w.sum(axis=1), 1e-300)
-
-
-def shortest_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Shortest interval covering ``level`` of the sample (MixedModels' ``shortestcovint``)."""
-    v = np.sort(np.asarray(x, dtype=float)[np.isfinite(np.asarray(x, dtype=float))])
-    n = v.size
-    if n == 0:
-        return (np.nan, np.nan)
-    k = int(np.ceil(level * n))
-    k = min(max(k, 1), n)
-    widths = v[k - 1:] - v[: n - k + 1]
-    i = int(np.argmin(widths))
-    return float(v[i]), float(v[i + k - 1])
-
-
-def percentile_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    v = np.asarray(x, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return (np.nan, np.nan)
-    a = (1 - level) / 2
-    lo, hi = np.quantile(v, [a, 1 - a])
-    return float(lo), float(hi)
-
-
-def linkfun(link: str, mu: np.ndarray) -> np.ndarray:
-    """η = g(μ) for the links the app offers."""
-    mu = np.asarray(mu, dtype=float)
-    eps = 1e-12
-    if link == "identity":
-        return mu
-    if link == "log":
-        return np.log(np.maximum(mu, eps))
-    if link == "logit":
-        m = np.clip(mu, eps, 1 - eps)
-        return np.log(m / (1 - m))
-    if link == "probit":
-        return stats.norm.ppf(np.clip(mu, eps, 1 - eps))
-    if link == "cloglog":
-        return np.log(-np.log1p(-np.clip(mu, eps, 1 - eps)))
-    if link == "sqrt":
-        return np.sqrt(np.maximum(mu, 0))
-    if link == "inverse":
-        return 1.0 / mu
-    raise ValueError(f"unknown link '{link}'")
 
 
 def binned_quantiles(x: np.ndarray, y: np.ndarray, qs: tuple[float, ...] = (0.25, 0.5, 0.75),

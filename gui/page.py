@@ -109,12 +109,23 @@ def _message() -> None:
             state.set_pref("last_error_detail", "")
 
 
-def run(title: str, body: Callable[[], None], caption: str | None = None) -> None:
-    """Set up the session and run a page body inside :func:`guard`."""
+def run(title: str, body: Callable[..., None], caption: str | None = None, *, per_fit: bool = False) -> None:
+    """Set up the session and run a page body inside :func:`guard`.
+
+    With ``per_fit`` the page shows one fit: ``body(rec)`` gets the fit chosen in a picker at the
+    top, and is not run (the page says how to fit a model) while the session has none.
+    """
     setup()
     with guard(f"the {title} page"):
         st.title(title)
         if caption:
             st.caption(caption)
         _message()
-        body()
+        if not per_fit:
+            body()
+            return
+        from gui import widgets     # widgets imports this module
+
+        rec = widgets.chosen_fit()
+        if rec is not None:
+            body(rec)

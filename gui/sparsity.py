@@ -69,7 +69,7 @@ def _aggregate(M: np.ndarray, size: int) -> tuple[np.ndarray, float]:
 
 
 def sparsity_patterns(formula: str, data: pd.DataFrame, rows: Any = None) -> Patterns:
-    from mm_core.design import materialize
+    from gui.engine import materialize
 
     d = materialize(formula, data)
     terms = sorted(d.reterms, key=lambda t: -t.nlevels)

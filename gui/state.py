@@ -87,6 +87,11 @@ class FitRecord:
     def short_label(self) -> str:
         return f"fit {self.id}"
 
+    @property
+    def key(self) -> str:
+        """Identifies the fit within the session for the caches (data hash + fit id)."""
+        return f"{self.data_key}:{self.id}"
+
 
 @dataclass
 class BootRecord:

@@ -28,24 +28,24 @@ def fmt_num(x: Any, digits: int = 4) -> str:
     return f"{v:,.{decimals}f}" if abs(v) >= 1e4 else f"{v:.{decimals}f}"
 
 
-def fmt_p(p: Any) -> str:
+def _p_value(p: Any) -> float | None:
     try:
         v = float(p)
     except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fmt_p(p: Any) -> str:
+    v = _p_value(p)
+    if v is None:
         return ""
-    if not math.isfinite(v):
-        return ""
-    if v < 1e-4:
-        return "< 0.0001"
-    return f"{v:.4f}"
+    return "< 0.0001" if v < 1e-4 else f"{v:.4f}"
 
 
 def stars(p: Any) -> str:
-    try:
-        v = float(p)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(v):
+    v = _p_value(p)
+    if v is None:
         return ""
     return "***" if v < 0.001 else "**" if v < 0.01 else "*" if v < 0.05 else "." if v < 0.1 else ""
 

@@ -16,19 +16,30 @@ from gui.page import guard  # noqa: F401 - re-exported for pages
 from gui.charts_common import chart_config
 
 
+def _point_to(page: str, text: str, icon: str) -> None:
+    st.info(text)
+    st.page_link(PAGE_FILES[page], label=f"Go to {page.title()}", icon=icon)
+
+
 def need_data() -> pd.DataFrame | None:
     df = state.data()
     if df is None:
-        st.info("No data yet. Choose a bundled dataset or upload a file on the **Data** page.")
-        st.page_link(PAGE_FILES["data"], label="Go to Data", icon=":material/table_view:")
+        _point_to("data", "No data yet. Choose a bundled dataset or upload a file on the **Data** page.",
+                  ":material/table_view:")
     return df
 
 
-def need_fit() -> state.FitRecord | None:
-    rec = state.current_fit()
+def need_fit() -> None:
+    """Say that there is no fit yet and where to make one."""
+    _point_to("model", "No fitted model yet. Build one on the **Model** page and press **Fit**.",
+              ":material/functions:")
+
+
+def chosen_fit() -> state.FitRecord | None:
+    """The fit a result page shows (a picker of the session's fits), or None after saying how to get one."""
+    rec = fit_picker() if state.fits() else None
     if rec is None:
-        st.info("No fitted model yet. Build one on the **Model** page and press **Fit**.")
-        st.page_link(PAGE_FILES["model"], label="Go to Model", icon=":material/functions:")
+        need_fit()
     return rec
 
 

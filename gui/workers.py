@@ -19,6 +19,8 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from gui.jobs import progress_info
+
 _CTX: Any = None
 _START_LOCK = threading.Lock()
 PROGRESS_INTERVAL = 0.1     # seconds between progress messages from the worker
@@ -88,28 +90,6 @@ def _task_bootstrap(progress: Callable[..., bool], result: Any, n: int, seed: in
 TASKS = {"fit": _task_fit, "bootstrap": _task_bootstrap}
 
 
-def _info(args: tuple, kwargs: dict) -> dict:
-    """Plain, picklable dict of whatever the engine's progress callback received."""
-    out: dict[str, Any] = {}
-    if len(args) >= 2 and all(isinstance(a, (int, float)) for a in args[:2]):
-        out["done"] = int(args[0])       # (done, total) or the engine's (done, elapsed)
-        out["total" if isinstance(args[1], int) else "elapsed"] = args[1]
-    elif args:
-        obj = args[0]
-        if isinstance(obj, dict):
-            out.update(obj)
-        elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-            out["done"] = int(obj)
-        else:
-            for name in ("evaluations", "objective", "elapsed", "done", "total", "replicate", "n", "completed",
-                         "singular", "stage"):
-                v = getattr(obj, name, None)
-                if isinstance(v, (int, float, str, bool)):
-                    out[name] = v
-    out.update({k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))})
-    return out
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -133,7 +113,7 @@ def _worker(task: str, args: tuple, out: Any, cancel: Any, app_pid: int) -> None
     pending: list[dict] = [{}]
 
     def progress(*a: Any, **kw: Any) -> bool:
-        pending[0].update(_info(a, kw))
+        pending[0].update(progress_info(a, kw))
         now = time.monotonic()
         if now - last[0] >= PROGRESS_INTERVAL:
             last[0] = now

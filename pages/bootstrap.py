@@ -3,19 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import actions, bootstrap_view as bv, charts, engine, page, state, tables, widgets
+from gui import actions, bootstrap_view as bv, charts, page, state, tables, widgets
 
 
-def body() -> None:
-    rec = widgets.fit_picker() if state.fits() else None
-    if rec is None:
-        widgets.need_fit()
-        return
-
+def body(rec) -> None:
     with widgets.guard("the bootstrap controls"):
-        if not engine.has("parametric_bootstrap"):
-            st.warning("This version of the engine has no parametric bootstrap yet.")
-            return
         c1, c2, c3 = st.columns([1, 1, 1])
         n = c1.number_input("Replicates", 10, 100_000, int(state.pref("boot.n", 200)), 50, key="w.boot.n",
                             on_change=lambda: state.set_pref("boot.n", state.widget("w.boot.n")))
@@ -37,12 +29,11 @@ def body() -> None:
         return
 
     with widgets.guard("the bootstrap results"):
-        view = bv.view(boot, rec, level=float(level))
+        view = bv.view(boot, level=float(level))
         st.caption(f"{len(view.samples)} replicates, seed {boot.seed}, {boot.seconds:.1f} s. {view.singular_text}")
-        if view.n_singular is not None:
-            st.metric("Singular replicates", f"{view.n_singular} of {len(view.samples)}")
+        st.metric("Singular replicates", f"{view.n_singular} of {len(view.samples)}")
         params = list(view.samples.columns)
-        default = [p for p in params if not p.startswith("theta")][:9] or params[:9]
+        default = params[:9]
         chosen = st.multiselect("Parameters", params, default=default, key=f"w.boot.params.{rec.id}")
         widgets.chart(charts.bootstrap_histograms(view.samples[chosen or default], view.estimates, view.intervals,
                                                   level=float(level)), f"bootstrap_fit{rec.id}")
@@ -55,4 +46,4 @@ def body() -> None:
 
 
 page.run("Bootstrap", body, "Parametric bootstrap: simulate new responses from the fitted model, refit it, and look "
-                            "at the spread of the estimates.")
+                            "at the spread of the estimates.", per_fit=True)

@@ -34,7 +34,7 @@ def body() -> None:
                 st.info("Choose two different fits.")
             else:
                 ra, rb = state.fit_by_id(a), state.fit_by_id(b)
-                out = cache.lrt(f"{ra.data_key}:{a}:{rb.data_key}:{b}", ra, rb)
+                out = cache.lrt(f"{ra.key}|{rb.key}", ra, rb)
                 for note in out.notes:
                     st.warning(note)
                 if out.table is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, page, state, tables, widgets
+from gui import cache, charts, engine, page, tables, widgets
 
 VIEWS = ["Caterpillar", "QQ caterpillar", "Shrinkage", "Groups with fitted lines", "Table"]
 
@@ -28,64 +28,58 @@ def controls(rec):
     return group, level, order, columns or names, transform
 
 
-def group_panels(rec, group, ranef, key):
+def group_panels(rec, group, levels):
+    """Observed data and fitted lines of some levels (``levels``: all, in the caterpillar's order)."""
     data = rec.data
     covs = [c for c in data.columns if c not in group.split(":") and str(data[c].dtype) != "category"]
     covs = covs or [c for c in data.columns if c not in group.split(":")]
-    all_levels = [str(v) for v in ranef.sort_values(ranef.columns[0]).index]
     c1, c2 = st.columns(2)
     with c1:
         x = widgets.pref_select("x axis", f"re.x.{rec.id}", covs, covs[0])
     with c2:
-        n_show = st.number_input("Panels", 1, min(60, len(all_levels)), min(18, len(all_levels)),
+        n_show = st.number_input("Panels", 1, min(60, len(levels)), min(18, len(levels)),
                                  key=f"w.re.npanels.{rec.id}")
-    chosen = st.multiselect("Levels to show (default: spread over the caterpillar ordering)", all_levels,
+    chosen = st.multiselect("Levels to show (default: spread over the caterpillar ordering)", levels,
                             key=f"w.re.levels.{group}.{rec.id}")
     if not chosen:
-        step = max(1, len(all_levels) // int(n_show))
-        chosen = all_levels[::step][: int(n_show)]
-    frame = cache.fit_derived(key, "group_frame", rec, group=group, x=x)
+        step = max(1, len(levels) // int(n_show))
+        chosen = levels[::step][: int(n_show)]
+    frame = cache.derived(rec, "group_frame", group=group, x=x)
     widgets.chart(charts.group_panels(frame, x="x", y="y", group="group", conditional="conditional",
                                       population="population", levels=chosen, max_panels=60,
                                       labels={"x": x, "y": rec.result.formula.split("~")[0].strip(), "group": group}),
                   f"groups_{group}_fit{rec.id}")
 
 
-def body() -> None:
-    rec = widgets.fit_picker() if state.fits() else None
-    if rec is None:
-        widgets.need_fit()
-        return
+def body(rec) -> None:
     res = rec.result
-    key = f"{rec.data_key}:{rec.id}"
     with widgets.guard("the controls"):
         group, level, order, columns, transform = controls(rec)
-    ranef = res.ranef[group]
-    condsd = res.ranef_sd.get(group)
     view = widgets.pref_select("Show", "re.view", VIEWS, VIEWS[0], widget="radio")
     with widgets.guard(f"the {view.lower()}"):
         if view == "Caterpillar":
-            sizes = cache.fit_derived(key, "group_sizes", rec, group=group)
-            order_by = order if order in ranef.columns else ("alphabetical" if order == "alphabetical" else 0)
-            widgets.chart(charts.caterpillar(ranef, condsd, group=group, level=level, order_by=order_by,
-                                             columns=columns, transform=transform, sizes=sizes),
+            sizes = cache.derived(rec, "group_sizes", group=group)
+            widgets.chart(charts.caterpillar(engine.caterpillar(res, group, level=level), group=group, level=level,
+                                             order_by=order, columns=columns, transform=transform, sizes=sizes),
                           f"caterpillar_{group}_fit{rec.id}")
             st.caption("Hover a point for the level's name, interval and number of observations. Red: the interval "
                        "excludes zero. Intervals ignore the uncertainty in the variance estimates.")
         elif view == "QQ caterpillar":
-            widgets.chart(charts.qq_caterpillar(ranef, condsd, group=group, level=level, columns=columns),
+            widgets.chart(charts.qq_caterpillar(engine.qq_caterpillar(res, group, level=level), group=group,
+                                                level=level, columns=columns),
                           f"qqcaterpillar_{group}_fit{rec.id}")
         elif view == "Shrinkage":
-            unpooled = cache.fit_derived(key, "unpooled", rec, group=group)
-            widgets.chart(charts.shrinkage(ranef, unpooled, group=group, columns=columns),
+            s = cache.derived(rec, "shrinkage", group=group)
+            widgets.chart(charts.shrinkage(s.conditional, s.unpenalized, group=group, columns=columns),
                           f"shrinkage_{group}_fit{rec.id}")
             st.caption("Each group's estimate from its own data alone (red) is pulled towards zero, the population "
                        "value, by partial pooling (blue). Groups with little or noisy data move most.")
         elif view == "Groups with fitted lines":
-            group_panels(rec, group, ranef, key)
+            group_panels(rec, group, charts.order_levels(engine.caterpillar(res, group, level=level)))
         else:
-            widgets.table(tables.ranef_table(ranef, condsd), f"ranef_{group}_fit{rec.id}", key="dl.ranef")
+            widgets.table(tables.ranef_table(res.ranef[group], res.ranef_sd[group]), f"ranef_{group}_fit{rec.id}",
+                          key="dl.ranef")
 
 
 page.run("Random effects", body, "Conditional modes (BLUPs) of the random effects with prediction intervals from "
-                                 "their conditional standard deviations.")
+                                 "their conditional standard deviations.", per_fit=True)

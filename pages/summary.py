@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, page, report, state, tables, widgets
+from gui import cache, charts, page, report, tables, widgets
 
 
-def body() -> None:
-    rec = widgets.fit_picker() if state.fits() else None
-    if rec is None:
-        widgets.need_fit()
-        return
+def body(rec) -> None:
     res = rec.result
 
     with widgets.guard("the fit statistics"):
@@ -28,15 +24,19 @@ def body() -> None:
         st.subheader("Variance components")
         widgets.table(res.varcorr, f"varcorr_fit{rec.id}", display=tables.varcorr_display(res.varcorr), index=False,
                       key="dl.varcorr")
-        extra = cache.fit_derived(f"{rec.data_key}:{rec.id}", "r2_icc", rec)
-        if extra:
+        ve = cache.derived(rec, "variance_explained")
+        if ve is not None:
+            scale = " on the latent (link) scale" if ve.latent else ""
             c = st.columns(3)
-            c[0].metric("Marginal R²", f"{extra['marginal R²']:.3f}", help="Variance explained by the fixed effects "
-                        "(Nakagawa & Schielzeth).")
-            c[1].metric("Conditional R²", f"{extra['conditional R²']:.3f}", help="Variance explained by fixed and "
-                        "random effects.")
-            c[2].metric("ICC (adjusted)", f"{extra['ICC (adjusted)']:.3f}", help="Share of the non-fixed variance "
-                        "that is between groups.")
+            c[0].metric("Marginal R²", f"{ve.r2['marginal']:.3f}", help="Variance explained by the fixed effects "
+                        f"(Nakagawa & Schielzeth){scale}.")
+            c[1].metric("Conditional R²", f"{ve.r2['conditional']:.3f}", help="Variance explained by fixed and "
+                        f"random effects{scale}.")
+            c[2].metric("ICC (adjusted)", f"{ve.icc.loc['total', 'adjusted']:.3f}", help="Share of the variance "
+                        f"not explained by the fixed effects that is between groups{scale}.")
+            if len(ve.icc) > 2:
+                st.caption("Adjusted ICC by grouping factor: " + ", ".join(
+                    f"{g} {v:.3f}" for g, v in ve.icc["adjusted"].drop("total").items()))
 
     with widgets.guard("the fixed effects"):
         st.subheader("Fixed effects")
@@ -68,7 +68,7 @@ def body() -> None:
         show = st.toggle("Compute the sparsity patterns", key="w.summary.sparsity",
                          value=len(rec.data) <= 20000)
         if show:
-            pat = cache.sparsity(f"{rec.data_key}:{rec.id}", rec.formula, rec.data, None)
+            pat = cache.sparsity(rec.key, rec.formula, rec.data, None)
             c1, c2 = st.columns(2)
             with c1:
                 widgets.chart(charts.sparsity_image(pat.ztz, "Z'Z", pat.boundaries, pat.nnz_ztz, (pat.q, pat.q)),
@@ -86,4 +86,4 @@ def body() -> None:
         widgets.code_panel(rec.spec, rec.data_name)
 
 
-page.run("Summary", body)
+page.run("Summary", body, per_fit=True)

@@ -13,60 +13,83 @@ from gui.report import advice, headline
 from gui.tables import coeftable_display, compare_table, fit_statistics, fmt_num, fmt_p, varcorr_display
 
 
-def test_residual_frame_matches_lme4_leverage(lmm_record, sleep_ref):
+def test_residual_frame_matches_lme4_leverage_and_cooks_distance(lmm_record, sleep_ref):
     rf = derived.residual_frame(lmm_record)
     assert len(rf) == 180
-    assert {"fitted", "response", "pearson", "scaled", "leverage", "standardized"} <= set(rf.columns)
+    assert {"fitted", "response", "pearson", "scaled", "leverage", "cooks distance", "standardized"} <= set(rf.columns)
     np.testing.assert_allclose(rf["leverage"], sleep_ref["leverage"], atol=1e-4)      # hatvalues(fm)
     np.testing.assert_allclose(rf["fitted"], sleep_ref["fitted"], atol=1e-3)          # fitted(fm)
     np.testing.assert_allclose(rf["scaled"], rf["response"] / lmm_record.result.sigma, rtol=1e-10)
+    # cooks.distance(fm)[c(1, 2, 3, 50, 180)] in lme4
+    np.testing.assert_allclose(rf["cooks distance"].to_numpy()[[0, 1, 2, 49, 179]],
+                               [0.00610278639355, 0.0410024722969, 0.222750275631, 0.420169670505,
+                                0.0128255949989], rtol=1e-4)
+    # the leverage plot's y axis and Cook's contours are on the engine's scale
+    h, p = rf["leverage"], len(lmm_record.result.fixef)
+    np.testing.assert_allclose(rf["standardized"] ** 2 * h / (p * (1 - h)), rf["cooks distance"], rtol=1e-10)
+    without = derived.residual_frame(lmm_record, leverage=False)
+    assert without["leverage"].isna().all()
+    np.testing.assert_allclose(without["standardized"], rf["scaled"], rtol=1e-10)
 
 
 def test_population_line_is_x_beta(lmm_record, sleepstudy):
-    pop = derived.population_fitted(lmm_record)
     b = lmm_record.result.fixef
-    np.testing.assert_allclose(pop, b["(Intercept)"] + b["days"] * sleepstudy["days"].to_numpy(), rtol=1e-10)
     frame = derived.group_frame(lmm_record, "subj", "days")
     assert list(frame.columns) == ["x", "y", "group", "conditional", "population"]
+    np.testing.assert_allclose(frame["population"], b["(Intercept)"] + b["days"] * sleepstudy["days"].to_numpy(),
+                               rtol=1e-10)
     np.testing.assert_allclose(frame["y"], sleepstudy["reaction"])
+    np.testing.assert_allclose(frame["conditional"], lmm_record.result.fitted)
 
 
 def test_no_pooling_estimates_are_per_subject_least_squares(lmm_record, sleepstudy):
-    un = derived.unpooled(lmm_record, "subj")
+    s = derived.shrinkage(lmm_record, "subj")
+    un = s.unpenalized
     b = lmm_record.result.fixef
     for subj, d in sleepstudy.groupby("subj", observed=True):
         slope, icpt = np.polyfit(d["days"], d["reaction"], 1)
         np.testing.assert_allclose(un.loc[subj, "(Intercept)"] + b["(Intercept)"], icpt, rtol=1e-8)
         np.testing.assert_allclose(un.loc[subj, "days"] + b["days"], slope, rtol=1e-8)
     # shrinkage: the conditional modes are closer to zero than the no-pooling estimates
-    cm = lmm_record.result.ranef["subj"]
-    assert (cm.abs().sum() < un.abs().sum()).all()
+    assert (s.conditional.abs().sum() < un.abs().sum()).all()
+    sizes = derived.group_sizes(lmm_record, "subj")
+    assert len(sizes) == 18 and (sizes == 10).all()
 
 
-def test_r2_and_icc(lmm_record):
-    r = derived.r2_icc(lmm_record)
-    assert 0 < r["marginal R²"] < r["conditional R²"] < 1
-    assert 0 < r["ICC (adjusted)"] < 1
-    assert r["variance residual"] == pytest.approx(lmm_record.result.sigma ** 2)
+def test_r2_and_icc_match_the_reference(lmm_record):
+    ve = derived.variance_explained(lmm_record)
+    # Nakagawa & Schielzeth R² with random-slope variance averaged over the observed covariates
+    # (tests/reference/inference.json, the reference of tests/core/test_diagnostics.py)
+    assert ve.r2["marginal"] == pytest.approx(0.28761588940202, rel=1e-4)
+    assert ve.r2["conditional"] == pytest.approx(0.792758573300399, rel=1e-4)
+    assert 0 < ve.icc.loc["total", "adjusted"] < 1 and not ve.latent
 
 
 def test_simulated_residuals_are_reproducible_and_uniform_for_a_correct_model(lmm_record):
     a = derived.simulated_residuals(lmm_record, n_sim=200, seed=7)
     b = derived.simulated_residuals(lmm_record, n_sim=200, seed=7)
-    np.testing.assert_array_equal(a["scaled"], b["scaled"])
-    assert a["scaled"].shape == (180,) and ((a["scaled"] >= 0) & (a["scaled"] <= 1)).all()
-    assert set(a["tests"]) == {"KS uniformity", "dispersion", "outliers"}
-    u = derived.simulated_residuals(lmm_record, n_sim=100, seed=1, mode="unconditional")
-    assert u["mode"] == "unconditional" and u["scaled"].shape == (180,)
+    np.testing.assert_array_equal(a.residuals, b.residuals)
+    assert a.residuals.shape == (180,) and ((a.residuals >= 0) & (a.residuals <= 1)).all()
+    assert set(a.p_values()) == {"uniformity", "dispersion", "outliers"}      # no zero inflation for y > 0
+    assert a.p_values()["uniformity"] > 0.01
+    # the dispersion histogram shows the parts of the engine's dispersion statistic
+    assert a.spread_sim.shape == (200,)
+    assert a.spread_obs / a.spread_sim.mean() == pytest.approx(a.tests.loc["dispersion", "statistic"])
+    u = derived.simulated_residuals(lmm_record, n_sim=100, seed=1, conditional=False)
+    assert not u.conditional and u.residuals.shape == (180,)
 
 
 def test_glmm_derived(glmm_record):
     sim = derived.simulated_residuals(glmm_record, n_sim=100, seed=3)
-    assert sim["scaled"].shape == (56,)
+    assert sim.residuals.shape == (56,) and "zero_inflation" in sim.tests.index
+    assert sim.spread_obs / sim.spread_sim.mean() == pytest.approx(sim.tests.loc["dispersion", "statistic"])
     rf = derived.residual_frame(glmm_record)
-    assert len(rf) == 56 and "pearson" in rf
-    assert derived.r2_icc(glmm_record) == {}
-    un = derived.unpooled(glmm_record, "herd")
+    assert len(rf) == 56 and "pearson" in rf and "scaled" not in rf
+    h, p = rf["leverage"], len(glmm_record.result.fixef)
+    np.testing.assert_allclose(rf["standardized"] ** 2 * h / (p * (1 - h)), rf["cooks distance"], rtol=1e-10)
+    ve = derived.variance_explained(glmm_record)                    # latent scale, π²/3 for the logit link
+    assert ve.latent and 0 < ve.r2["marginal"] < ve.r2["conditional"] < 1
+    un = derived.shrinkage(glmm_record, "herd").unpenalized
     assert un.shape == (15, 1)
 
 
@@ -166,21 +189,20 @@ def test_singular_fit_advice():
 
 
 def test_bootstrap_view(lmm_record):
-
     from gui import bootstrap_view, engine, state
 
-    try:
-        from mm_core.bootstrap import parametric_bootstrap
-    except ImportError:
-        pytest.skip("engine has no parametric bootstrap")
-    b = parametric_bootstrap(lmm_record.result, 40, seed=1, workers=1)
+    b = engine.parametric_bootstrap(lmm_record.result, 40, seed=1)
     rec = state.BootRecord(fit_id=1, n=40, seed=1, result=b)
-    v = bootstrap_view.view(rec, lmm_record)
+    v = bootstrap_view.view(rec)
     assert len(v.samples) == 40 and "sigma" in v.samples.columns
     assert v.estimates["sigma"] == pytest.approx(lmm_record.result.sigma)
     lo, hi = v.intervals["sigma"]
     assert lo < lmm_record.result.sigma < hi
-    assert v.n_singular is not None and "singular" in v.singular_text
+    # the engine's intervals, at the page's level
+    ci = b.confint(0.9, "equaltail")
+    t = bootstrap_view.view(rec, level=0.9).table
+    np.testing.assert_allclose(t["equal-tail lower"], ci["lower"])
+    np.testing.assert_allclose(t["shortest upper"], b.confint(0.9)["upper"])
+    assert "singular" in v.singular_text
     allrep = bootstrap_view.replicates_table(rec)
     assert len(allrep) == 40 and "objective" in allrep and "sigma" in allrep
-    assert engine.has("parametric_bootstrap")

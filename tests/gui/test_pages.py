@@ -89,14 +89,22 @@ def test_page_with_sample_data(path):
             assert n_charts(at) >= 1 or at.info, view
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_page_with_fitted_lmm(path, lmm_record):
-    at = primed(data=lmm_record.data, name="sleepstudy", spec=lmm_record.spec, fits=[lmm_record])
+def page_with_fit(path: str, rec, name: str) -> AppTest:
+    at = primed(data=rec.data, name=name, spec=rec.spec, fits=[rec])
     visit(at, path)
     assert not problems(at), problems(at)
+    return at
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_with_fitted_lmm(path, lmm_record):
+    at = page_with_fit(path, lmm_record, "sleepstudy")
     if path == "pages/summary.py":
         values = {m.label: m.value for m in at.metric}
         assert values["Residual SD σ"] == "25.59"
+        # mm_core.r_squared / icc (R² as in tests/reference/inference.json)
+        assert (values["Marginal R²"], values["Conditional R²"], values["ICC (adjusted)"]) == ("0.288", "0.793",
+                                                                                            "0.709")
         assert n_charts(at) >= 2                                      # coefficient plot, optimizer trace
         assert any("(Intercept)" in str(df.value.index.tolist()) for df in at.dataframe)
     if path == "pages/random_effects.py":
@@ -110,16 +118,15 @@ def test_page_with_fitted_lmm(path, lmm_record):
 
 @pytest.mark.parametrize("path", PAGES)
 def test_page_with_fitted_glmm(path, glmm_record):
-    at = primed(data=glmm_record.data, name="cbpp", spec=glmm_record.spec, fits=[glmm_record])
-    visit(at, path)
-    assert not problems(at), problems(at)
+    at = page_with_fit(path, glmm_record, "cbpp")
     if path == "pages/diagnostics.py":
         assert n_charts(at) == 3                                      # simulated residuals first
         each_view(at, "w.pref.diag.view.glmm", ["Simulated residuals"] + DIAG_VIEWS, widget="selectbox")
     if path == "pages/random_effects.py":
         each_view(at, "w.pref.re.view", RE_VIEWS)
     if path == "pages/summary.py":
-        assert "Residual SD σ" not in {m.label for m in at.metric}
+        labels = {m.label for m in at.metric}
+        assert "Residual SD σ" not in labels and "Marginal R²" in labels          # R² on the latent scale
 
 
 # ----------------------------------------------------------------- model builder
@@ -274,10 +281,6 @@ def test_code_panel_shows_three_languages():
 
 
 def test_bootstrap_runs_with_progress(lmm_record):
-    from gui import engine
-
-    if not engine.has("parametric_bootstrap"):
-        pytest.skip("engine has no parametric_bootstrap yet")
     at = primed(data=lmm_record.data, name="sleepstudy", spec=lmm_record.spec, fits=[lmm_record])
     visit(at, "pages/bootstrap.py")
     at.number_input(key="w.boot.n").set_value(50).run()
