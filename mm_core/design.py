@@ -605,10 +605,14 @@ def _factorize(s: pd.Series):
     """(codes int64, levels list of str) with R's level order; unused levels dropped."""
     kind = _kind(s)
     if isinstance(s.dtype, pd.CategoricalDtype):
-        raw = s.cat.codes.to_numpy()
-        used, codes = np.unique(raw, return_inverse=True)
+        raw = s.cat.codes.to_numpy().astype(np.int64)
         cats = s.cat.categories
-        return codes.astype(np.int64), [level_label(cats[u]) for u in used]
+        if raw.size and raw.min() < 0:
+            raise DataError(f"column '{s.name}' has missing values among the rows used")
+        present = np.bincount(raw, minlength=len(cats)) > 0
+        used = np.flatnonzero(present)
+        codes = (np.cumsum(present) - 1)[raw]
+        return codes, [level_label(c) for c in cats[used].tolist()]
     if kind == "bool":
         v = s.to_numpy(dtype=bool)
         used, codes = np.unique(v, return_inverse=True)

@@ -21,7 +21,8 @@ from .dense import tri_inv
 from .errors import DataError
 from .femat import independent_columns
 from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
-                       projected_gradient, quasi_newton, recheck_gradient)
+                       check_convergence_gradient, projected_gradient, quasi_newton,
+                       recheck_gradient, regradient)
 from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
 from . import pls_dense
 from .results import MixedModelResult, coef_table, labels, varcorr_frame
@@ -34,6 +35,9 @@ MAX_CHECKED = 30
 LOOSE_FTOL, LOOSE_XTOL = 1e-5, 1e-5
 #: Newton steps stop when the next step would move θ by less than this.
 NEWTON_DONE = 1e-7
+#: A Newton step shorter than this is taken without measuring the gradient again (no analytic
+#: gradient): the finite-difference quadratic model is accurate within that radius.
+NEWTON_TRUST = 1e-5
 
 
 def fitting_order(reterms: list) -> list[int]:
@@ -248,21 +252,29 @@ class LinearMixedModel:
         ncheck = 0
         if check and len(x):
             checker = _Recorder(fun, progress, stage="check")
-            grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower, max_params=MAX_CHECKED)
+            grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
+            settled = newton is not None and scaled <= NEWTON_DONE
             for _ in range(3):
-                if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) and newton is None:
-                    break
-                if newton is None or scaled <= NEWTON_DONE:
+                if settled or newton is None:
                     break
                 x_new = self.rectify(x + newton)
                 f_new = checker(x_new)
                 if not f_new < fmin:
                     break
                 x, fmin = x_new, f_new
-                grad, scaled, ok, newton = recheck_gradient(checker, x, self.lower, hessian)
+                if scaled < NEWTON_TRUST and not self.has_gradient:
+                    # a short step on a finite-difference quadratic model lands on the
+                    # optimum to O(step²); measuring the gradient again would cost 2k
+                    # evaluations (the reported gradient is the one measured before the step)
+                    settled = True
+                    break
+                grad, scaled, ok, newton = self._regradient(checker, x, hessian)
+                settled = scaled <= NEWTON_DONE
             interior = np.abs(x[self.lower == 0]) >= SINGULAR_TOL
-            unfinished = polish and (scaled > 1e-5 if newton is not None
-                                     else bool(interior.any()) or not np.all(self.lower == 0))
+            if newton is not None:
+                unfinished = polish and not (settled or scaled <= 1e-5)
+            else:
+                unfinished = polish and (bool(interior.any()) or not np.all(self.lower == 0))
             if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) or unfinished:
                 # the quadratic model could not finish (a boundary, a flat or non-convex
                 # region, or the check found a lower point): BOBYQA to full precision
@@ -271,7 +283,7 @@ class LinearMixedModel:
                                           **tight)
                 if f2 <= fmin:
                     x, fmin = self.rectify(x2), f2
-                grad, scaled, ok, msgs, newton, hessian = check_convergence(checker, x, self.lower, max_params=MAX_CHECKED)
+                grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
             messages.extend(msgs)
             converged = ok
             if not ok:
@@ -308,13 +320,12 @@ class LinearMixedModel:
             trace_parameters=np.asarray(trace_par).reshape(len(trace_obj), len(x)),
             parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
 
-    def objective_gradient(self, theta):
-        """(objective, gradient) at θ, for engines with an analytic gradient."""
-        f = self.pls.factor(np.asarray(theta, float))
-        return self.criterion(f), self.pls.gradient(f, self.reml)
+    @property
+    def has_gradient(self) -> bool:
+        """Whether the factorization engine gives the objective's gradient analytically."""
+        return hasattr(self.pls, "gradient")
 
-    def _optimize_gradient(self, rec, x0, t0, maxeval, tols) -> OptSummary:
-        """Many θ elements: L-BFGS-B on the analytic gradient instead of BOBYQA."""
+    def _safe_objective_gradient(self):
         finit = [None]
 
         def fun_grad(theta):
@@ -327,8 +338,28 @@ class LinearMixedModel:
             if finit[0] is None:
                 finit[0] = f
             return f, g
+        return fun_grad
 
-        x, fmin, ret, rec = quasi_newton(fun_grad, x0, self.optimizer_lower, rec,
+    def _derivatives(self, checker, x):
+        """Gradient, Hessian, scaled gradient and Newton step at x for the convergence check."""
+        if self.has_gradient:
+            return check_convergence_gradient(self._safe_objective_gradient(), checker, x,
+                                              self.lower, max_params=MAX_CHECKED)
+        return check_convergence(checker, x, self.lower, max_params=MAX_CHECKED)
+
+    def _regradient(self, checker, x, hessian):
+        if self.has_gradient:
+            return regradient(self._safe_objective_gradient(), checker, x, self.lower, hessian)
+        return recheck_gradient(checker, x, self.lower, hessian)
+
+    def objective_gradient(self, theta):
+        """(objective, gradient) at θ, for engines with an analytic gradient."""
+        f = self.pls.factor(np.asarray(theta, float))
+        return self.criterion(f), self.pls.gradient(f, self.reml)
+
+    def _optimize_gradient(self, rec, x0, t0, maxeval, tols) -> OptSummary:
+        """Many θ elements: L-BFGS-B on the analytic gradient instead of BOBYQA."""
+        x, fmin, ret, rec = quasi_newton(self._safe_objective_gradient(), x0, self.optimizer_lower, rec,
                                          maxeval=maxeval)
         x = self.rectify(x)
         _, g = self.objective_gradient(x)

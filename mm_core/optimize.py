@@ -357,3 +357,70 @@ def projected_gradient(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.nd
     at_bound = np.isfinite(lower) & (x - lower <= 1e-8) & (g > 0)
     g[at_bound] = 0.0
     return g
+
+
+def check_convergence_gradient(fun_grad: Callable, recorder: _Recorder, x: np.ndarray,
+                               lower: np.ndarray, *, delta: float = 1e-4,
+                               boundary_tol: float = 1e-4, max_params: int = 30):
+    """:func:`check_convergence` for an objective with an analytic gradient.
+
+    The gradient is exact and the Hessian comes from central differences of the gradient:
+    1 + 2m evaluations for m free parameters instead of 1 + 2m + m(m − 1). Returns the same
+    (gradient, scaled_max, ok, messages, newton, H) tuple.
+    """
+    def evaluate(point):
+        f, g = fun_grad(point)
+        recorder.record(np.array(point, dtype=float), float(f))
+        return g
+
+    on_bound = np.isfinite(lower) & (x - lower < boundary_tol)
+    free = ~on_bound
+    grad = np.full(len(x), np.nan)
+    if free.sum() == 0 or free.sum() > max_params:
+        return grad, float("nan"), True, [], None, None
+    if np.any(free & np.isfinite(lower) & (x - lower < 2 * delta)):
+        return grad, float("nan"), True, [], None, None
+    idx = np.flatnonzero(free)
+    g_full = evaluate(x)
+    g = g_full[idx]
+    grad[idx] = g
+    H = np.zeros((len(idx), len(idx)))
+    for a, i in enumerate(idx):
+        e = np.zeros_like(x)
+        e[i] = delta
+        H[a] = (evaluate(x + e)[idx] - evaluate(x - e)[idx]) / (2 * delta)
+    H = 0.5 * (H + H.T)
+    ev = np.linalg.eigvalsh(H)
+    if not np.all(np.isfinite(ev)) or ev.min() <= 0:
+        scaled = float(np.max(np.abs(g)))
+        if scaled > GRADIENT_TOL * 10:
+            return grad, scaled, False, [
+                "The objective is flat or curved the wrong way in some direction at the "
+                "optimum (the Hessian is not positive definite): the model may be "
+                "over-parameterized; consider simplifying the random effects."], None, None
+        return grad, scaled, True, [], None, None
+    step = np.linalg.solve(H, g)
+    newton = np.zeros_like(x)
+    newton[idx] = -step
+    H_full = np.zeros((len(x), len(x)))
+    H_full[np.ix_(idx, idx)] = H
+    scaled = float(np.max(np.abs(step)))
+    return grad, scaled, scaled < GRADIENT_TOL, [], newton, H_full
+
+
+def regradient(fun_grad: Callable, recorder: _Recorder, x: np.ndarray, lower: np.ndarray,
+               H_full: np.ndarray, *, boundary_tol: float = 1e-4):
+    """:func:`recheck_gradient` with an analytic gradient: one evaluation."""
+    f, g_full = fun_grad(x)
+    recorder.record(np.array(x, dtype=float), float(f))
+    free = ~(np.isfinite(lower) & (x - lower < boundary_tol))
+    idx = np.flatnonzero(free)
+    grad = np.full(len(x), np.nan)
+    grad[idx] = g_full[idx]
+    if not len(idx):
+        return grad, float("nan"), True, None
+    step = np.linalg.solve(H_full[np.ix_(idx, idx)], g_full[idx])
+    newton = np.zeros_like(x)
+    newton[idx] = -step
+    scaled = float(np.max(np.abs(step)))
+    return grad, scaled, scaled < GRADIENT_TOL, newton
