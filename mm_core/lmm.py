@@ -80,7 +80,55 @@ def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
                 theta[i] = math.sqrt(tau / resid)
                 step[i] = min(max(0.4 * theta[i], 0.1), 0.75)
             theta[where] = np.maximum(theta[where], 0.01)
+    lead = model.reterms[0]
+    if lead.ncols > 1:
+        start = _vector_term_start(lead, r, model.pls.layouts[0])
+        if start is not None:
+            sl = model.pls.layouts[0].theta_slice
+            theta[sl] = start
+            step[sl] = np.clip(0.4 * np.abs(start), 0.1, 0.75)
     return theta, step
+
+
+def _vector_term_start(term, r: np.ndarray, layout) -> np.ndarray | None:
+    """Moment estimate of λ for a vector-valued term from per-level least-squares fits.
+
+    Each level's coefficients b̂ₖ of the OLS residuals on the term's columns scatter with
+    covariance Σ_b + σ² E[(ZₖᵀZₖ)⁻¹]; subtracting the average sampling part and dividing by the
+    within-level residual variance σ² estimates λλᵀ (clipped to positive definite). Used for a
+    correlated term (λ from the Cholesky factor) or an uncorrelated one (its diagonal).
+    """
+    p, ell = term.ncols, term.nlevels
+    mask = term.theta_mask
+    full, diagonal = np.array_equal(mask, np.tril(np.ones_like(mask))), np.array_equal(
+        mask, np.eye(p, dtype=bool))
+    if not (full or diagonal):
+        return None
+    A = np.zeros((ell, p, p))
+    c = np.zeros((ell, p))
+    for a in range(p):
+        c[:, a] = np.bincount(term.refs, weights=term.z[a] * r, minlength=ell)
+        for b in range(a + 1):
+            A[:, a, b] = A[:, b, a] = np.bincount(term.refs, weights=term.z[a] * term.z[b],
+                                                  minlength=ell)
+    ok = np.linalg.cond(A) < 1e8
+    if ok.sum() < p + 2:
+        return None
+    Ainv = np.linalg.inv(A[ok])
+    b = (Ainv @ c[ok][..., None])[..., 0]
+    in_ok = ok[term.refs]
+    rss = float(r[in_ok] @ r[in_ok]) - float(np.sum(c[ok] * b))
+    dof = int(in_ok.sum()) - p * int(ok.sum())
+    if dof <= 0 or rss <= 0:
+        return None
+    sigma2 = rss / dof
+    cov = (np.cov(b, rowvar=False) - sigma2 * Ainv.mean(axis=0)) / sigma2
+    w, V = np.linalg.eigh(0.5 * (cov + cov.T))
+    w = np.maximum(w, 1e-2 * max(w.max(), 1e-8))
+    cov = (V * w) @ V.T
+    lam = np.linalg.cholesky(cov) if full else np.diag(np.sqrt(np.diag(cov)))
+    out = lam[layout.theta_rows, layout.theta_cols]
+    return out if np.all(np.isfinite(out)) else None
 
 
 def _optimizer_bounds(layouts) -> np.ndarray:
