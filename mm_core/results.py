@@ -18,6 +18,10 @@ from scipy import special
 from .optimize import OptSummary
 
 
+COEF_COLUMNS = pd.Index(["estimate", "std_error", "z_value", "p_value", "ci_lower", "ci_upper"],
+                        dtype=object)
+
+
 def labels(names, name: str | None = None) -> pd.Index:
     """An index of labels (coefficient, level or column names), kept as plain Python strings."""
     return pd.Index(list(names), dtype=object, name=name)
@@ -52,11 +56,12 @@ def varcorr_frame(groups: list[str], names: list[list[str]], covs: list[np.ndarr
         col_name.append("")
         col_var.append(float(residual_variance))
     variance = np.asarray(col_var, dtype=float)
-    data = {"group": np.array(col_group, dtype=object), "name": np.array(col_name, dtype=object),
-            "variance": variance,
-            "sd": np.sqrt(np.maximum(variance, 0.0))}
-    data.update({k: np.asarray(v, dtype=float) for k, v in corr.items()})
-    return pd.DataFrame(data)
+    numbers = np.column_stack([variance, np.sqrt(np.maximum(variance, 0.0)),
+                               *[np.asarray(v, dtype=float) for v in corr.values()]])
+    df = pd.DataFrame(numbers, columns=labels(["variance", "sd", *corr]))
+    df.insert(0, "name", np.array(col_name, dtype=object))
+    df.insert(0, "group", np.array(col_group, dtype=object))
+    return df
 
 
 def coef_table(beta: np.ndarray, se: np.ndarray, names: list[str], level: float = 0.95) -> pd.DataFrame:
@@ -67,9 +72,8 @@ def coef_table(beta: np.ndarray, se: np.ndarray, names: list[str], level: float 
         z = beta / se
     p = 2.0 * special.ndtr(-np.abs(z))
     q = float(special.ndtri(0.5 + level / 2))
-    return pd.DataFrame({"estimate": beta, "std_error": se, "z_value": z, "p_value": p,
-                         "ci_lower": beta - q * se, "ci_upper": beta + q * se},
-                        index=labels(names, "coefficient"))
+    table = np.column_stack([beta, se, z, p, beta - q * se, beta + q * se])
+    return pd.DataFrame(table, index=labels(names, "coefficient"), columns=COEF_COLUMNS)
 
 
 @dataclass(frozen=True, eq=False)
