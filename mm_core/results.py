@@ -56,12 +56,10 @@ def varcorr_frame(groups: list[str], names: list[list[str]], covs: list[np.ndarr
         col_name.append("")
         col_var.append(float(residual_variance))
     variance = np.asarray(col_var, dtype=float)
-    numbers = np.column_stack([variance, np.sqrt(np.maximum(variance, 0.0)),
-                               *[np.asarray(v, dtype=float) for v in corr.values()]])
-    df = pd.DataFrame(numbers, columns=labels(["variance", "sd", *corr]))
-    df.insert(0, "name", np.array(col_name, dtype=object))
-    df.insert(0, "group", np.array(col_group, dtype=object))
-    return df
+    data = {"group": np.array(col_group, dtype=object), "name": np.array(col_name, dtype=object),
+            "variance": variance, "sd": np.sqrt(np.maximum(variance, 0.0))}
+    data.update((k, np.asarray(v, dtype=float)) for k, v in corr.items())
+    return pd.DataFrame(data, columns=labels(data))
 
 
 def coef_table(beta: np.ndarray, se: np.ndarray, names: list[str], level: float = 0.95) -> pd.DataFrame:
