@@ -234,6 +234,11 @@ def write_report(rows, path: Path, boots=()) -> None:
         ml = _fmt(t_ml) if t_ml is not None else (f"fails ({ml_note})" if ml_note else "–")
         lines.append(f"| {c.id} | {_fmt(t_mm)} | {_fmt(t_r)} | {ml} | {_ratio(t_mm, t_r)} | "
                      f"{_ratio(t_mm, t_ml)} | {dobj} |")
+    by_id = {c.id: (t_mm, t_r) for c, t_mm, _, t_r, _, _, _ in rows}
+    if "verbagg_fast" in by_id and by_id.get("verbagg_laplace", (None, None))[1]:
+        lines += ["", f"verbagg_fast (`fast=True`, lme4's nAGQ = 0) is timed against lme4's nAGQ = 0 "
+                  f"above; against lme4's Laplace fit of the same model it takes "
+                  f"{_ratio(by_id['verbagg_fast'][0], by_id['verbagg_laplace'][1])} of the time."]
     if boots:
         lines += ["", "## Parametric bootstrap", "",
                   "Wall time of `parametric_bootstrap(fit, n, seed=1, workers=2)` (process pool,",
