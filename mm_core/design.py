@@ -265,7 +265,7 @@ class _Builder:
     def select_rows(self, used: list) -> None:
         data = self.data
         n = len(data)
-        na = {c: self.col(c).isna().to_numpy() for c in used}
+        na = {c: _missing(self.col(c)) for c in used}
         self.dropped_by_column = {c: int(m.sum()) for c, m in na.items()}
         bad = np.zeros(n, dtype=bool)
         for m in na.values():
@@ -343,7 +343,9 @@ class _Builder:
     def factor(self, name: str):
         """(codes, levels) of a column as a factor, on the rows kept."""
         if name not in self.cat_cache:
-            s = self.col(name).iloc[self.rows]
+            s = self.col(name)
+            if self.n_dropped:
+                s = s.iloc[self.rows]
             self.cat_cache[name] = _factorize(s)
         return self.cat_cache[name]
 
@@ -585,6 +587,19 @@ class _Builder:
 
 _MATH = {"log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt,
          "abs": np.abs, "abs2": np.square}
+
+
+def _missing(s: pd.Series) -> np.ndarray:
+    """Boolean mask of missing values, without pandas' generic ``isna`` where the storage tells."""
+    dt = s.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy() < 0
+    if isinstance(dt, np.dtype):
+        if dt.kind in "iub":
+            return np.zeros(len(s), dtype=bool)
+        if dt.kind == "f":
+            return np.isnan(s.to_numpy())
+    return s.isna().to_numpy()
 
 
 def _kind(s: pd.Series) -> str:
