@@ -74,7 +74,7 @@ from .optimize import OptSummary, _Recorder, bobyqa, check_convergence
 from ._threads import blas_threads
 from .pirls import FamilyKernel, PirlsError, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
-from .results import MixedModelResult, coef_table, varcorr_frame
+from .results import MixedModelResult, TableNumbers, labels
 
 #: PIRLS tolerance (largest change of η) while optimizing, and for the Hessian and the result.
 PIRLS_TOL = 1e-9
@@ -276,7 +276,8 @@ class GeneralizedLinearMixedModel:
     def ranef_at(self, theta, beta) -> dict:
         """Conditional modes b = Λũ at (θ, β), by grouping factor (levels × columns)."""
         st = self.state_at(theta, beta)
-        return _ranef_frames(self, np.asarray(theta, float), st.u)
+        return {g: pd.DataFrame(values, index=labels(levels, g), columns=labels(cols))
+                for g, levels, cols, values in _ranef_values(self, np.asarray(theta, float), st.u)}
 
     # -- lazily computed results --------------------------------------------------------------------
     def final_state(self, result):
@@ -872,10 +873,13 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
     names = model.fixef_names
     se = np.sqrt(np.maximum(np.diag(vcov), 0.0)) if p else np.zeros(0)
     lams = _lambdas(model, theta)
-    ranef = _ranef_frames(model, theta, st.u)
     scale = phi if disp else 1.0
-    varcorr = varcorr_frame([t.group for t in model.reterms], [list(t.names) for t in model.reterms],
-                            [scale * lam @ lam.T for lam in lams], phi)
+    tables = TableNumbers(
+        names=tuple(names), beta=beta, se=se, vcov=np.asarray(vcov, float),
+        groups=tuple(t.group for t in model.reterms),
+        columns=tuple(tuple(t.names) for t in model.reterms),
+        covariances=tuple(scale * lam @ lam.T for lam in lams), residual_variance=phi,
+        ranef=_ranef_values(model, theta, st.u))
     singular = model.is_singular(theta)
     notes = list(notes)
     if singular:
@@ -896,19 +900,16 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         formula=formula_text or str(design.formula), family=model.family.name,
         link=model.family.link.name, reml=False, n_agq=0 if model.fast else model.n_agq,
         objective=float(objective), loglik=float(loglik), aic=float(aic), bic=float(bic),
-        aicc=float(aicc), deviance=float(objective), nobs=n, dof=dof,
-        fixef=pd.Series(beta, index=names, name="estimate"),
-        stderror=pd.Series(se, index=names, name="std_error"),
-        vcov=pd.DataFrame(vcov, index=names, columns=names), coeftable=coef_table(beta, se, names),
-        theta=theta, sigma=math.sqrt(phi) if disp else None, varcorr=varcorr, ranef=ranef,
+        aicc=float(aicc), deviance=float(objective), nobs=n, dof=dof, tables=tables,
+        theta=theta, sigma=math.sqrt(phi) if disp else None,
         fitted=st.mu.copy(), residuals=model.y - st.mu, is_singular=singular, optsum=optsum,
         warnings=tuple(notes), n_dropped=design.n_dropped, rows=design.rows,
         dropped_columns=tuple(model.dropped_columns), y=design.y, prior_weights=model.pw,
         model=model, extras=extras)
 
 
-def _ranef_frames(model, theta, u) -> dict:
-    """b = Λu per term, in formula order, as DataFrames (levels × columns)."""
+def _ranef_values(model, theta, u) -> tuple:
+    """b = Λu per term, in formula order: (group, levels, columns, values) each."""
     b_fit, off = [], 0
     for t, lam in zip(model.reterms, _lambdas(model, theta)):
         b_fit.append(u[off:off + t.q].reshape(t.nlevels, t.ncols) @ lam.T)
@@ -916,9 +917,8 @@ def _ranef_frames(model, theta, u) -> dict:
     b = [None] * len(b_fit)
     for k, i in enumerate(model.order):
         b[i] = b_fit[k]
-    return {t.group: pd.DataFrame(b[i], index=pd.Index(t.levels, name=t.group),
-                                  columns=list(t.names))
-            for i, t in enumerate(model.design.reterms)}
+    return tuple((t.group, tuple(t.levels), tuple(t.names), b[i])
+                 for i, t in enumerate(model.design.reterms))
 
 
 def _lambdas(model, theta) -> list:

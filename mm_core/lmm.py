@@ -15,7 +15,6 @@ import math
 import time
 
 import numpy as np
-import pandas as pd
 
 from .dense import tri_inv
 from .errors import DataError
@@ -25,7 +24,7 @@ from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_conver
                        recheck_gradient, regradient)
 from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
 from . import pls_dense
-from .results import MixedModelResult, coef_table, labels, varcorr_frame
+from .results import MixedModelResult, TableNumbers
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
 SINGULAR_TOL = 1e-4
@@ -503,14 +502,14 @@ class LinearMixedModel:
         names = self.fixef_names
         lams = self.lambdas(theta)
         design = self.design
-        ranef, groups, cnames, covs = {}, [], [], []
-        for i, t in enumerate(design.reterms):
-            ranef[t.group] = pd.DataFrame(b[i], index=labels(t.levels, t.group),
-                                          columns=labels(t.names))
-        for k, t in enumerate(self.reterms):  # varcorr in lme4's (fitting) order
-            groups.append(t.group)
-            cnames.append(list(t.names))
-            covs.append(sigma2 * lams[k] @ lams[k].T)
+        ranef = tuple((t.group, tuple(t.levels), tuple(t.names), b[i])
+                      for i, t in enumerate(design.reterms))
+        tables = TableNumbers(
+            names=tuple(names), beta=beta, se=se, vcov=vcov,
+            groups=tuple(t.group for t in self.reterms),          # lme4's (fitting) order
+            columns=tuple(tuple(t.names) for t in self.reterms),
+            covariances=tuple(sigma2 * lam @ lam.T for lam in lams),
+            residual_variance=sigma2, ranef=ranef)
         fitted = self.linear_predictor(beta, b)
         resid = design.y - fitted
         singular = self.is_singular(theta)
@@ -524,12 +523,8 @@ class LinearMixedModel:
         return MixedModelResult(
             formula=formula_text or str(design.formula), family="gaussian", link="identity",
             reml=self.reml, n_agq=1, objective=objective, loglik=loglik, aic=aic, bic=bic,
-            aicc=aicc, deviance=deviance, nobs=n, dof=dof,
-            fixef=pd.Series(beta, index=labels(names), name="estimate"),
-            stderror=pd.Series(se, index=labels(names), name="std_error"),
-            vcov=pd.DataFrame(vcov, index=labels(names), columns=labels(names)),
-            coeftable=coef_table(beta, se, names), theta=np.asarray(theta, float), sigma=sigma,
-            varcorr=varcorr_frame(groups, cnames, covs, sigma2), ranef=ranef, fitted=fitted,
+            aicc=aicc, deviance=deviance, nobs=n, dof=dof, tables=tables,
+            theta=np.asarray(theta, float), sigma=sigma, fitted=fitted,
             residuals=resid, is_singular=singular, optsum=optsum, warnings=tuple(notes),
             n_dropped=design.n_dropped, rows=design.rows,
             dropped_columns=tuple(self.dropped_columns), y=design.y,

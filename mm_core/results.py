@@ -75,6 +75,38 @@ def coef_table(beta: np.ndarray, se: np.ndarray, names: list[str], level: float 
 
 
 @dataclass(frozen=True, eq=False)
+class TableNumbers:
+    """The numbers behind a result's labelled tables.
+
+    Fields
+    ------
+    names : tuple of str
+        Fixed-effects coefficient names.
+    beta, se : ndarray
+        Estimates and standard errors.
+    vcov : ndarray
+        Their covariance matrix.
+    groups, columns, covariances : tuple
+        Per random-effects term in lme4's order: grouping factor, column names, covariance
+        matrix of the random effects.
+    residual_variance : float or None
+        σ² (None for families without a scale).
+    ranef : tuple of (group, levels, columns, values)
+        Conditional modes per grouping factor, formula order.
+    """
+
+    names: tuple
+    beta: np.ndarray
+    se: np.ndarray
+    vcov: np.ndarray
+    groups: tuple
+    columns: tuple
+    covariances: tuple
+    residual_variance: float | None
+    ranef: tuple
+
+
+@dataclass(frozen=True, eq=False)
 class MixedModelResult:
     """A fitted linear or generalized linear mixed model.
 
@@ -137,7 +169,10 @@ class MixedModelResult:
         The fitted model (``LinearMixedModel`` / ``GeneralizedLinearMixedModel``): used for
         refits, bootstrap, profiles and the lazily computed fields below.
 
-    Lazy fields: ``ranef_sd`` (conditional standard deviations, same shape as ``ranef``),
+    The labelled tables ``fixef``, ``stderror``, ``vcov``, ``coeftable``, ``varcorr`` and
+    ``ranef`` are views of ``tables`` (:class:`TableNumbers`), all computed by the fit, and are
+    assembled as pandas objects on first access. Fields computed on first access from the
+    fitted model: ``ranef_sd`` (conditional standard deviations, same shape as ``ranef``),
     ``leverage`` (diagonal of the hat matrix), ``condvar`` (per-level conditional covariance
     matrices of the random effects).
     """
@@ -155,14 +190,9 @@ class MixedModelResult:
     deviance: float
     nobs: int
     dof: int
-    fixef: pd.Series
-    stderror: pd.Series
-    vcov: pd.DataFrame
-    coeftable: pd.DataFrame
+    tables: TableNumbers
     theta: np.ndarray
     sigma: float | None
-    varcorr: pd.DataFrame
-    ranef: dict
     fitted: np.ndarray
     residuals: np.ndarray
     is_singular: bool
@@ -176,10 +206,39 @@ class MixedModelResult:
     model: object = field(repr=False)
     extras: dict = field(default_factory=dict, repr=False)
 
+    # -- labelled tables ------------------------------------------------------------------------
+    @cached_property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.tables.beta, index=labels(self.tables.names), name="estimate")
+
+    @cached_property
+    def stderror(self) -> pd.Series:
+        return pd.Series(self.tables.se, index=labels(self.tables.names), name="std_error")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        idx = labels(self.tables.names)
+        return pd.DataFrame(self.tables.vcov, index=idx, columns=idx)
+
+    @cached_property
+    def coeftable(self) -> pd.DataFrame:
+        return coef_table(self.tables.beta, self.tables.se, list(self.tables.names))
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        t = self.tables
+        return varcorr_frame(list(t.groups), [list(c) for c in t.columns], list(t.covariances),
+                             t.residual_variance)
+
+    @cached_property
+    def ranef(self) -> dict:
+        return {g: pd.DataFrame(values, index=labels(levels, g), columns=labels(cols))
+                for g, levels, cols, values in self.tables.ranef}
+
     # -- derived ----------------------------------------------------------------------------------
     @property
     def beta(self) -> np.ndarray:
-        return self.fixef.to_numpy()
+        return self.tables.beta
 
     @property
     def is_lmm(self) -> bool:
