@@ -782,6 +782,16 @@ def _weights(wt, n: int) -> np.ndarray:
     return wt
 
 
+def _require_positive(y, family: str) -> None:
+    """DataError naming the rows where a positive-valued family's response is not positive."""
+    y = _f(y)
+    bad = y <= 0
+    if bad.any():
+        k = int(bad.sum())
+        raise DataError(f"{family} response: values must be positive; "
+                        f"{_plural(k, 'row')} {_is(k)} zero or negative: " + _rows(bad, y))
+
+
 def _rows(mask: np.ndarray, values: np.ndarray, limit: int = 3) -> str:
     """'rows 3, 7, 9 (values -1, -2, -5)' for the first few offending rows (1-based)."""
     idx = np.flatnonzero(mask)[:limit]
@@ -1209,13 +1219,7 @@ class GammaFamily(Family):
     def validate_response(self, y, wt=None) -> None:
         """The response must be positive."""
         super().validate_response(y, wt)
-        y = _f(y)
-        bad = y <= 0
-        if bad.any():
-            k = int(bad.sum())
-            raise DataError(
-                "Gamma response: values must be positive; "
-                f"{_plural(k, 'row')} {_is(k)} zero or negative: " + _rows(bad, y))
+        _require_positive(y, "Gamma")
 
 
 class InverseGaussian(Family):
@@ -1263,13 +1267,7 @@ class InverseGaussian(Family):
     def validate_response(self, y, wt=None) -> None:
         """The response must be positive."""
         super().validate_response(y, wt)
-        y = _f(y)
-        bad = y <= 0
-        if bad.any():
-            k = int(bad.sum())
-            raise DataError(
-                "inverse Gaussian response: values must be positive; "
-                f"{_plural(k, 'row')} {_is(k)} zero or negative: " + _rows(bad, y))
+        _require_positive(y, "inverse Gaussian")
 
 
 _FAMILIES: dict[str, type[Family]] = {

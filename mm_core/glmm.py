@@ -70,7 +70,7 @@ from .errors import DataError, MixedModelError
 from .families import get_family
 from .femat import independent_columns
 from .lmm import SINGULAR_TOL, LinearMixedModel, _data_notes, check_identifiable, fitting_order
-from .optimize import OptSummary, _Recorder, bobyqa, check_convergence
+from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
 from .pirls import FamilyKernel, PirlsError, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
@@ -812,19 +812,13 @@ def _param_names(model, with_beta: bool) -> tuple:
 
 def _optsum(model, *, x0, final, fmin, evaluations, check_evaluations, ret, cfg, grad, scaled,
             converged, messages, t0, trace_obj, trace_par, names) -> OptSummary:
-    singular = model.is_singular(final[:model.ntheta])
-    if not converged:
-        verdict = "not converged: " + (messages[-1] if messages else ret)
-    elif singular:
-        verdict = "converged at a boundary (singular fit)"
-    else:
-        verdict = "converged"
     return OptSummary(
         optimizer="LN_BOBYQA", initial=np.asarray(x0, float), final=np.asarray(final, float),
         fmin=float(fmin), evaluations=int(evaluations), check_evaluations=int(check_evaluations),
         return_value=ret, ftol_rel=cfg["ftol_rel"], ftol_abs=cfg["ftol_abs"],
         xtol_abs=cfg["xtol_abs"], maxeval=cfg["maxeval"], gradient=np.asarray(grad, float),
-        scaled_gradient=float(scaled), converged=bool(converged), verdict=verdict,
+        scaled_gradient=float(scaled), converged=bool(converged),
+        verdict=verdict(converged, model.is_singular(final[:model.ntheta]), messages, ret),
         messages=tuple(messages), elapsed=time.perf_counter() - t0,
         trace_objective=np.asarray(trace_obj, float), trace_parameters=np.asarray(trace_par, float),
         parameter_names=names)

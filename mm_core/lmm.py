@@ -21,7 +21,7 @@ from .errors import DataError
 from .femat import independent_columns
 from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
                        check_convergence_gradient, projected_gradient, quasi_newton,
-                       recheck_gradient, regradient)
+                       recheck_gradient, regradient, verdict)
 from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
 from . import pls_dense
 from .results import MixedModelResult, TableNumbers
@@ -350,18 +350,12 @@ class LinearMixedModel:
                                               "roundoff limited")
         if ret == "maximum evaluations reached":
             messages.append(f"The optimizer used its whole budget of {maxeval} evaluations.")
-        singular = self.is_singular(x)
-        if not converged:
-            verdict = "not converged: " + (messages[-1] if messages else ret)
-        elif singular:
-            verdict = "converged at a boundary (singular fit)"
-        else:
-            verdict = "converged"
         return OptSummary(
             optimizer="LN_BOBYQA", initial=np.asarray(x0, float), final=np.asarray(x, float),
             fmin=float(fmin), evaluations=nopt, check_evaluations=ncheck, return_value=ret,
             ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
-            gradient=grad, scaled_gradient=scaled, converged=bool(converged), verdict=verdict,
+            gradient=grad, scaled_gradient=scaled, converged=bool(converged),
+            verdict=verdict(converged, self.is_singular(x), messages, ret),
             messages=tuple(messages), elapsed=time.perf_counter() - t0,
             trace_objective=np.asarray(trace_obj),
             trace_parameters=np.asarray(trace_par).reshape(len(trace_obj), len(x)),
@@ -417,16 +411,14 @@ class LinearMixedModel:
             f"The optimizer stopped where the gradient is {worst:.2g} (tolerance "
             f"{GRADIENT_TOL:g}); the estimates may not be the optimum. Simplifying the random "
             "effects usually helps."]
-        singular = self.is_singular(x)
-        verdict = ("not converged: " + messages[0]) if not converged else (
-            "converged at a boundary (singular fit)" if singular else "converged")
         ftol_rel, ftol_abs, xtol_abs = tols
         return OptSummary(
             optimizer="L-BFGS-B (analytic gradient)", initial=np.asarray(x0, float),
             final=np.asarray(x, float), fmin=float(fmin), evaluations=len(rec.values),
             check_evaluations=0, return_value=ret, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
             xtol_abs=xtol_abs, maxeval=maxeval, gradient=np.asarray(g, float),
-            scaled_gradient=float("nan"), converged=converged, verdict=verdict,
+            scaled_gradient=float("nan"), converged=converged,
+            verdict=verdict(converged, self.is_singular(x), messages, ret),
             messages=tuple(messages), elapsed=time.perf_counter() - t0,
             trace_objective=np.asarray(rec.values),
             trace_parameters=np.asarray(rec.params).reshape(len(rec.values), len(x)),

@@ -183,6 +183,13 @@ class _Recorder:
         return val
 
 
+def verdict(converged: bool, singular: bool, messages, return_value: str) -> str:
+    """The one-line convergence verdict shown to people."""
+    if not converged:
+        return "not converged: " + (messages[-1] if messages else return_value)
+    return "converged at a boundary (singular fit)" if singular else "converged"
+
+
 def bobyqa(fun: Callable, x0: np.ndarray, lower: np.ndarray, *, upper: np.ndarray | None = None,
            ftol_rel: float = 1e-12, ftol_abs: float = 1e-8, xtol_abs: float = 1e-10,
            maxeval: int = 100_000, initial_step: float | np.ndarray = 0.75,
