@@ -69,7 +69,8 @@ from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError
 from .families import get_family
 from .femat import independent_columns
-from .lmm import SINGULAR_TOL, LinearMixedModel, _data_notes, check_identifiable, fitting_order
+from .lmm import (LinearMixedModel, _data_notes, check_identifiable, fit_notes, fitting_order,
+                  theta_is_singular)
 from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
 from .pirls import FamilyKernel, PirlsError, make_system, pirls
@@ -252,8 +253,7 @@ class GeneralizedLinearMixedModel:
                      beta, u, profile_beta=profile_beta, tol=tol)
 
     def is_singular(self, theta) -> bool:
-        theta = np.asarray(theta)
-        return bool(np.any(theta[self.lower == 0] < SINGULAR_TOL))
+        return theta_is_singular(theta, self.lower)
 
     def fit(self, progress=None, *, formula_text: str | None = None, **opt) -> MixedModelResult:
         """Run stage 1 (and stage 2 unless ``fast``) and return the complete result."""
@@ -875,13 +875,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         covariances=tuple(scale * lam @ lam.T for lam in lams), residual_variance=phi,
         ranef=_ranef_values(model, theta, st.u))
     singular = model.is_singular(theta)
-    notes = list(notes)
-    if singular:
-        notes.append("The fit is singular: some variance component is estimated as zero (or a "
-                     "correlation as ±1). The data do not support that part of the random "
-                     "effects; consider removing it.")
-    if not optsum.converged:
-        notes.extend(optsum.messages or [optsum.verdict])
+    notes = fit_notes(notes, singular, optsum)
     extras = dict(extras)
     extras["eta"] = st.eta
     extras["deviance_residuals_sum"] = float(np.sum(model.family.dev_resids(model.y, st.mu, model.pw)))

@@ -436,8 +436,7 @@ class LinearMixedModel:
         return theta
 
     def is_singular(self, theta) -> bool:
-        theta = np.asarray(theta)
-        return bool(np.any(theta[self.lower == 0] < SINGULAR_TOL))
+        return theta_is_singular(theta, self.lower)
 
     def fit(self, progress=None, *, formula_text: str | None = None, theta0=None, **opt) -> MixedModelResult:
         """Fit by ML or REML and return the complete result."""
@@ -505,13 +504,7 @@ class LinearMixedModel:
         fitted = self.linear_predictor(beta, b)
         resid = design.y - fitted
         singular = self.is_singular(theta)
-        notes = list(_data_notes(design, self.dropped_columns))
-        if singular:
-            notes.append("The fit is singular: some variance component is estimated as zero (or a "
-                         "correlation as ±1). The data do not support that part of the random "
-                         "effects; consider removing it.")
-        if not optsum.converged:
-            notes.extend(optsum.messages or [optsum.verdict])
+        notes = fit_notes(_data_notes(design, self.dropped_columns), singular, optsum)
         return MixedModelResult(
             formula=formula_text or str(design.formula), family="gaussian", link="identity",
             reml=self.reml, n_agq=1, objective=objective, loglik=loglik, aic=aic, bic=bic,
@@ -555,6 +548,23 @@ class LinearMixedModel:
     # -- pickling: the CHOLMOD symbolic factor is rebuilt on demand ----------------------------------
     def __getstate__(self):
         return self.__dict__.copy()
+
+
+def theta_is_singular(theta, lower: np.ndarray) -> bool:
+    """lme4's ``isSingular``: a bounded (diagonal) element of θ below ``SINGULAR_TOL``."""
+    return bool(np.any(np.asarray(theta)[lower == 0] < SINGULAR_TOL))
+
+
+def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
+    """The data notes followed by what a person should know about the fit itself."""
+    notes = list(notes)
+    if singular:
+        notes.append("The fit is singular: some variance component is estimated as zero (or a "
+                     "correlation as ±1). The data do not support that part of the random "
+                     "effects; consider removing it.")
+    if not optsum.converged:
+        notes.extend(optsum.messages or [optsum.verdict])
+    return notes
 
 
 def _data_notes(design, dropped_columns) -> list[str]:

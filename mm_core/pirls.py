@@ -48,6 +48,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .dense import cho_solve, tri_inv
 from .errors import MixedModelError
 from .pls import PLS, CrossProducts, NotPositiveDefinite
 
@@ -193,6 +194,14 @@ class FamilyKernel:
 # --------------------------------------------------------------------------------------------
 # Weighted penalized least-squares systems
 # --------------------------------------------------------------------------------------------
+def _unscaled_vcov(RX) -> np.ndarray:
+    """(R_XᵀR_X)⁻¹ from the lower factor R_X (empty without fixed effects)."""
+    if RX is None:
+        return np.zeros((0, 0))
+    Ri = tri_inv(RX)
+    return Ri.T @ Ri
+
+
 class ScalarSystem:
     """Blocked PLS solver for models whose random-effects terms are all scalar.
 
@@ -437,7 +446,7 @@ class ScalarSystem:
             if not full:
                 return None, t1
             RX = _chol(XX)
-            beta = sla.cho_solve((RX, True), rX, check_finite=False)
+            beta = cho_solve(RX, rX)
             self.last_RX = RX
             return beta, (rhs1 - C1 @ beta) / m1
         AR1, AR1T = (self.AR1d, self.AR1d.T) if self.dense_AR1 else (self.AR1, self.AR1T)
@@ -451,7 +460,7 @@ class ScalarSystem:
         XX = XX - CR.T @ Si[:, :-1]
         rX = rX - CR.T @ Si[:, -1]
         RX = _chol(XX)
-        beta = sla.cho_solve((RX, True), rX, check_finite=False)
+        beta = cho_solve(RX, rX)
         self.last_RX = RX
         uR = Si[:, -1] - Si[:, :-1] @ beta
         u1 = (rhs1 - C1 @ beta - lam1 * (AR1T @ (lamR * uR))) / m1
@@ -471,11 +480,7 @@ class ScalarSystem:
 
     def unscaled_vcov(self) -> np.ndarray:
         """(R_XᵀR_X)⁻¹ from the last full solve."""
-        if not self.p:
-            return np.zeros((0, 0))
-        RX = self.last_RX
-        Ri = sla.solve_triangular(RX, np.eye(RX.shape[0]), lower=True, check_finite=False)
-        return Ri.T @ Ri
+        return _unscaled_vcov(self.last_RX if self.p else None)
 
     def __getstate__(self):
         d = self.__dict__.copy()
@@ -497,7 +502,7 @@ class _DenseS:
         self.L, self.logdet = L, logdet
 
     def solve(self, b):
-        return sla.cho_solve((self.L, True), b, check_finite=False)
+        return cho_solve(self.L, b)
 
 
 class _SparseS:
@@ -583,11 +588,8 @@ class PLSSystem:
         return out
 
     def unscaled_vcov(self) -> np.ndarray:
-        if not self.p:
-            return np.zeros((0, 0))
-        RX = self.last_RX
-        Ri = sla.solve_triangular(RX, np.eye(RX.shape[0]), lower=True, check_finite=False)
-        return Ri.T @ Ri
+        """(R_XᵀR_X)⁻¹ from the last full solve."""
+        return _unscaled_vcov(self.last_RX if self.p else None)
 
     def __getstate__(self):
         d = self.__dict__.copy()

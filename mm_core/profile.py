@@ -115,25 +115,32 @@ class ProfileResult:
 
 
 # ============================================================================ LMM
-class _LmmProfiler:
-    """Deviance of an ML-fitted LMM with one parameter held fixed (see the module docstring)."""
+class _Profiler:
+    """What every profiler knows of the fit: its parameters, their kinds and the optimum."""
 
-    def __init__(self, result):
+    def __init__(self, result, scale_kinds: tuple = ()):
         self.result = result
-        model = result.model
-        self.model = model
-        self.layout = covariance_layout(model.design)
+        self.model = result.model
+        self.layout = covariance_layout(self.model.design)
         self.k = len(result.theta)
         self.p = len(result.beta)
         self.names = list(parameter_names(result).index)
         self.est = estimates(result).to_numpy()
+        self.dev0 = float(result.objective)
+        self.kinds = (["cor" if nm.startswith("cor_") else "sd" for nm in self.names[:self.k]]
+                      + list(scale_kinds) + ["beta"] * self.p)
+
+
+class _LmmProfiler(_Profiler):
+    """Deviance of an ML-fitted LMM with one parameter held fixed (see the module docstring)."""
+
+    def __init__(self, result):
+        super().__init__(result, scale_kinds=("sigma",))
+        model = self.model
         self.sigma_hat = float(result.sigma)
         self.theta_hat = np.asarray(result.theta, float)
-        self.dev0 = float(result.objective)
         self.n = model.n
         self.lw = model.log_det_w
-        self.kinds = (["cor" if nm.startswith("cor_") else "sd" for nm in self.names[:self.k]]
-                      + ["sigma"] + ["beta"] * self.p)
         self._reduced: dict = {}
 
     # -- pieces --------------------------------------------------------------------------------
@@ -298,7 +305,7 @@ class _ReducedModel:
 
 
 # ============================================================================ GLMM
-class _GlmmProfiler:
+class _GlmmProfiler(_Profiler):
     """Laplace/AGQ deviance of a GLMM (no dispersion) with one parameter held fixed."""
 
     def __init__(self, result):
@@ -311,16 +318,7 @@ class _GlmmProfiler:
         if getattr(model, "fast", False) or result.n_agq == 0:
             raise MixedModelError("profile intervals need a full fit (not fast=True / nAGQ=0): "
                                   "β is not a free parameter of a fast fit's objective")
-        self.result = result
-        self.model = model
-        self.layout = covariance_layout(model.design)
-        self.k = len(result.theta)
-        self.p = len(result.beta)
-        self.names = list(parameter_names(result).index)
-        self.est = estimates(result).to_numpy()
-        self.dev0 = float(result.objective)
-        self.kinds = (["cor" if nm.startswith("cor_") else "sd" for nm in self.names[:self.k]]
-                      + ["beta"] * self.p)
+        super().__init__(result)
         self.V = np.asarray(result.vcov, float)
         self._chol = _safe_cholesky
         self.se = result.stderror.to_numpy()
