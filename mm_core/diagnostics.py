@@ -462,14 +462,8 @@ def shrinkage(result, group: str | None = None, *, max_iter: int = 50) -> Shrink
     _check_result(result)
     term = _term(result, group)
     design = result.model.design
-    X = design.X[:, fixef_columns(design, list(result.fixef.index))]
-    offset = X @ result.beta
-    if design.offset is not None:
-        offset = offset + design.offset
-    for t in design.reterms:
-        if t.group != term.group:
-            b = result.ranef[t.group].to_numpy()
-            offset = offset + np.einsum("jn,nj->n", t.z, b[t.refs])
+    others = {t.group: None for t in design.reterms if t.group != term.group}
+    offset = conditional_eta(result, others)     # everything but this term's random effects
     family = result_family(result)
     y = np.asarray(result.y, float)
     pw = result.prior_weights

@@ -17,7 +17,7 @@ from .contrasts import level_label
 from .errors import DataError, MixedModelError
 from .formula import parse_formula
 from .formula.terms import Call
-from .simulate import _check_result, fixef_columns, result_family
+from .simulate import _check_result, conditional_eta, fixef_columns, result_family, term_columns
 
 __all__ = ["predict", "NewLevelError"]
 
@@ -207,7 +207,7 @@ def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "p
                               f"in the model ({[t.group for t in design.reterms]})")
     family = result_family(result)
     if newdata is None:
-        eta = _training_eta(result, groups)
+        eta = conditional_eta(result, groups)
     else:
         eta = _newdata_eta(result, newdata, groups, new_levels)
     if scale == "response" and family is not None:
@@ -215,32 +215,6 @@ def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "p
             eta = family.linkinv(eta)
     index = newdata.index if newdata is not None else pd.RangeIndex(len(eta))
     return pd.Series(eta, index=index, name="predicted")
-
-
-def _training_eta(result, groups) -> np.ndarray:
-    design = result.model.design
-    X = design.X[:, fixef_columns(design, list(result.fixef.index))]
-    eta = X @ result.beta
-    if design.offset is not None:
-        eta = eta + design.offset
-    for t in design.reterms:
-        if t.group not in groups:
-            continue
-        cols = _term_columns(t, groups[t.group])
-        b = result.ranef[t.group].to_numpy()
-        eta = eta + np.einsum("jn,nj->n", t.z[cols], b[t.refs][:, cols])
-    return eta
-
-
-def _term_columns(term, names) -> list[int]:
-    if names is None:
-        return list(range(term.ncols))
-    cols = [j for j, nm in enumerate(term.names) if nm in names]
-    missing = set(names) - set(term.names)
-    if missing:
-        raise MixedModelError(f"re_form: the random-effects term for '{term.group}' has no "
-                              f"column(s) {sorted(missing)} (it has {list(term.names)})")
-    return cols
 
 
 def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
@@ -284,7 +258,7 @@ def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
         if t.group not in groups:
             continue
         eta = eta + _random_part(b, formula, t, result.ranef[t.group].to_numpy(),
-                                 _term_columns(t, groups[t.group]), new_levels)
+                                 term_columns(t, groups[t.group]), new_levels)
     out[rows] = eta
     return out
 

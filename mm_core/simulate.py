@@ -217,17 +217,36 @@ def _z_lambda(terms: list, layouts: list, theta: np.ndarray, n: int) -> sp.csr_m
                          shape=(n, off))
 
 
-def conditional_eta(result) -> np.ndarray:
-    """Linear predictor at the conditional modes: Xβ + Zb̂ + offset on the rows used."""
+def conditional_eta(result, groups: dict | None = None) -> np.ndarray:
+    """Linear predictor at the conditional modes: Xβ + Zb̂ + offset on the rows used.
+
+    ``groups`` chooses the random effects included: grouping factor -> its column names (None
+    for all of them); by default every term is included.
+    """
     design = result.model.design
     X = design.X[:, fixef_columns(design, list(result.fixef.index))]
     eta = X @ result.beta
     for t in design.reterms:
+        if groups is not None and t.group not in groups:
+            continue
+        cols = term_columns(t, None if groups is None else groups[t.group])
         b = result.ranef[t.group].to_numpy()
-        eta = eta + np.einsum("jn,nj->n", t.z, b[t.refs])
+        eta = eta + np.einsum("jn,nj->n", t.z[cols], b[t.refs][:, cols])
     if design.offset is not None:
         eta = eta + design.offset
     return eta
+
+
+def term_columns(term, names) -> list[int]:
+    """Positions of the named columns of a random-effects term (all of them for None)."""
+    if names is None:
+        return list(range(term.ncols))
+    cols = [j for j, nm in enumerate(term.names) if nm in names]
+    missing = set(names) - set(term.names)
+    if missing:
+        raise MixedModelError(f"re_form: the random-effects term for '{term.group}' has no "
+                              f"column(s) {sorted(missing)} (it has {list(term.names)})")
+    return cols
 
 
 def check_count(n, what: str = "n") -> int:
