@@ -51,20 +51,20 @@ def _prep(df: pd.DataFrame, case: Case) -> pd.DataFrame:
 
 
 CASES = [
-    Case("dyestuff_ml", "dyestuff", "yield ~ 1 + (1|batch)", reps=25),
-    Case("dyestuff_reml", "dyestuff", "yield ~ 1 + (1|batch)", reml=True, reps=25),
-    Case("dyestuff2_ml", "dyestuff2", "yield ~ 1 + (1|batch)", reps=25),
-    Case("sleepstudy_ml", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", reps=25),
-    Case("sleepstudy_reml", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", reml=True, reps=25),
-    Case("sleepstudy_zerocorr_ml", "sleepstudy", "reaction ~ 1 + days + (1 + days||subj)", reps=25),
+    Case("dyestuff_ml", "dyestuff", "yield ~ 1 + (1|batch)", reps=40),
+    Case("dyestuff_reml", "dyestuff", "yield ~ 1 + (1|batch)", reml=True, reps=40),
+    Case("dyestuff2_ml", "dyestuff2", "yield ~ 1 + (1|batch)", reps=40),
+    Case("sleepstudy_ml", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", reps=40),
+    Case("sleepstudy_reml", "sleepstudy", "reaction ~ 1 + days + (1 + days|subj)", reml=True, reps=40),
+    Case("sleepstudy_zerocorr_ml", "sleepstudy", "reaction ~ 1 + days + (1 + days||subj)", reps=40),
     Case("sleepstudy_catdays_ml", "sleepstudy",
          "reaction ~ 1 + factor(days) + (1 + factor(days)|subj)", reps=3, mixedlm_reps=1,
          mixedlm={"formula": "reaction ~ 1 + fdays + (1 + fdays|subj)",
                   "columns": {"fdays": lambda d: d["days"].astype(str).astype("category")}}),
-    Case("penicillin_ml", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", reps=25),
-    Case("penicillin_reml", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", reml=True, reps=25),
-    Case("pastes_nested_ml", "pastes", "strength ~ 1 + (1|batch/cask)", reps=25),
-    Case("pastes_reml", "pastes", "strength ~ 1 + (1|batch) + (1|batch:cask)", reml=True, reps=25),
+    Case("penicillin_ml", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", reps=40),
+    Case("penicillin_reml", "penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", reml=True, reps=40),
+    Case("pastes_nested_ml", "pastes", "strength ~ 1 + (1|batch/cask)", reps=40),
+    Case("pastes_reml", "pastes", "strength ~ 1 + (1|batch) + (1|batch:cask)", reml=True, reps=40),
     Case("insteval_ml", "insteval", "y ~ 1 + service*dept + (1|s) + (1|d)", reps=3),
     Case("verbagg_laplace", "verbagg",
          "r2 ~ 1 + anger + gender + btype + situ + mode + (1|subj) + (1|item)",
@@ -91,17 +91,8 @@ CASES = [
 ]
 
 
-def _median_time(fn, reps: int) -> tuple[float, object]:
-    out = fn()  # warm-up (imports, caches)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
-
-def time_mm_core(case: Case, reps: int):
+def mm_core_runner(case: Case):
+    """A function fitting the case with mm_core."""
     data = mm_core.datasets.load(case.data)
 
     def run():
@@ -110,16 +101,16 @@ def time_mm_core(case: Case, reps: int):
             return mm_core.fit(case.formula, data, family=case.family, reml=case.reml,
                                n_agq=case.n_agq, fast=case.fast,
                                allow_more_random_effects="catdays" in case.id)
-    t, m = _median_time(run, reps)
-    return t, m.objective
+    return run
 
 
-def time_mixedlm(case: Case, reps: int):
+def mixedlm_runner(case: Case):
+    """A function fitting the case with mixedlm, or None where mixedlm is not installed."""
     try:
         import mixedlm
         from mixedlm.families import Binomial, Poisson
     except ImportError:
-        return None, None
+        return None
     data = _prep(mm_core.datasets.load(case.data), case)
     formula = case.mixedlm.get("formula", case.formula)
     weights = case.mixedlm.get("weights")
@@ -132,11 +123,47 @@ def time_mixedlm(case: Case, reps: int):
                 return mixedlm.lmer(formula, data, REML=case.reml)
             fam = Binomial() if case.family == "binomial" else Poisson()
             return mixedlm.glmer(formula, data, family=fam, nAGQ=case.n_agq, weights=w)
-    try:
-        t, m = _median_time(run, reps)
-    except Exception as e:  # a model mixedlm cannot fit is reported, not fatal
-        return None, f"{type(e).__name__}: {e}"[:80]
-    return t, None
+    return run
+
+
+def _timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _median_time(fn, reps: int) -> tuple[float, object]:
+    out = fn()  # warm-up (imports, caches)
+    times = []
+    for _ in range(reps):
+        t, out = _timed(fn)
+        times.append(t)
+    return statistics.median(times), out
+
+
+def time_python_tools(case: Case, reps: int, mixedlm_reps: int):
+    """Median times of mm_core and mixedlm, their repetitions interleaved so that a drift of
+    the machine's speed during the run falls on both alike.
+
+    Returns (mm_core seconds, mm_core objective, mixedlm seconds or None, note on mixedlm)."""
+    ours = mm_core_runner(case)
+    theirs = mixedlm_runner(case)
+    m = ours()                                    # warm-up
+    note = None
+    if theirs is not None:
+        try:
+            theirs()
+        except Exception as e:  # a model mixedlm cannot fit is reported, not fatal
+            theirs, note = None, f"{type(e).__name__}: {e}"[:80]
+    t_ours, t_theirs = [], []
+    for i in range(max(reps, mixedlm_reps if theirs else 0)):
+        if i < reps:
+            t, m = _timed(ours)
+            t_ours.append(t)
+        if theirs is not None and i < mixedlm_reps:
+            t_theirs.append(_timed(theirs)[0])
+    return (statistics.median(t_ours), m.objective,
+            statistics.median(t_theirs) if t_theirs else None, note)
 
 
 def time_lme4(cases: list[Case], reps_override: int | None):
@@ -198,8 +225,7 @@ def main(argv=None) -> int:
     rows = []
     for c in cases:
         reps = args.reps or c.reps
-        t_mm, obj = time_mm_core(c, reps)
-        t_ml, ml_note = time_mixedlm(c, c.mixedlm_reps or reps)
+        t_mm, obj, t_ml, ml_note = time_python_tools(c, reps, c.mixedlm_reps or reps)
         t_r, obj_r = lme4.get(c.id, (None, None))
         rows.append((c, t_mm, obj, t_r, obj_r, t_ml, ml_note))
         print(f"{c.id:26s} mm_core {_fmt(t_mm):>10s}  lme4 {_fmt(t_r):>10s}  mixedlm {_fmt(t_ml):>10s}"
@@ -219,7 +245,9 @@ def write_report(rows, path: Path, boots=()) -> None:
         f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}, nlopt {nlopt.__version__}.",
         "lme4 is timed inside one R process (`system.time` of `lmer`/`glmer`), mixedlm and",
-        "mm_core inside this Python process, each after one warm-up fit. The ratio columns are",
+        "mm_core inside this Python process, each after one warm-up fit, their repetitions",
+        "interleaved (one fit of each in turn) so that a drift of the machine falls on both alike.",
+        "The ratio columns are",
         "mm_core's time divided by the other's: below 1 means mm_core is faster. The objective",
         "column is mm_core's minus lme4's (−2 log-likelihood or REML criterion): 0 or negative",
         "is right; lme4 did not converge on catdays, verbagg and contra Laplace.",
