@@ -44,10 +44,14 @@ system-build:
 system-browser:
 	@command -v chromium >/dev/null || { $(APT) update -qq && $(APT) install -y -qq chromium >/dev/null; }
 
-# R and lme4, measured side by side with mm_core by `make bench`
+# R with lme4, lmerTest, pbkrtest, emmeans and mlmRev (its data), timed side by side with
+# mm_core by `make bench`
+R_PACKAGES := lme4 lmerTest pbkrtest emmeans car mlmRev
 system-r:
-	@command -v Rscript >/dev/null && Rscript -e 'library(lme4)' >/dev/null 2>&1 || \
-	  { $(APT) update -qq && $(APT) install -y -qq r-base-core r-cran-lme4 >/dev/null; }
+	@command -v Rscript >/dev/null && \
+	  Rscript -e 'for (p in commandArgs(TRUE)) library(p, character.only = TRUE)' $(R_PACKAGES) >/dev/null 2>&1 || \
+	  { $(APT) update -qq && $(APT) install -y -qq r-base-core \
+	      $(foreach p,$(R_PACKAGES),r-cran-$(shell echo $(p) | tr A-Z a-z)) >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/artifacts
