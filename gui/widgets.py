@@ -169,3 +169,34 @@ def code_panel(spec: Any, dataset: str | None) -> None:
     for tab, (name, text) in zip(tabs, codes.items()):
         with tab:
             st.code(text, language=lang[name])
+
+
+# --------------------------------------------------------------- workspace
+
+
+def workspace_panel() -> None:
+    """Save the whole session as one file, or open a saved one (Data page)."""
+    from gui import workspace
+
+    def _open() -> None:
+        f = state.widget("w.ws.open")
+        if f is not None:
+            with st.spinner("Checking the workspace and refitting its models…"):
+                actions.open_workspace(f.name, f.getvalue())
+
+    ws = state.snapshot()
+    n_fit = len(ws.fits)
+    stamp = pd.Timestamp.now().strftime("%Y%m%d-%H%M")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.download_button("Save workspace", lambda: workspace.write(ws),
+                           file_name=f"{_slug(ws.data_name or 'workspace')}-{stamp}.{workspace.EXTENSION}",
+                           mime="application/zip", key="w.ws.save", icon=":material/save:",
+                           disabled=ws.data is None and not n_fit, on_click="ignore",
+                           help="One file with the data, column settings, the model being built, every fit, the "
+                                "bootstrap runs and the pages' settings. Open it again here in a later session.")
+        st.caption(f"Holds {ws.data_name or 'no data'}, {n_fit} fit{'s' * (n_fit != 1)} and {len(ws.boots)} "
+                   f"bootstrap run{'s' * (len(ws.boots) != 1)}. Fits are refitted on opening.")
+    with c2:
+        st.file_uploader("Open workspace (replaces this session's data and fits)", type=[workspace.EXTENSION, "zip"],
+                         key="w.ws.open", on_change=_open)
