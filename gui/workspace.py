@@ -192,7 +192,7 @@ def write(ws: Workspace, *, created: str | None = None) -> bytes:
     for b in ws.boots:
         r = b.result
         base = f"boot/{int(b.fit_id)}"
-        parts = {"fits": r.fits, "tidy": r.tidy, "values": r.values,
+        parts = {"fits": r.fits, "tidy": r.tidy, "values": r.values.reset_index(),
                  "estimates": _frame_of(r.estimates, "parameter"), "parameters": _frame_of(r.parameters, "parameter")}
         for name, df in parts.items():
             members[f"{base}/{name}.parquet"] = _parquet(df.reset_index(drop=True) if name in ("fits", "tidy") else df)
@@ -359,13 +359,11 @@ def _boot_result(b: dict, contents: dict[str, bytes]) -> Any:
     if any(v is None for v in parts.values()):
         raise _refuse("a bootstrap run is incomplete.")
     est = parts["estimates"].set_index("parameter")["value"].astype(float)
-    est.index = est.index.astype(object)
     params = parts["parameters"].set_index("parameter")
-    params.index = params.index.astype(object)
     return engine.BootstrapResult(
         fits=parts["fits"], tidy=parts["tidy"], estimates=est, parameters=params,
         n_requested=int(b["n_requested"]), seed=int(b["engine_seed"]), cancelled=bool(b["cancelled"]),
-        elapsed=float(b["elapsed"]), workers=int(b["workers"]), values=parts["values"])
+        elapsed=float(b["elapsed"]), workers=int(b["workers"]), values=parts["values"].set_index("replicate"))
 
 
 def read(blob: bytes, *, progress: Callable[[str, float], None] | None = None) -> Workspace:
