@@ -111,8 +111,9 @@ def _fixed_effects_table(res: Any, level: float) -> Table:
 
 def _variance_table(res: Any) -> Table:
     disp = tables.varcorr_display(res.varcorr)
-    note = ("Variances and standard deviations of the random effects; Corr: correlations between random effects "
-            "of the same grouping factor.")
+    note = "Variances and standard deviations of the random effects and of the residual."
+    if any(str(c).startswith("Corr") for c in disp.columns):
+        note += " Corr: correlations between random effects of the same grouping factor."
     return Table("Variance components", disp, note)
 
 
@@ -289,7 +290,7 @@ def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], level: float, extra
     tabs += list(extra)
     if boot is not None:
         tabs.append(_bootstrap_table(boot, level))
-    sec = FitSection(heading=rec.label, formula=rec.formula, method=method_label(res),
+    sec = FitSection(heading=rec.label[:1].upper() + rec.label[1:], formula=rec.formula, method=method_label(res),
                      paragraph=methods_paragraph(rec, ft_attrs, boot, level), tables=tabs,
                      code=codegen.all_code(rec.spec, rec.data_name))
     for title, fig in report_figures.figures(rec, boot, chosen, level):
