@@ -202,7 +202,8 @@ def _contrasts(res: Any) -> str:
     return "Categorical predictors were coded as " + "; ".join(bits) + "."
 
 
-def methods_paragraph(rec: Any, ft_attrs: dict, boot: Any = None, level: float = 0.95) -> str:
+def methods_paragraph(rec: Any, ft_attrs: dict, boot: Any = None, level: float = 0.95,
+                      boot_level: float = 0.95) -> str:
     """A methods paragraph written from the fit: software, estimation, optimizer and convergence,
     df method, random-effects structure, contrasts, singular-fit and convergence notes."""
     res = rec.result
@@ -246,8 +247,8 @@ def methods_paragraph(rec: Any, ft_attrs: dict, boot: Any = None, level: float =
     if boot is not None:
         b = boot.result
         text.append(f"A parametric bootstrap ({b.n:,} replicates, seed {boot.seed}) simulated responses from the "
-                    f"fitted model and refitted it; intervals are the shortest intervals covering {pct} of the "
-                    "replicates.")
+                    f"fitted model and refitted it; intervals are the shortest intervals covering "
+                    f"{round(boot_level * 100)}% of the replicates.")
     return " ".join(text)
 
 
@@ -279,9 +280,10 @@ def _data_section(records: Sequence[Any]) -> tuple[list[str], Table]:
     return paragraphs, Table("Observations and grouping factors", pd.DataFrame(rows), note)
 
 
-def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], level: float, extra: Sequence[Table],
+def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], levels: dict, extra: Sequence[Table],
                  figs_out: list) -> FitSection:
     res = rec.result
+    level = levels["fixef"]
     ft_attrs = fixef_table(res, level).attrs
     tabs = [_fixed_effects_table(res, level), _variance_table(res), _fit_statistics_table(res)]
     anova = _anova_table(res)
@@ -289,17 +291,19 @@ def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], level: float, extra
         tabs.append(anova)
     tabs += list(extra)
     if boot is not None:
-        tabs.append(_bootstrap_table(boot, level))
+        tabs.append(_bootstrap_table(boot, levels["boot"]))
     sec = FitSection(heading=rec.label[:1].upper() + rec.label[1:], formula=rec.formula, method=method_label(res),
-                     paragraph=methods_paragraph(rec, ft_attrs, boot, level), tables=tabs,
+                     paragraph=methods_paragraph(rec, ft_attrs, boot, level, levels["boot"]), tables=tabs,
                      code=codegen.all_code(rec.spec, rec.data_name))
-    for title, fig in report_figures.figures(rec, boot, chosen, level):
+    for title, fig in report_figures.figures(rec, boot, chosen, ranef_level=levels["ranef"],
+                                             boot_level=levels["boot"]):
         figs_out.append((sec, title, fig))
     return sec
 
 
 def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figures: Sequence[str] = (),
-          level: float = 0.95, extra_tables: dict[int, Sequence[Table]] | None = None,
+          level: float = 0.95, ranef_level: float = 0.95, boot_level: float = 0.95,
+          extra_tables: dict[int, Sequence[Table]] | None = None,
           comparison: pd.DataFrame | None = None, title: str | None = None,
           render: Callable[[list], list[bytes]] | None = None) -> Report:
     """The report's content for the fits ``records`` (``FitRecord`` objects).
@@ -311,8 +315,10 @@ def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figure
         ``fit id -> BootRecord``: bootstrap runs to report (intervals, histograms).
     figures : sequence of str
         Kinds of figure to include, from :data:`gui.report_figures.CHOICES`.
-    level : float
-        Confidence level of the intervals.
+    level, ranef_level, boot_level : float
+        Levels of the fixed effects' confidence intervals (95 %, as on the Summary page), of the
+        random effects' prediction intervals and of the bootstrap intervals (those the Random
+        effects and Bootstrap pages are set to).
     extra_tables : dict, optional
         ``fit id -> [Table]``: further tables a page has for a fit (e.g. marginal means).
     comparison : DataFrame, optional
@@ -324,7 +330,8 @@ def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figure
     extra_tables = extra_tables or {}
     paragraphs, data_table = _data_section(records)
     figs: list = []
-    sections = [_fit_section(rec, boots.get(rec.id), figures, level, extra_tables.get(rec.id, ()), figs)
+    levels = {"fixef": level, "ranef": ranef_level, "boot": boot_level}
+    sections = [_fit_section(rec, boots.get(rec.id), figures, levels, extra_tables.get(rec.id, ()), figs)
                 for rec in records]
     note = ""
     if figs:

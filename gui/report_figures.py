@@ -26,14 +26,17 @@ WIDTH, HEIGHT = 900, 520
 MAX_HEIGHT = 1800
 
 
-def figures(rec: Any, boot: Any, chosen: tuple[str, ...] | list[str], level: float = 0.95) -> list[tuple[str, go.Figure]]:
-    """``(caption, figure)`` for each picked kind the fit has (no bootstrap histograms without a run)."""
+def figures(rec: Any, boot: Any, chosen: tuple[str, ...] | list[str], *, ranef_level: float = 0.95,
+            boot_level: float = 0.95) -> list[tuple[str, go.Figure]]:
+    """``(caption, figure)`` for each picked kind the fit has (no bootstrap histograms without a run),
+    with the interval levels of the Random effects and Bootstrap pages."""
     res = rec.result
     out: list[tuple[str, go.Figure]] = []
     if CATERPILLAR in chosen:
         for group in res.ranef:
-            fig = charts.caterpillar(engine.caterpillar(res, group, level=level), group=group, level=level)
-            out.append((f"Conditional modes of the random effects of {group} with {level:.0%} prediction "
+            fig = charts.caterpillar(engine.caterpillar(res, group, level=ranef_level), group=group,
+                                     level=ranef_level)
+            out.append((f"Conditional modes of the random effects of {group} with {ranef_level:.0%} prediction "
                         "intervals", fig))
     if DIAGNOSTICS in chosen:
         rf = derived.residual_frame(rec, leverage=False)
@@ -45,10 +48,10 @@ def figures(rec: Any, boot: Any, chosen: tuple[str, ...] | list[str], level: flo
     if COEFFICIENTS in chosen and (len(res.coeftable) > 1 or res.coeftable.index[0] != "(Intercept)"):
         out.append(("Fixed effects with 95% Wald intervals", charts.coefplot(res.coeftable)))
     if BOOTSTRAP in chosen and boot is not None:
-        view = bootstrap_view.view(boot, level=level)
+        view = bootstrap_view.view(boot, level=boot_level)
         samples = view.samples[list(view.samples.columns)[:9]]
-        out.append((f"Parametric bootstrap: {len(view.samples)} replicates, shortest {level:.0%} intervals",
-                    charts.bootstrap_histograms(samples, view.estimates, view.intervals, level=level)))
+        out.append((f"Parametric bootstrap: {len(view.samples)} replicates, shortest {boot_level:.0%} intervals",
+                    charts.bootstrap_histograms(samples, view.estimates, view.intervals, level=boot_level)))
     return out
 
 

@@ -218,14 +218,14 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
     figures = st.multiselect("Figures in the report", report_figures.CHOICES, key=wkey, on_change=state.store_pref,
                              args=(pref,), help="Drawn as images; the bootstrap histograms need a bootstrap run.")
     boots = {r.id: state.boot_for(r.id) for r in records if state.boot_for(r.id) is not None}
-    level = float(state.pref("boot.level", 0.95))
+    levels = {"ranef_level": float(state.pref("re.level", 0.95)), "boot_level": float(state.pref("boot.level", 0.95))}
     name = _slug(records[0].short_label if len(records) == 1 else "all_fits")
     built: dict[str, Any] = {}
 
     def content() -> Any:
         if "report" not in built:
-            built["report"] = report_document.build(records, boots, figures=tuple(figures), level=level,
-                                                    comparison=comparison)
+            built["report"] = report_document.build(records, boots, figures=tuple(figures), comparison=comparison,
+                                                    **levels)
         return built["report"]
 
     c1, c2 = st.columns(2)

@@ -234,3 +234,13 @@ def test_csv_cells_are_neutralised_and_formats_read_back(glmm_record):
     back = pd.read_excel(io.BytesIO(to_bytes(df, "Excel")))
     assert back["name"].tolist()[0] == "'=HYPERLINK(1)"
     pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(to_bytes(df, "Parquet"))), df)
+
+
+def test_each_interval_has_the_level_of_its_page(lmm_record, boot):
+    rep = rd.build([lmm_record], {1: boot}, boot_level=0.9, ranef_level=0.8, figures=(report_figures.CATERPILLAR,),
+                   render=lambda figs: [tiny_png() for _ in figs])
+    heads = {t.title: list(t.frame.columns) for t in rep.fits[0].tables}
+    assert "95% CI" in heads["Fixed effects"]
+    assert "Shortest 90% interval" in heads["Parametric bootstrap intervals"]
+    assert "80% prediction intervals" in rep.fits[0].figures[0].title
+    assert "covering 90% of the replicates" in rep.fits[0].paragraph
