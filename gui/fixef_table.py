@@ -82,11 +82,12 @@ def fixef_table(res: Any, level: float = 0.95) -> pd.DataFrame:
     1527.5
     """
     fn = getattr(mm_core, "fixef_tests", None)
+    why = ""
     if fn is not None:
         try:
             got = _from_engine(res, level, fn)
-        except mm_core.MixedModelError:
-            got = None
+        except Exception as e:  # noqa: BLE001 - fall back to Wald z and say why
+            got, why = None, f"; the df-corrected tests could not be computed ({str(e)[:120]})"
         if got is not None:
             out, stat, method = got
             out.attrs.update(statistic=stat, df_method=method, level=level)
@@ -103,5 +104,5 @@ def fixef_table(res: Any, level: float = 0.95) -> pd.DataFrame:
         lo, hi = est - q * se, est + q * se
     out = pd.DataFrame({"estimate": est, "std_error": se, "df": np.inf, "statistic": ct["z_value"].to_numpy(float),
                         "p_value": ct["p_value"].to_numpy(float), "ci_lower": lo, "ci_upper": hi}, index=ct.index)
-    out.attrs.update(statistic="z", df_method="Wald z (infinite df)", level=level)
+    out.attrs.update(statistic="z", df_method="Wald z (infinite df)" + why, level=level)
     return out

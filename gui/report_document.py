@@ -41,7 +41,6 @@ class Table:
     title: str
     frame: pd.DataFrame
     note: str = ""
-    index: bool = False
 
 
 @dataclass
@@ -59,7 +58,6 @@ class FitSection:
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     code: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -244,3 +244,12 @@ def test_each_interval_has_the_level_of_its_page(lmm_record, boot):
     assert "Shortest 90% interval" in heads["Parametric bootstrap intervals"]
     assert "80% prediction intervals" in rep.fits[0].figures[0].title
     assert "covering 90% of the replicates" in rep.fits[0].paragraph
+
+
+def test_failing_engine_tests_fall_back_to_wald_and_say_so(lmm_record, monkeypatch):
+    def fixef_tests(res):
+        raise mm_core.MixedModelError("no df for this model")
+
+    monkeypatch.setattr(mm_core, "fixef_tests", fixef_tests, raising=False)
+    ft = fixef_table(lmm_record.result)
+    assert ft.attrs["statistic"] == "z" and "no df for this model" in ft.attrs["df_method"]
