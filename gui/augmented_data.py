@@ -21,6 +21,8 @@ from gui.data_design import group_codes
 FORMATS = {"CSV": ("csv", "text/csv"),
            "Excel": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
            "Parquet": ("parquet", "application/vnd.apache.parquet")}
+#: rows an Excel sheet holds below its header
+EXCEL_MAX_ROWS = 1_048_575
 #: simulations behind the scaled quantile residuals of a GLMM (DHARMa's default), fixed seed
 QUANTILE_SIMULATIONS = 250
 QUANTILE_SEED = 123
@@ -92,6 +94,11 @@ def augmented_data(rec: Any, *, leverage: bool = True) -> pd.DataFrame:
         col[rows] = values
         out[name] = col
     return out
+
+
+def formats_for(n_rows: int) -> list[str]:
+    """The formats a table of ``n_rows`` rows can be written in (Excel sheets stop at 1,048,576 rows)."""
+    return [f for f in FORMATS if f != "Excel" or n_rows <= EXCEL_MAX_ROWS]
 
 
 def neutralise(df: pd.DataFrame) -> pd.DataFrame:

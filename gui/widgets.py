@@ -242,9 +242,10 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
 
 def results_download(rec: state.FitRecord) -> None:
     """Download the fit's data with fitted values, residuals, conditional modes, leverage, Cook's distance."""
-    from gui.augmented_data import FORMATS, augmented_data, to_bytes
+    from gui.augmented_data import FORMATS, augmented_data, formats_for, to_bytes
 
-    fmt = pref_select("Format", "results.format", list(FORMATS), "CSV", widget="radio")
+    fmt = pref_select("Format", "results.format", formats_for(len(rec.data)), "CSV", widget="radio",
+                      help="Excel files of large data take a minute to write; CSV and Parquet are quicker.")
     ext, mime = FORMATS[fmt]
     st.download_button(f"Download data with results ({fmt})", lambda: to_bytes(augmented_data(rec), fmt),
                        file_name=f"{_slug(rec.data_name)}_{_slug(rec.short_label)}_results.{ext}", mime=mime,

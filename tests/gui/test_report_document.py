@@ -253,3 +253,10 @@ def test_failing_engine_tests_fall_back_to_wald_and_say_so(lmm_record, monkeypat
     monkeypatch.setattr(mm_core, "fixef_tests", fixef_tests, raising=False)
     ft = fixef_table(lmm_record.result)
     assert ft.attrs["statistic"] == "z" and "no df for this model" in ft.attrs["df_method"]
+
+
+def test_excel_is_offered_only_where_a_sheet_holds_the_rows():
+    from gui.augmented_data import EXCEL_MAX_ROWS, formats_for
+
+    assert formats_for(180) == ["CSV", "Excel", "Parquet"]
+    assert formats_for(EXCEL_MAX_ROWS + 1) == ["CSV", "Parquet"]
