@@ -276,6 +276,9 @@ def test_opening_replaces_the_session_and_pages_show_it(saved, lmm_record, boot_
     assert not at.exception and not at.error
     metric = {m.label: m.value for m in at.metric}
     assert metric["Residual SD σ"] == "25.59"
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"Download report (HTML)", "Download report (Word)", "Download data with results (CSV)"} <= labels
+    assert at.multiselect(key="w.pref.report.figures").value == ["Caterpillar plots"]      # the saved choice
     at.switch_page("pages/bootstrap.py").run()
     at.selectbox(key="w.fit_picker").set_value(1).run()
     assert not at.exception and not at.error
