@@ -389,7 +389,12 @@ def read(blob: bytes, *, progress: Callable[[str, float], None] | None = None) -
     manifest, contents = check(blob)
     session = _dict(_json(contents[SESSION], SESSION), SESSION)
     try:
-        return _build(session, contents, progress)
+        ws = _build(session, contents, progress)
+        saved_with = str(manifest.get("engine_version", ""))
+        if ws.fits and saved_with != engine_version():
+            ws.notes.append(f"It was saved with engine version {saved_with[:40]}; this is {engine_version()}, and "
+                            "every refit reproduced its saved objective.")
+        return ws
     except WorkspaceError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:

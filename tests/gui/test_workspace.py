@@ -312,3 +312,9 @@ def test_refit_objective_is_stored(saved, lmm_record):
     session = json.loads(members(saved)[workspace.SESSION])
     assert session["fits"][0]["objective"] == pytest.approx(lmm_record.result.objective, abs=0)
     assert np.isfinite(session["fits"][0]["sigma"])
+
+
+def test_a_file_from_another_engine_version_opens_with_a_note(saved):
+    ws = workspace.read(repack(saved, manifest={"engine_version": "0.9"}))
+    assert [f["id"] for f in ws.fits] == [1, 2]
+    assert any("engine version 0.9" in n for n in ws.notes)
