@@ -12,7 +12,7 @@ PORT   ?= 8501
 
 .PHONY: run test test-fast bench setup system-build system-browser system-r clean
 
-run: setup
+run: setup system-browser
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: setup system-browser
@@ -41,6 +41,7 @@ system-build:
 	  { $(APT) update -qq && $(APT) install -y -qq libsuitesparse-dev gcc python3-dev >/dev/null; }
 
 # Debian's chromium for the real-browser test (Playwright's own download does not work offline)
+# and for the figures of the reports (Kaleido draws them with it)
 system-browser:
 	@command -v chromium >/dev/null || { $(APT) update -qq && $(APT) install -y -qq chromium >/dev/null; }
 

@@ -218,6 +218,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--no-bootstrap", action="store_true")
+    ap.add_argument("--no-workspace", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "README.md"))
     args = ap.parse_args(argv)
     cases = [c for c in CASES if not args.cases or c.id in args.cases.split(",")]
@@ -232,6 +233,9 @@ def main(argv=None) -> int:
               f"  ratio/lme4 {_ratio(t_mm, t_r)}  ratio/mixedlm {_ratio(t_mm, t_ml)}", flush=True)
     boots = [] if args.no_bootstrap else time_bootstraps()
     write_report(rows, Path(args.out), boots)
+    if not args.no_workspace:
+        from bench.workspace import append_report
+        append_report(Path(args.out))
     return 0
 
 

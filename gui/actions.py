@@ -185,3 +185,36 @@ def wait_for_job(timeout: float = 60.0) -> None:
         while job.running and time.time() < deadline:
             job.wait(0.1)
     collect_job()
+
+
+# ---------------------------------------------------------------- workspace
+
+
+def open_workspace(name: str, data: bytes, progress: Any = None) -> bool:
+    """Open a workspace file; on any refusal keep the session as it was and say why. True if opened."""
+    from gui import workspace
+
+    job = state.job()
+    if job is not None and job.running:
+        state.set_message("error", f"'{name}' was not opened: {job.label} is still running. Wait for it or cancel "
+                                   "it first.")
+        return False
+    try:
+        ws = workspace.read(data, progress=progress)
+    except workspace.WorkspaceError as e:
+        state.set_message("error", f"'{name}': {e}")
+        return False
+    except MemoryError:
+        state.set_message("error", f"'{name}' is too large to open here. Your current data and fits are kept.")
+        return False
+    except Exception as e:  # noqa: BLE001 - an unexpected failure must not touch the session either
+        state.set_message("error", f"'{name}' could not be opened ({type(e).__name__}: {str(e)[:200]}). Your "
+                                   "current data and fits are kept.")
+        return False
+    cache.clear_session_caches()
+    state.restore(ws)
+    n_fit, n_boot = len(ws.fits), len(ws.boots)
+    state.set_message("success", f"Opened '{name}': {ws.data_name or 'no data'}, {n_fit} fit{'s' * (n_fit != 1)} "
+                                 f"(refitted, objectives checked), {n_boot} bootstrap run{'s' * (n_boot != 1)}."
+                      + ("".join(" " + n for n in ws.notes)))
+    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mm_core import (caterpillar, cooks_distance, fit, icc, likelihood_ratio_test,  # noqa: F401 - re-exported
+from mm_core import (BootstrapResult, caterpillar, cooks_distance, fit, icc, likelihood_ratio_test,  # noqa: F401 - re-exported
                      materialize, parse_formula, predict, qq_caterpillar, quantile_residuals, r_squared,
                      residuals, shrinkage)
 from mm_core import parametric_bootstrap as _parametric_bootstrap

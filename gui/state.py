@@ -409,3 +409,47 @@ def widget_key(name: str) -> str:
 def store_pref(name: str) -> None:
     """``on_change`` callback body: copy the widget value into the durable preference."""
     set_pref(name, _ss()[widget_key(name)])
+
+
+# --------------------------------------------------------------- workspace
+
+
+def snapshot() -> Any:
+    """The session's contents as a :class:`gui.workspace.Workspace` (references, no copies)."""
+    from gui.workspace import Workspace
+
+    return Workspace(data_raw=data_raw(), data=data(), data_name=data_name(), data_source=data_source(),
+                     col_types=dict(col_types()), ref_levels=dict(ref_levels()), spec=spec(),
+                     formula_text=formula_text(), fits=list(fits()), boots=list(boots().values()),
+                     current_fit=_get(CURRENT_FIT), next_fit_id=int(_get(NEXT_FIT_ID, 1)), prefs=dict(_get(PREFS, dict)))
+
+
+def restore(ws: Any) -> None:
+    """Replace the session's contents by an opened workspace (all at once; widgets re-prime).
+
+    Widget values are forgotten (except the workspace widgets ``w.ws.*``, one of which is calling),
+    so every page draws its widgets again from the restored durable values.
+    """
+    from gui.io import frame_hash
+
+    ss = _ss()
+    recs = [FitRecord(**f) for f in ws.fits]
+    boot_recs = {b["fit_id"]: BootRecord(**b) for b in ws.boots}
+    ss[DATA_RAW] = ws.data_raw
+    ss[DATA] = ws.data
+    ss[DATA_NAME] = ws.data_name
+    ss[DATA_SOURCE] = ws.data_source
+    ss[DATA_KEY] = None if ws.data is None else frame_hash(ws.data)
+    ss[COL_TYPES] = dict(ws.col_types)
+    ss[REF_LEVELS] = dict(ws.ref_levels)
+    ss[UPLOAD_SIG] = None
+    ss[FITS] = recs
+    ss[BOOTS] = boot_recs
+    ss[CURRENT_FIT] = ws.current_fit
+    ss[NEXT_FIT_ID] = ws.next_fit_id
+    ss[PREFS] = dict(ws.prefs)
+    set_spec(ws.spec, text=False)
+    ss[FORMULA_TEXT] = ws.formula_text or ws.spec.to_formula()
+    ss[FORMULA_ERROR] = None
+    for k in [k for k in ss.keys() if isinstance(k, str) and k.startswith("w.") and not k.startswith("w.ws.")]:
+        del ss[k]

@@ -169,3 +169,87 @@ def code_panel(spec: Any, dataset: str | None) -> None:
     for tab, (name, text) in zip(tabs, codes.items()):
         with tab:
             st.code(text, language=lang[name])
+
+
+# --------------------------------------------------------------- workspace
+
+
+def workspace_panel() -> None:
+    """Save the whole session as one file, or open a saved one (Data page)."""
+    from gui import workspace
+
+    def _open() -> None:
+        f = state.widget("w.ws.open")
+        if f is not None:
+            with st.spinner("Checking the workspace and refitting its models…"):
+                actions.open_workspace(f.name, f.getvalue())
+
+    ws = state.snapshot()
+    n_fit = len(ws.fits)
+    stamp = pd.Timestamp.now().strftime("%Y%m%d-%H%M")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.download_button("Save workspace", lambda: workspace.write(ws),
+                           file_name=f"{_slug(ws.data_name or 'workspace')}-{stamp}.{workspace.EXTENSION}",
+                           mime="application/zip", key="w.ws.save", icon=":material/save:",
+                           disabled=ws.data is None and not n_fit, on_click="ignore",
+                           help="One file with the data, column settings, the model being built, every fit, the "
+                                "bootstrap runs and the pages' settings. Open it again here in a later session.")
+        st.caption(f"Holds {ws.data_name or 'no data'}, {n_fit} fit{'s' * (n_fit != 1)} and {len(ws.boots)} "
+                   f"bootstrap run{'s' * (len(ws.boots) != 1)}. Fits are refitted on opening.")
+    with c2:
+        st.file_uploader("Open workspace (replaces this session's data and fits)", type=[workspace.EXTENSION, "zip"],
+                         key="w.ws.open", on_change=_open)
+
+
+# ------------------------------------------------------------ report, results
+
+
+def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None = None) -> None:
+    """Figure choice and "Download report" buttons (HTML, Word) for ``records``; built on click."""
+    from gui import report_document, report_figures
+
+    pref = "report.figures"
+    wkey = state.widget_key(pref)
+    if not state.has_widget(wkey):
+        chosen = [c for c in state.pref(pref, [report_figures.CATERPILLAR, report_figures.DIAGNOSTICS])
+                  if c in report_figures.CHOICES]
+        state.set_widget(wkey, chosen)
+    figures = st.multiselect("Figures in the report", report_figures.CHOICES, key=wkey, on_change=state.store_pref,
+                             args=(pref,), help="Drawn as images; the bootstrap histograms need a bootstrap run.")
+    boots = {r.id: state.boot_for(r.id) for r in records if state.boot_for(r.id) is not None}
+    levels = {"ranef_level": float(state.pref("re.level", 0.95)), "boot_level": float(state.pref("boot.level", 0.95))}
+    name = _slug(records[0].short_label if len(records) == 1 else "all_fits")
+    built: dict[str, Any] = {}
+
+    def content() -> Any:
+        if "report" not in built:
+            built["report"] = report_document.build(records, boots, figures=tuple(figures), comparison=comparison,
+                                                    **levels)
+        return built["report"]
+
+    c1, c2 = st.columns(2)
+    c1.download_button("Download report (HTML)", lambda: report_document.to_html(content()).encode("utf-8"),
+                       file_name=f"report_{name}.html", mime="text/html", key=f"{key}.html", on_click="ignore",
+                       icon=":material/description:")
+    c2.download_button("Download report (Word)", lambda: report_document.to_docx(content()),
+                       file_name=f"report_{name}.docx", key=f"{key}.docx", on_click="ignore",
+                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                       icon=":material/article:")
+    st.caption("Data description, methods paragraph, APA tables, the chosen figures and the code in Python, R and "
+               "Julia. Building it takes a few seconds per figure.")
+
+
+def results_download(rec: state.FitRecord) -> None:
+    """Download the fit's data with fitted values, residuals, conditional modes, leverage, Cook's distance."""
+    from gui.augmented_data import FORMATS, augmented_data, formats_for, to_bytes
+
+    fmt = pref_select("Format", "results.format", formats_for(len(rec.data)), "CSV", widget="radio",
+                      help="Excel files of large data take a minute to write; CSV and Parquet are quicker.")
+    ext, mime = FORMATS[fmt]
+    st.download_button(f"Download data with results ({fmt})", lambda: to_bytes(augmented_data(rec), fmt),
+                       file_name=f"{_slug(rec.data_name)}_{_slug(rec.short_label)}_results.{ext}", mime=mime,
+                       key=f"w.results.dl.{rec.id}", on_click="ignore", icon=":material/download:")
+    st.caption("Every row of the data, with the fitted value, residuals (response, Pearson, deviance, and scaled "
+               "or simulated quantile), each grouping factor's conditional modes, leverage and Cook's distance. "
+               "Rows dropped for missing values keep empty results.")

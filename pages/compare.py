@@ -17,6 +17,8 @@ def body() -> None:
         widgets.table(tab, "fits", index=False, key="dl.fits")
         if len(recs) > 1:
             widgets.chart(charts.compare_ic(tab), "information_criteria")
+        with st.expander(f"Report of all {len(recs)} fits (HTML or Word)"):
+            widgets.report_downloads(recs, "w.report.all", comparison=tab)
 
     with widgets.guard("the likelihood-ratio test"):
         st.subheader("Likelihood-ratio test")

@@ -90,6 +90,9 @@ def column_settings(df) -> None:
 def body() -> None:
     with widgets.guard("the data choice"):
         choose()
+    with widgets.guard("the workspace"), st.expander("Workspace: save this session or open a saved one",
+                                                     expanded=state.data() is None):
+        widgets.workspace_panel()
     df = state.data()
     if df is None:
         st.info("No data loaded yet.")

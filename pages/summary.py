@@ -85,5 +85,11 @@ def body(rec) -> None:
     with tab_code, widgets.guard("the code panel"):
         widgets.code_panel(rec.spec, rec.data_name)
 
+    with widgets.guard("the report and results downloads"):
+        with st.expander("Report and results: download a report of this fit, or the data with its results"):
+            widgets.report_downloads([rec], f"w.report.fit{rec.id}")
+            st.divider()
+            widgets.results_download(rec)
+
 
 page.run("Summary", body, per_fit=True)
