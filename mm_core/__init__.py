@@ -35,6 +35,8 @@ from .predict import NewLevelError, predict
 from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_distance, icc,
                           leverage, qq_caterpillar, quantile_residuals, r_squared, residuals,
                           shrinkage)
+from .power_analysis import (CoefficientTest, LikelihoodRatioTest, PowerResult, StudyDesign, TermTest,
+                    TrueModel, power, simulate_design)
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
@@ -42,6 +44,8 @@ __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Des
            "LRTResult", "profile", "ProfileResult", "confint", "wald_intervals", "predict",
            "residuals", "quantile_residuals", "QuantileResiduals", "leverage", "cooks_distance",
            "r_squared", "icc", "shrinkage", "ShrinkageData", "caterpillar", "qq_caterpillar",
+           "power", "PowerResult", "simulate_design", "StudyDesign", "TrueModel",
+           "CoefficientTest", "TermTest", "LikelihoodRatioTest",
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
            "NotNestedError", "DifferentDataError", "NewLevelError",
            "ConvergenceWarning", "SingularFitWarning"]
