@@ -134,16 +134,17 @@ def as_test(test):
 def balanced_stratum_df(design, columns: list) -> float:
     """Satterthwaite (= Kenward–Roger) df of coefficients in a balanced random-intercept design.
 
-    With one random intercept ``(1 | g)`` (ℓ levels, ``m`` observations each, ``n = ℓ m``), a
-    fixed-effects column is either constant within the levels of ``g`` (a between-level
-    effect) or has the same mean in every level (a within-level effect). Then the REML
-    estimate of ``Var(β̂)`` for a between-level coefficient is a multiple of the mean square
-    between levels, ``σ̂² + m τ̂²``, on ``ℓ − r_b`` degrees of freedom (``r_b`` the rank of the
-    between-level columns, the intercept included), and for a within-level coefficient a
-    multiple of ``σ̂²`` on ``n − ℓ − r_w`` (``r_w`` the rank of the within-level columns after
-    removing level means). A multiple of a scaled χ² has Satterthwaite df equal to its own df,
-    so these are Satterthwaite's (and Kenward–Roger's) values exactly, lmerTest's and
-    pbkrtest's numbers whenever τ̂² > 0.
+    With one random intercept ``(1 | g)`` (ℓ levels, ``m`` observations each, ``n = ℓ m``),
+    generalized least squares equals ordinary least squares, ``β̂ⱼ = aⱼᵀy`` with
+    ``aⱼ = X(XᵀX)⁻¹eⱼ``, and ``Var(β̂ⱼ) = (σ² + mτ²)‖P_B aⱼ‖² + σ²‖(I − P_B)aⱼ‖²`` (``P_B``
+    averages within levels). When the within part vanishes (a between-level coefficient) the
+    REML estimate of this variance is a multiple of the mean square between levels on
+    ``ℓ − rank(P_B X)`` degrees of freedom; when the between part vanishes (a within-level
+    coefficient), a multiple of ``σ̂²`` on ``n − ℓ − rank((I − P_B) X)``. A multiple of a
+    scaled χ² has Satterthwaite df equal to its own df, so these are Satterthwaite's (and
+    Kenward–Roger's) values exactly: lmerTest's and pbkrtest's numbers whenever τ̂² > 0.
+    Coefficients that mix both strata (e.g. an intercept under treatment coding of a
+    within-level factor) have no such closed form.
 
     Raises
     ------
@@ -162,21 +163,28 @@ def balanced_stratum_df(design, columns: list) -> float:
     if counts.min() != counts.max():
         raise MixedModelError(need + f" (the levels of '{t.group}' have different numbers of "
                                      "observations)")
-    X = np.asarray(design.X, float)
-    means = np.zeros((ell, X.shape[1]))
-    np.add.at(means, t.refs, X)
-    means /= counts[0]
-    dev = X - means[t.refs]
-    scale = np.maximum(np.abs(X).max(axis=0), 1.0)
-    between = np.all(np.abs(dev) <= 1e-9 * scale, axis=0)
-    within = np.all(np.abs(means - means.mean(axis=0)) <= 1e-9 * scale, axis=0)
-    idx = {nm: j for j, nm in enumerate(design.fixef_names)}
-    cols = [idx[c] for c in columns]
-    if all(between[j] for j in cols):
-        return float(ell - np.linalg.matrix_rank(means[:, between]))
-    if all(within[j] and not between[j] for j in cols):
-        rw = np.linalg.matrix_rank(dev[:, ~between]) if (~between).any() else 0
-        return float(design.nobs - ell - rw)
+    from ..femat import independent_columns
+    keep = independent_columns(design.X)
+    X = np.asarray(design.X, float)[:, keep]
+    names = [design.fixef_names[j] for j in keep]
+
+    def between_part(A):              # P_B A: level means, repeated on the level's rows
+        means = np.zeros((ell,) + A.shape[1:])
+        np.add.at(means, t.refs, A)
+        return (means / counts[0])[t.refs]
+
+    # β̂ = Aᵀy with A = X (XᵀX)⁻¹ (GLS = OLS in a balanced design); Var(β̂ⱼ) =
+    # (σ² + mτ²)‖P_B aⱼ‖² + σ²‖(I − P_B) aⱼ‖²: a pure stratum when one part vanishes
+    A = X @ np.linalg.inv(X.T @ X)
+    AB = between_part(A)
+    XB = between_part(X)
+    nb, nw = np.linalg.norm(AB, axis=0), np.linalg.norm(A - AB, axis=0)
+    tol = 1e-9 * np.maximum(nb + nw, 1e-300)
+    cols = [names.index(c) for c in columns]
+    if all(nw[j] <= tol[j] for j in cols):
+        return float(ell - np.linalg.matrix_rank(XB))
+    if all(nb[j] <= tol[j] for j in cols):
+        return float(design.nobs - ell - np.linalg.matrix_rank(X - XB))
     raise MixedModelError(need + f" (the columns {columns} vary both between and within the "
                                  f"levels of '{t.group}')")
 
@@ -232,7 +240,9 @@ def small_sample_test(test, design, *, fixef_names, beta=None, std_error=None, v
         return float(t), dfv, float(p)
     cols = term_columns(design, fixef_names, test.term)
     b = np.asarray(beta)[cols]
-    V = np.asarray(vcov)[np.ix_(cols, cols)]
+    # one coefficient: F = t²; several: the Wald form with their covariance
+    V = (np.diag(np.asarray(std_error)[cols] ** 2) if len(cols) == 1
+         else np.asarray(vcov)[np.ix_(cols, cols)])
     r = len(cols)
     F = float(b @ np.linalg.solve(V, b)) / r
     p = stats.chi2.sf(F * r, r) if math.isinf(dfv) else stats.f.sf(F, r, dfv)
