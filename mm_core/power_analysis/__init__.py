@@ -23,10 +23,11 @@ Example
 >>> list(r.table["size"])
 [8, 16]
 """
-from .design import OBSERVATIONS, StudyDesign, TrueModel, simulate_design
+from .design import (OBSERVATIONS, StudyDesign, TrueModel, simulate_design,
+                     simulate_with_effects)
 from .hypothesis import CoefficientTest, LikelihoodRatioTest, TermTest
 from .result import PowerResult
 from .run import power
 
-__all__ = ["StudyDesign", "TrueModel", "simulate_design", "CoefficientTest", "TermTest",
+__all__ = ["StudyDesign", "TrueModel", "simulate_design", "simulate_with_effects", "CoefficientTest", "TermTest",
            "LikelihoodRatioTest", "power", "PowerResult", "OBSERVATIONS"]

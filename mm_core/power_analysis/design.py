@@ -27,7 +27,7 @@ from ..errors import DataError, MixedModelError
 from ..intervals import covariance_layout, theta_from_sdcor
 from ..simulate import ResponseSimulator, check_count, replicate_rng, seed_entropy
 
-__all__ = ["StudyDesign", "TrueModel", "simulate_design", "Scenario", "scenario",
+__all__ = ["StudyDesign", "TrueModel", "simulate_design", "simulate_with_effects", "Scenario", "scenario",
            "as_true_model", "OBSERVATIONS"]
 
 #: ``along`` value that grows the observations per cell instead of a grouping factor.
@@ -544,11 +544,47 @@ def simulate_design(design: StudyDesign, params, seed=None) -> pd.DataFrame:
     >>> simulate_design(d, m, seed=1).shape
     (80, 3)
     """
+    return simulate_with_effects(design, params, seed)[0]
+
+
+def simulate_with_effects(design: StudyDesign, params, seed=None) -> tuple:
+    """A data set from a design and model, with the random effects it was drawn with.
+
+    The same draw as :func:`simulate_design` (same seed, same data), for teaching: the true
+    random effects can be set against a fit's conditional modes.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict of str -> pandas.DataFrame)
+        The data set, and the random effects by grouping factor (levels × columns, on the
+        linear predictor's scale).
+
+    Examples
+    --------
+    >>> d = StudyDesign(groups={"subj": 6}, n_obs=4)
+    >>> m = TrueModel("y ~ 1 + (1 | subj)", sd={"subj": 1.0}, sigma=1.0)
+    >>> data, b = simulate_with_effects(d, m, seed=3)
+    >>> b["subj"].shape
+    (6, 1)
+    """
+    from ..lmm import fitting_order
+    from ..pls import term_layouts
     if not isinstance(design, StudyDesign):
         raise MixedModelError(f"design must be a StudyDesign, not {type(design).__name__}")
     model = as_true_model(params)
     sc = scenario(design, model)
-    y = sc.simulator().draw(replicate_rng(seed_entropy(seed), 0))
+    sim = sc.simulator()
+    rng = replicate_rng(seed_entropy(seed), 0)
+    u = rng.standard_normal(sim.q)        # the draws of ResponseSimulator.draw, in its order
+    y = sim.draw(rng, sim.eta_fixed + sim.scale_b * (sim.ZL @ u))
     out = sc.frame.copy()
     out[_response_name(model.formula)] = y
-    return out
+    terms = [sc.design.reterms[i] for i in fitting_order(sc.design.reterms)]
+    effects, off = {}, 0
+    for t, lay in zip(terms, term_layouts(terms)):
+        block = u[off:off + t.q].reshape(t.nlevels, t.ncols)
+        b = sim.scale_b * block @ lay.lam(sc.theta).T
+        effects[t.group] = pd.DataFrame(b, index=pd.Index(list(t.levels), name=t.group),
+                                        columns=list(t.names))
+        off += t.q
+    return out, effects
