@@ -177,6 +177,17 @@ def power_results(rec: Any) -> None:
 
 
 # ============================================================================ sandbox
+def _sandbox(design: Any, model: Any, again: bool) -> None:
+    """Button callback: a new data set (the next seed for "again") and its fit."""
+    seed = int(state.pref("plan.sandbox_seed", 1)) + (1 if again else 0)
+    try:
+        plan_actions.run_sandbox(design, model, seed)
+    except (PlanInputError, pv.engine.MixedModelError) as e:
+        state.set_message("error", str(e))
+        return
+    state.set_pref("plan.sandbox_seed", seed)
+
+
 def sandbox_section() -> None:
     st.caption("Set the true values, generate one data set, fit the model, and compare what the fit "
                "recovers with the truth. Generate again to see how much it varies.")
@@ -184,20 +195,11 @@ def sandbox_section() -> None:
     if got is None:
         return
     design, model = got
-    seed = int(state.pref("plan.sandbox_seed", 1))
     c = st.columns([1, 1, 3])
-    gen = c[0].button("Generate and fit", type="primary", key=P + "generate", icon=":material/science:")
-    again = c[1].button("Generate again", key=P + "again", icon=":material/refresh:",
-                        disabled=state.sandbox_record() is None)
-    if gen or again:
-        if again:
-            seed += 1
-            state.set_pref("plan.sandbox_seed", seed)
-        try:
-            plan_actions.run_sandbox(design, model, seed)
-        except (PlanInputError, pv.engine.MixedModelError) as e:
-            st.error(str(e))
-            return
+    c[0].button("Generate and fit", type="primary", key=P + "generate", icon=":material/science:",
+                on_click=_sandbox, args=(design, model, False))
+    c[1].button("Generate again", key=P + "again", icon=":material/refresh:", on_click=_sandbox,
+                args=(design, model, True), disabled=state.sandbox_record() is None)
     rec = state.sandbox_record()
     if rec is None:
         return

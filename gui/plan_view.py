@@ -303,7 +303,7 @@ def shrinkage_frame(result: Any, effects: dict) -> pd.DataFrame:
         for col in true.columns:
             if col not in est.columns:
                 continue
-            e = est[col].reindex(true.index.astype(str)) if est.index.dtype == object else est[col]
+            e = est[col].reindex([str(lvl) for lvl in true.index])
             for lvl, tv, ev in zip(true.index, true[col].to_numpy(), e.to_numpy()):
                 rows.append((g, col, str(lvl), float(tv), float(ev)))
     return pd.DataFrame(rows, columns=["group", "column", "level", "true", "estimate"])
@@ -366,7 +366,7 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
     """CSV of a table, text cells starting with = + - @ neutralised for spreadsheets."""
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(out[c]):
             out[c] = [f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in out[c]]
     return out.to_csv(index=False).encode("utf-8")
 
