@@ -76,15 +76,18 @@ def design_form() -> tuple[Any, Any] | None:
 # ============================================================================ power
 def _common_controls(sizes_default: str, along_options: list[str]) -> dict:
     c = st.columns(4)
-    along = widgets.pref_select("Grow", "plan.along", along_options)
-    sizes = c[0].text_input("Sizes (comma-separated)", value=str(state.pref("plan.sizes", sizes_default)),
+    with c[0]:
+        along = widgets.pref_select("Grow (levels of)", "plan.along", along_options)
+    sizes = c[1].text_input("Sizes (comma-separated)", value=str(state.pref("plan.sizes", sizes_default)),
                             key=P + "sizes", on_change=lambda: state.set_pref("plan.sizes", state.widget(P + "sizes")))
-    n_sim = c[1].number_input("Simulations per size", 10, 10_000, int(state.pref("plan.n_sim", 200)), 50,
+    n_sim = c[2].number_input("Simulations per size", 10, 10_000, int(state.pref("plan.n_sim", 200)), 50,
                               key=P + "n_sim", on_change=lambda: state.set_pref("plan.n_sim", state.widget(P + "n_sim")))
-    seed = c[2].number_input("Seed", 0, 2**31 - 1, int(state.pref("plan.seed", 1)), key=P + "seed",
+    seed = c[3].number_input("Seed", 0, 2**31 - 1, int(state.pref("plan.seed", 1)), key=P + "seed",
                              on_change=lambda: state.set_pref("plan.seed", state.widget(P + "seed")))
-    alpha = c[3].selectbox("Significance level α", [0.05, 0.01, 0.10, 0.001], key=P + "alpha")
-    target = widgets.pref_slider("Target power", "plan.target", 0.5, 0.99, 0.8, 0.01)
+    c = st.columns([1, 3])
+    alpha = c[0].selectbox("Significance level α", [0.05, 0.01, 0.10, 0.001], key=P + "alpha")
+    with c[1]:
+        target = widgets.pref_slider("Target power", "plan.target", 0.5, 0.99, 0.8, 0.01)
     return {"along": along, "sizes": sizes, "n_sim": int(n_sim), "seed": int(seed), "alpha": float(alpha),
             "target": float(target)}
 

@@ -199,12 +199,13 @@ def power_curve(table: pd.DataFrame, *, target: float = 0.8, along: str | None =
     """Power against size with its 95 % Clopper–Pearson band and the target power line."""
     t = table.sort_values("size")
     x = t["size"].to_numpy(float)
+    xs = [float(v) for v in x]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]),
                              y=np.concatenate([t["upper"], t["lower"].to_numpy()[::-1]]),
-                             fill="toself", fillcolor="rgba(0,114,178,0.18)", line={"width": 0},
+                             fill="toself", fillcolor="rgba(0,114,178,0.18)", line={"width": 0}, mode="lines",
                              hoverinfo="skip", name="95% interval"))
-    fig.add_trace(go.Scatter(x=x, y=t["power"], mode="lines+markers", name="power",
+    fig.add_trace(go.Scatter(x=xs, y=[float(v) for v in t["power"]], mode="lines+markers", name="power",
                              line={"color": BLUE, "width": 2.5}, marker={"size": 8},
                              customdata=np.column_stack([t["lower"], t["upper"], t["n_sim"]]),
                              hovertemplate="size %{x}<br>power %{y:.1%}<br>95%% interval "
@@ -344,14 +345,15 @@ def shrinkage_plot(frame: pd.DataFrame) -> go.Figure:
                                  text=part["level"], marker={"color": color, "size": 8, "opacity": 0.8},
                                  hovertemplate="%{text}<br>true %{x:.3g}<br>estimate %{y:.3g}<extra></extra>"))
         if len(part) > 2 and np.ptp(part["true"]) > 0:
-            slope = float(np.polyfit(part["true"], part["estimate"], 1)[0])
-            fig.add_trace(go.Scatter(x=[-lim, lim], y=[-lim * slope, lim * slope], mode="lines",
+            slope, icept = (float(v) for v in np.polyfit(part["true"], part["estimate"], 1))
+            lo, hi = float(part["true"].min()), float(part["true"].max())
+            fig.add_trace(go.Scatter(x=[lo, hi], y=[icept + slope * lo, icept + slope * hi], mode="lines",
                                      name=f"fitted slope {slope:.2f} ({col} | {g})",
                                      line={"color": color, "width": 1.5}))
     base_layout(fig, "Random effects: true values and conditional modes",
-                "points below the identity line's slope: the estimates are shrunk towards 0", height=520)
+                "a fitted slope below the identity line's: estimates shrunk towards 0", height=520)
     _legend(fig)
-    fig.update_xaxes(title_text="true random effect", range=[-lim, lim])
+    fig.update_xaxes(title_text="true random effect", range=[-lim, lim], constrain="domain")
     fig.update_yaxes(title_text="conditional mode (estimate)", range=[-lim, lim], scaleanchor="x")
     return fig
 
