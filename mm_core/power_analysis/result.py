@@ -183,7 +183,8 @@ class PowerResult:
 
         The response is drawn exactly as the run drew it (same seed and replicate number).
         For a design, its columns and the response; for a fitted model, the grouping factors,
-        the fixed-effects columns and the response.
+        the fixed-effects columns, the response and the prior weights (``(weights)``, the
+        numbers of trials of a binomial response given as proportions) if any.
         """
         sizes = list(self.table["size"])
         i = 0 if size is None else sizes.index(size) if size in sizes else -1
@@ -203,6 +204,8 @@ class PowerResult:
                 if nm != "(Intercept)":
                     frame[nm] = d.X[:, j]
         frame[str(d.response_name)] = y
+        if sc.weights is not None:
+            frame["(weights)"] = sc.weights          # prior weights (binomial: trials)
         return frame
 
     def __str__(self) -> str:
