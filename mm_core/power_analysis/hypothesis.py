@@ -153,7 +153,8 @@ def balanced_stratum_df(design, columns: list) -> float:
         columns mixing both strata).
     """
     need = ("Satterthwaite and Kenward–Roger degrees of freedom are available here for one "
-            "random intercept in a balanced design; use ddf='z' or a likelihood-ratio test")
+            "random intercept in a balanced design; use the Wald z test (ddf='z') or a "
+            "likelihood-ratio test")
     terms = design.reterms
     if len(terms) != 1 or terms[0].ncols != 1 or not np.allclose(terms[0].z, 1.0):
         raise MixedModelError(need + " (the model has other random effects)")

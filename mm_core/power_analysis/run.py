@@ -35,16 +35,15 @@ HEAD = ["p_value", "statistic", "df"]
 # ============================================================================ one size
 def _fit(sc: Scenario, design, reml: bool, options: dict, theta0=None):
     """A full fit of ``design`` (its response set) with the scenario's family and weights."""
-    if sc.family is None:
-        from ..lmm import LinearMixedModel
-        model = LinearMixedModel(design, reml=reml, weights=sc.fit_weights,
-                                 allow_more_random_effects=True)
-        return model.fit(formula_text=options.get("formula"), theta0=theta0)
     import warnings
-
-    from ..glmm import fit_glmm
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")           # singular simulated fits are counted instead
+        if sc.family is None:
+            from ..lmm import LinearMixedModel
+            model = LinearMixedModel(design, reml=reml, weights=sc.fit_weights,
+                                     allow_more_random_effects=True)
+            return model.fit(formula_text=options.get("formula"), theta0=theta0)
+        from ..glmm import fit_glmm
         return fit_glmm(design, family=sc.family, weights=sc.fit_weights,
                         n_agq=options.get("n_agq", 1), fast=options.get("fast", False),
                         formula_text=options.get("formula"), allow_more_random_effects=True)
@@ -341,6 +340,8 @@ def power(result_or_design, test, *, n_sim: int, seed=None, along: str | None = 
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise MixedModelError(f"level must be between 0 and 1, not {level!r}")
     effect = _effect(effect, test)
+    if sizes is not None and along is None:
+        raise MixedModelError("sizes need along: the grouping factor (or 'observations') to grow")
     entropy = seed_entropy(seed)
     if isinstance(result_or_design, MixedModelResult):
         scen, grid, current, reml, options = _result_scenarios(result_or_design, along, sizes,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,7 +16,7 @@ from mm_core import (CoefficientTest, LikelihoodRatioTest, MixedModelError, Stud
 from mm_core.power_analysis.hypothesis import balanced_stratum_df
 from mm_core.power_analysis.design import scenario
 
-from conftest import REFERENCE_DIR
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
 
 
 def _between(subjects: int, n_obs: int) -> StudyDesign:
@@ -270,3 +271,25 @@ def test_bad_design_descriptions():
         StudyDesign(groups={"subj": 4}, within={"cond": ["a"]})
     sc = scenario(_between(6, 2), _model(1.0))
     assert sc.fixef_names == ["(Intercept)", "treatdrug"]
+
+
+def test_simulate_with_effects_returns_the_draw_behind_the_data():
+    from mm_core.power_analysis import simulate_with_effects
+    d = StudyDesign(groups={"subj": 50}, n_obs=6, within={"days": [0, 1, 2]})
+    m = TrueModel("y ~ 1 + days + (1 + days | subj)", fixef={"(Intercept)": 1.0, "days": 0.5},
+                  sd={"subj": {"(Intercept)": 2.0, "days": 0.5}},
+                  corr={"subj": {("(Intercept)", "days"): 0.5}}, sigma=0.1)
+    data, effects = simulate_with_effects(d, m, seed=8)
+    pd.testing.assert_frame_equal(data, simulate_design(d, m, seed=8))
+    b = effects["subj"]
+    assert list(b.columns) == ["(Intercept)", "days"] and len(b) == 50
+    # with σ small, each subject's data follow its own line: y ≈ 1 + b0 + (0.5 + b1) days
+    eta = 1.0 + b.loc[data["subj"], "(Intercept)"].to_numpy() + (
+        0.5 + b.loc[data["subj"], "days"].to_numpy()) * data["days"].to_numpy()
+    assert np.abs(data["y"].to_numpy() - eta).max() < 0.1 * 5
+    assert np.corrcoef(b["(Intercept)"], b["days"])[0, 1] == pytest.approx(0.5, abs=0.3)
+
+
+def test_sizes_without_along_is_an_error():
+    with pytest.raises(MixedModelError, match="sizes need along"):
+        power(_between(6, 4), "treatdrug", params=_model(1.0), n_sim=5, sizes=[8])
