@@ -293,3 +293,32 @@ def test_simulate_with_effects_returns_the_draw_behind_the_data():
 def test_sizes_without_along_is_an_error():
     with pytest.raises(MixedModelError, match="sizes need along"):
         power(_between(6, 4), "treatdrug", params=_model(1.0), n_sim=5, sizes=[8])
+
+
+def test_engine_small_sample_tests_are_used_when_present(monkeypatch):
+    """With ``mm_core.fixef_tests`` / ``mm_core.anova`` present, each replicate is refitted in
+    full and the test's statistic, df and p-value are theirs (here stand-ins that return the
+    balanced-design values, so the decisions equal the closed-form path's)."""
+    import mm_core
+    calls = []
+
+    def fixef_tests(result, ddf="satterthwaite"):
+        calls.append(ddf)
+        df = balanced_stratum_df(result.model.design, ["treatdrug"])
+        t = result.coeftable["estimate"] / result.coeftable["std_error"]
+        return pd.DataFrame({"statistic": t, "df": df, "p_value": 2 * stats.t.sf(np.abs(t), df)})
+
+    def anova(result, type=3, ddf="satterthwaite"):
+        t = fixef_tests(result, ddf)
+        return pd.DataFrame({"f_value": t["statistic"] ** 2, "den_df": t["df"],
+                             "p_value": t["p_value"]}).rename(index={"treatdrug": "treat"})
+
+    kw = dict(params=_model(1.0), n_sim=15, seed=4, workers=1)
+    plain = power(_between(6, 4), CoefficientTest("treatdrug", "kenward-roger"), **kw)
+    monkeypatch.setattr(mm_core, "fixef_tests", fixef_tests, raising=False)
+    monkeypatch.setattr(mm_core, "anova", anova, raising=False)
+    wired = power(_between(6, 4), CoefficientTest("treatdrug", "kenward-roger"), **kw)
+    assert calls and set(calls) == {"kenward-roger"}
+    np.testing.assert_allclose(wired.rows[:, :3], plain.rows[:, :3], rtol=1e-4)
+    f = power(_between(6, 4), TermTest("treat"), **kw)
+    np.testing.assert_allclose(f.rows[:, 0], plain.rows[:, 0], rtol=1e-4)

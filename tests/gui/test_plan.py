@@ -195,3 +195,22 @@ def test_sandbox_generates_fits_and_generates_again():
     assert second.seed == first.seed + 1
     assert not np.allclose(second.data["y"], first.data["y"])
     assert not problems(at), problems(at)
+
+
+def test_cancel_keeps_the_finished_simulations():
+    at = plan_app()
+    at.radio(key="w.pref.plan.source").set_value("a study design").run()
+    at.text_input(key="w.plan.sizes").set_value("8, 16, 32").run()
+    at.number_input(key="w.plan.n_sim").set_value(5000).run()
+    at.button(key="w.plan.run").click().run()
+    job = at.session_state[gstate.JOB]
+    assert job is not None and job.kind == "power"
+    deadline = time.time() + 60
+    while not job.snapshot().get("done") and time.time() < deadline:    # some simulations first
+        time.sleep(0.2)
+    at.button(key="cancel.power").click().run()
+    _wait(at)
+    assert not problems(at), problems(at)
+    r = at.session_state[gstate.POWER].result
+    assert r.cancelled and 0 < r.n_done < 15000
+    assert any("finished simulations are shown" in w.value for w in at.warning)
