@@ -1,11 +1,12 @@
-"""The Plan page in a real browser: a small power curve from a study design, then the sandbox
-(generate, fit, generate again). Screenshots go to ``tests/artifacts/plan_*.png``."""
+"""The Plan page in a real browser: a small power curve from a study design, the sandbox
+(generate, fit, generate again), then a power curve from a fit of sleepstudy. Screenshots go to
+``tests/artifacts/plan_*.png``."""
 from __future__ import annotations
 
 import re
 
-from tests.gui.browser_kit import (BROWSER_MARKS, Page, expect, go, page, server, settle,  # noqa: F401
-                                   shot, widget)
+from tests.gui.browser_kit import (BROWSER_MARKS, Page, choose, expect, go, page, server,  # noqa: F401
+                                   settle, shot, widget)
 
 pytestmark = BROWSER_MARKS
 
@@ -65,3 +66,22 @@ def walk(pg: Page) -> None:
     expect(pg.get_by_text(re.compile(r"Data set 2 · 80 rows"))).to_be_visible()
     pg.get_by_test_id("stPlotlyChart").nth(1).scroll_into_view_if_needed()
     shot(pg, "plan_3_sandbox_again")
+
+    # 4. a power curve from a fit: the sleepstudy model, more subjects, the Wald z test of days
+    go(pg, "Model")
+    pg.get_by_role("button", name=re.compile(r"^Fit \(")).first.click()
+    expect(pg.get_by_text(re.compile(r"Fit 1 done in"))).to_be_visible(timeout=120_000)
+    go(pg, "Plan")
+    pg.get_by_text("Power analysis", exact=True).click()
+    settle(pg)
+    pg.get_by_text("a fitted model", exact=True).click()
+    settle(pg)
+    choose(pg, "w.plan.test", "Wald z test")
+    _type(pg, "w.plan.sizes", "18, 27, 36")
+    _type(pg, "w.plan.n_sim", "30")
+    pg.get_by_role("button", name="Run power analysis").click()
+    expect(pg.get_by_text(re.compile(r"Power run done: 90 simulations"))).to_be_visible(timeout=300_000)
+    settle(pg)
+    expect(pg.get_by_text(re.compile(r"days: Wald z test, α = 0.05"))).to_be_visible()
+    pg.get_by_test_id("stPlotlyChart").first.scroll_into_view_if_needed()
+    shot(pg, "plan_4_power_from_fit")
