@@ -9,7 +9,6 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
 from gui import plan_actions, plan_view as pv, state, widgets
@@ -26,10 +25,6 @@ def _field(widget: Any, label: str, form: Any, name: str, **kw: Any) -> Any:
     value = widget(label, key=key, **kw)
     setattr(form, name, value)
     return value
-
-
-def _escape(text: str) -> str:
-    return pv.plain_markdown(text)
 
 
 # ============================================================================ design form
@@ -162,7 +157,7 @@ def power_results(rec: Any) -> None:
         return
     r = rec.result
     st.subheader("Power curve")
-    st.info(_escape(pv.power_summary(r, rec.target)))
+    st.info(pv.plain_markdown(pv.power_summary(r, rec.target)))
     widgets.chart(pv.power_curve(r.table, target=rec.target, along=r.along, level=r.level,
                                  title=f"Power: {r.test.label}"), "power_curve")
     widgets.table(r.table, "power_table", display=pv.power_table(r.table), index=False, key="dl.power")
@@ -216,5 +211,5 @@ def sandbox_section() -> None:
     c[1].dataframe(variances.round(4), hide_index=True)
     shrink = pv.shrinkage_frame(res, rec.effects)
     widgets.chart(pv.shrinkage_plot(shrink), "sandbox_shrinkage")
-    st.caption(_escape(pv.shrinkage_note(shrink)))
+    st.caption(pv.plain_markdown(pv.shrinkage_note(shrink)))
     widgets.table(rec.data, f"sandbox_data_{rec.seed}", index=False, height=220, key="dl.sandbox")

@@ -328,7 +328,7 @@ class Scenario:
 
 
 def check_replication(design) -> None:
-    """A clear error when a grouping factor has a single observation per level."""
+    """A clear error when the design cannot separate the random effects from the residual."""
     n = design.nobs
     for t in design.reterms:
         if t.nlevels >= n:
@@ -336,6 +336,8 @@ def check_replication(design) -> None:
                             "observation, so its random effects cannot be told apart from the "
                             "residual. Give more observations per level (n_obs, or within-group "
                             "factors).")
+    from ..lmm import check_identifiable
+    check_identifiable(design)           # as many random effects as observations
 
 
 def theta_of(design, sd: dict, corr: dict, sigma, base=None) -> np.ndarray:

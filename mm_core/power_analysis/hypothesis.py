@@ -82,7 +82,8 @@ class TermTest:
     Notes
     -----
     lmerTest's ``anova(m, type = 3, ddf = "Satterthwaite")`` row of the term; simr's
-    ``fixed("x", "f")``.
+    ``fixed("x", "f")``. Without the engine's ``mm_core.anova`` the statistic is the Wald F of
+    the term's coefficients, the type III test for a term not contained in an interaction.
     """
 
     term: str

@@ -11,7 +11,7 @@ for the new response only, BOBYQA warm-started). Replicate ``j`` of the whole ru
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
