@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .._threads import blas_threads
 from ..bootstrap import make_replicator, run_replicates
 from ..errors import MixedModelError
 from ..simulate import check_count, replicate_rng, seed_entropy
@@ -352,7 +353,8 @@ def power(result_or_design, test, *, n_sim: int, seed=None, along: str | None = 
     else:
         raise MixedModelError("power needs a fitted model (mm_core.fit) or a StudyDesign, not "
                               f"{type(result_or_design).__name__}")
-    cases = [SizeCase(sc, test, reml, options, entropy, i) for i, sc in enumerate(scen)]
+    with blas_threads():                  # the pilot fits: small matrices, one BLAS thread
+        cases = [SizeCase(sc, test, reml, options, entropy, i) for i, sc in enumerate(scen)]
     replicator = PowerReplicator(cases, n_sim)
     rows, reps, cancelled, used, elapsed = run_replicates(
         replicator, n_sim * len(cases), entropy, progress=progress, executor=executor,
