@@ -87,13 +87,18 @@ def _common_controls(sizes_default: str, along_options: list[str]) -> dict:
             "target": float(target)}
 
 
-def _test_choice(coefficients: list[str], terms: list[str]) -> Any:
+def _test_choice(coefficients: list[str], terms: list[str], glmm: bool) -> Any:
     c = st.columns(2)
-    kind = c[0].selectbox("Test", list(pv.TEST_CHOICES), key=P + "test")
+    choices = pv.GLMM_TESTS if glmm else list(pv.TEST_CHOICES)
+    if state.widget(P + "test") not in choices:
+        state.set_widget(P + "test", choices[0])
+    kind = c[0].selectbox("Test", choices, key=P + "test")
     names = coefficients if pv.TEST_CHOICES[kind][0] == "t" else terms
     if not names:
         st.info("The model has nothing to test: add a fixed effect besides the intercept.")
         return None
+    if state.widget(P + "effect") not in names:
+        state.set_widget(P + "effect", names[0])
     name = c[1].selectbox("Effect", names, key=P + "effect")
     return pv.make_test(kind, name)
 
@@ -107,7 +112,7 @@ def power_section() -> None:
             return
         result = rec.result
         terms = pv.fit_terms(result)
-        test = _test_choice([c for cs in terms.values() for c in cs], list(terms))
+        test = _test_choice([c for cs in terms.values() for c in cs], list(terms), not result.is_lmm)
         if test is None:
             return
         coefs = pv.tested_coefficients(test, terms)
@@ -128,7 +133,7 @@ def power_section() -> None:
             return
         design, model = got
         terms = pv.design_terms(design, model.formula)
-        test = _test_choice([c for cs in terms.values() for c in cs], list(terms))
+        test = _test_choice([c for cs in terms.values() for c in cs], list(terms), not model.is_lmm)
         if test is None:
             return
         along_opts = design.grouping_factors + ["observations"]

@@ -23,6 +23,8 @@ TEST_CHOICES = {
     "F test of the term (type III)": ("F", "satterthwaite"),
     "Likelihood-ratio test (model without the term)": ("LRT", None),
 }
+#: The tests that apply to a GLMM (no small-sample degrees of freedom).
+GLMM_TESTS = ["Wald z test", "Likelihood-ratio test (model without the term)"]
 FAMILIES = ["gaussian", "binomial", "poisson"]
 MAX_SANDBOX_ROWS = 20_000
 

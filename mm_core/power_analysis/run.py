@@ -116,6 +116,10 @@ class SizeCase:
             cols = ([test.coefficient] if isinstance(test, CoefficientTest) else
                     [self.fixef_names[j] for j in term_columns(sc.design, self.fixef_names,
                                                                test.term)])
+            if sc.family is not None and test.ddf != "z":
+                raise MixedModelError("Satterthwaite and Kenward–Roger degrees of freedom apply to "
+                                      "linear mixed models; for a GLMM use the Wald z test "
+                                      "(ddf='z') or a likelihood-ratio test")
             engine = engine_has_small_sample_tests() and test.ddf != "z"
             if test.ddf != "z" and not engine:
                 self.df = balanced_stratum_df(sc.design, cols)

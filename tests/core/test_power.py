@@ -322,3 +322,10 @@ def test_engine_small_sample_tests_are_used_when_present(monkeypatch):
     np.testing.assert_allclose(wired.rows[:, :3], plain.rows[:, :3], rtol=1e-4)
     f = power(_between(6, 4), TermTest("treat"), **kw)
     np.testing.assert_allclose(f.rows[:, 0], plain.rows[:, 0], rtol=1e-4)
+
+
+def test_glmm_small_sample_df_is_a_clear_error():
+    g = TrueModel("y ~ 1 + treat + (1 | subj)", fixef={"treatdrug": 1.0}, sd={"subj": 0.8},
+                  family="binomial")
+    with pytest.raises(MixedModelError, match="apply to linear mixed models"):
+        power(_between(10, 6), CoefficientTest("treatdrug"), params=g, n_sim=5, workers=1)

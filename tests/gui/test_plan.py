@@ -214,3 +214,25 @@ def test_cancel_keeps_the_finished_simulations():
     r = at.session_state[gstate.POWER].result
     assert r.cancelled and 0 < r.n_done < 15000
     assert any("finished simulations are shown" in w.value for w in at.warning)
+
+
+def test_plan_page_without_data(monkeypatch):
+    monkeypatch.setenv(gstate.PRELOAD_ENV, "")
+    at = plan_app()
+    assert not problems(at), problems(at)
+    assert at.title[0].value == "Plan"
+    assert any("No fitted model yet" in i.value for i in at.info)      # the fit source says how
+    at.radio(key="w.pref.plan.source").set_value("a study design").run()
+    assert not problems(at), problems(at)                              # a design needs no data
+
+
+def test_power_from_a_glmm_fit_offers_its_tests(glmm_record):
+    at = plan_app(data=glmm_record.data, name="cbpp", spec=glmm_record.spec, fits=[glmm_record])
+    assert at.selectbox(key="w.plan.test").options == pv.GLMM_TESTS
+    at.text_input(key="w.plan.sizes").set_value("15, 20").run()
+    at.number_input(key="w.plan.n_sim").set_value(10).run()
+    at.button(key="w.plan.run").click().run()
+    _wait(at)
+    assert not problems(at), problems(at)
+    r = at.session_state[gstate.POWER].result
+    assert list(r.table["size"]) == [15, 20] and r.table["failed"].max() < 0.5
