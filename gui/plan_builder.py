@@ -53,9 +53,9 @@ def design_form() -> tuple[Any, Any] | None:
         formula = form.formula_text()
         rows = pv.parameter_rows(design, formula, form.family, state.plan_params())
     except PlanInputError as e:
-        st.error(str(e))
+        st.error(pv.plain_markdown(str(e)))
         return None
-    st.caption(f"{design.nobs:,} observations · model: {formula}")
+    st.caption(pv.plain_markdown(f"{design.nobs:,} observations · model: {formula}"))
     st.markdown("**True values** (edit the *value* column)")
     key = P + "params." + format(zlib.crc32("|".join(rows["kind"] + rows["parameter"]).encode()), "x")
     edited = st.data_editor(rows, key=key, hide_index=True, disabled=["kind", "parameter"],
@@ -64,7 +64,7 @@ def design_form() -> tuple[Any, Any] | None:
     try:
         return design, pv.true_model(formula, form.family, edited)
     except PlanInputError as e:
-        st.error(str(e))
+        st.error(pv.plain_markdown(str(e)))
         return None
 
 
@@ -105,7 +105,6 @@ def _test_choice(coefficients: list[str], terms: list[str], glmm: bool) -> Any:
 
 def power_section() -> None:
     source = widgets.pref_select("Simulate from", "plan.source", ["a fitted model", "a study design"], widget="radio")
-    run = None
     if source == "a fitted model":
         rec = widgets.chosen_fit()
         if rec is None:
@@ -119,7 +118,7 @@ def power_section() -> None:
         effect = {}
         cols = st.columns(max(1, min(4, len(coefs))))
         for col, nm in zip(cols * 3, coefs[:12]):
-            effect[nm] = col.number_input(f"True value of {nm}", value=float(result.fixef[nm]), format="%.4g",
+            effect[nm] = col.number_input(f"True value of {pv.plain_markdown(nm)}", value=float(result.fixef[nm]), format="%.4g",
                                           key=f"{P}eff.{rec.id}.{nm}")
         groups = {t.group: t.nlevels for t in result.model.design.reterms}
         first = next(iter(groups))
@@ -148,7 +147,7 @@ def power_section() -> None:
             if source == "a study design":
                 pv.check_design(target, extra["params"])
         except (PlanInputError, pv.engine.MixedModelError) as e:
-            st.error(str(e))
+            st.error(pv.plain_markdown(str(e)))
         else:
             run = dict(n_sim=opts["n_sim"], seed=opts["seed"], along=opts["along"], sizes=sizes,
                        level=opts["alpha"], **extra)
@@ -170,7 +169,9 @@ def power_results(rec: Any) -> None:
                "Clopper–Pearson 95%. Failed fits count as not rejecting.")
     sizes = list(r.table["size"])
     c = st.columns([1, 3])
-    size = c[0].selectbox("Simulated data of size", sizes, index=len(sizes) - 1, key=P + "data_size")
+    if state.widget(P + "data_size") not in sizes:
+        state.set_widget(P + "data_size", sizes[-1])
+    size = c[0].selectbox("Simulated data of size", sizes, key=P + "data_size")
     data = r.data(size=size, replicate=0)
     c[1].download_button(f"Download replicate 1 at size {size} (CSV)", pv.csv_bytes(data),
                          file_name=f"simulated_size_{size}.csv", mime="text/csv", key="dl.power_data",
@@ -186,7 +187,7 @@ def _sandbox(design: Any, model: Any, again: bool) -> None:
     try:
         plan_actions.run_sandbox(design, model, seed)
     except (PlanInputError, pv.engine.MixedModelError) as e:
-        state.set_message("error", str(e))
+        state.set_message("error", pv.plain_markdown(str(e)))
         return
     state.set_pref("plan.sandbox_seed", seed)
 
@@ -207,7 +208,7 @@ def sandbox_section() -> None:
     if rec is None:
         return
     res = rec.result
-    st.caption(f"Data set {rec.seed} · {len(rec.data):,} rows · fit: {res.formula}")
+    st.caption(pv.plain_markdown(f"Data set {rec.seed} · {len(rec.data):,} rows · fit: {res.formula}"))
     fixed = pv.sandbox_fixed(res, rec.truth)
     variances = pv.sandbox_variances(res, rec.truth)
     widgets.chart(pv.truth_vs_estimate(fixed, variances), "sandbox_truth")

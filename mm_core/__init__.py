@@ -6,6 +6,8 @@ The public surface::
         weights=None, contrasts=None, progress=None) -> MixedModelResult
     lmm(...), glmm(...)               thin wrappers of fit
     parse_formula(text) -> Formula    the formula language (no eval)
+    power(fit_or_design, test, *, n_sim, seed, along=None, sizes=None, ...) -> PowerResult
+    simulate_design(StudyDesign, TrueModel, seed) -> DataFrame   data from known true values
     datasets.load(name)               the bundled example data
 
 Example
