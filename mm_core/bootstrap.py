@@ -793,7 +793,7 @@ def run_replicates(replicator, n: int, entropy: int, *, progress: Callable | Non
                 raise
             # worker processes could not start (e.g. a script without the
             # ``if __name__ == "__main__":`` guard under forkserver): finish in this process
-            warnings.warn(f"the bootstrap's worker processes failed ({e}); running the remaining "
+            warnings.warn(f"the worker processes failed ({e}); running the remaining "
                           "replicates in this process", RuntimeWarning, stacklevel=3)
             used = 1
             rest = [(s, e) for s, e in chunks if s not in done]
