@@ -27,6 +27,7 @@ pages = {
     "Inference": [
         st.Page(P["bootstrap"], title="Bootstrap", icon=":material/casino:"),
         st.Page(P["compare"], title="Compare", icon=":material/balance:"),
+        st.Page(P["plan"], title="Plan", icon=":material/query_stats:"),
     ],
 }
 st.navigation(pages).run()

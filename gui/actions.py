@@ -158,6 +158,10 @@ def collect_job() -> Job | None:
         n_warn = len(getattr(job.result, "warnings", []) or [])
         extra = f" with {n_warn} warning{'s' if n_warn != 1 else ''} (see Summary)" if n_warn else ""
         state.set_message("success", f"Fit {rec.id} done in {job.elapsed:.2f} s{extra}.")
+    elif job.kind == "power":
+        from gui import plan_actions
+
+        plan_actions.collect_power(job)
     elif job.kind == "bootstrap":
         m = job.meta
         state.set_boot(state.BootRecord(fit_id=m["fit_id"], n=m["n"], seed=m["seed"], result=job.result,

@@ -14,6 +14,9 @@ from mm_core import (BootstrapResult, caterpillar, cooks_distance, fit, icc, lik
                      residuals, shrinkage)
 from mm_core import parametric_bootstrap as _parametric_bootstrap
 from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
+from mm_core.power_analysis import (CoefficientTest, LikelihoodRatioTest, StudyDesign,  # noqa: F401
+                                    TermTest, TrueModel, simulate_with_effects)
+from mm_core.power_analysis import power as _power
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
 
 
@@ -21,6 +24,13 @@ def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None
     """The engine's bootstrap, in chunks small enough for a lively progress bar and a quick cancel."""
     return _parametric_bootstrap(result, n, seed=seed, progress=progress,
                                  chunk_size=min(max(8, math.ceil(n / 100)), 200))
+
+
+def power(target: Any, test: Any, *, n_sim: int, progress: Any = None, **kwargs: Any) -> Any:
+    """The engine's power run, in chunks small enough for a lively progress bar and a quick cancel."""
+    n_sizes = len(kwargs.get("sizes") or [0])
+    return _power(target, test, n_sim=n_sim, progress=progress,
+                  chunk_size=min(max(4, math.ceil(n_sim * n_sizes / 100)), 100), **kwargs)
 
 
 def is_user_error(e: BaseException | None) -> bool:

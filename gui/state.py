@@ -40,6 +40,10 @@ NEXT_FIT_ID = "mm.next_fit_id"
 JOB = "mm.job"
 BOOTS = "mm.boots"
 PREFS = "mm.prefs"
+PLAN_FORM = "mm.plan_form"      # the Plan page's design form (gui.plan_view.DesignForm)
+PLAN_PARAMS = "mm.plan_params"  # its table of true parameter values
+POWER = "mm.power"              # the last power run (PowerRecord)
+SANDBOX = "mm.sandbox"          # the last sandbox data set and fit (SandboxRecord)
 
 PRELOAD_ENV = "MM_APP_PRELOAD"   # dataset loaded at session start; "" or "none" for an empty app
 DEFAULT_PRELOAD = "sleepstudy"
@@ -102,6 +106,27 @@ class BootRecord:
     seed: int
     result: Any
     seconds: float = 0.0
+
+
+@dataclass
+class PowerRecord:
+    """A power run of the Plan page: the engine's result and what it was run from."""
+
+    source: str
+    result: Any
+    target: float
+    seconds: float = 0.0
+
+
+@dataclass
+class SandboxRecord:
+    """One generated data set, its fit and the true values and random effects behind it."""
+
+    data: pd.DataFrame
+    truth: Any
+    effects: dict
+    result: Any
+    seed: int
 
 
 _DEFAULTS: dict[str, Any] = {
@@ -360,6 +385,39 @@ def set_boot(rec: BootRecord) -> None:
     b = dict(boots())
     b[rec.fit_id] = rec
     _ss()[BOOTS] = b
+
+
+# ------------------------------------------------------------------- plan
+
+
+def plan_form() -> Any:
+    from gui.plan_view import DesignForm
+
+    return _get(PLAN_FORM, DesignForm)
+
+
+def plan_params() -> pd.DataFrame | None:
+    return _ss().get(PLAN_PARAMS)
+
+
+def set_plan_params(rows: pd.DataFrame | None) -> None:
+    _ss()[PLAN_PARAMS] = rows
+
+
+def power_record() -> PowerRecord | None:
+    return _ss().get(POWER)
+
+
+def set_power_record(rec: PowerRecord | None) -> None:
+    _ss()[POWER] = rec
+
+
+def sandbox_record() -> SandboxRecord | None:
+    return _ss().get(SANDBOX)
+
+
+def set_sandbox_record(rec: SandboxRecord | None) -> None:
+    _ss()[SANDBOX] = rec
 
 
 # ------------------------------------------------------------ widget keys

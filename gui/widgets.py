@@ -47,6 +47,7 @@ PAGE_FILES = {
     "data": "pages/data.py", "explore": "pages/explore.py", "model": "pages/model.py",
     "summary": "pages/summary.py", "ranef": "pages/random_effects.py", "bootstrap": "pages/bootstrap.py",
     "diagnostics": "pages/diagnostics.py", "compare": "pages/compare.py",
+    "plan": "pages/plan.py",
 }
 
 

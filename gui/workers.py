@@ -26,7 +26,7 @@ _START_LOCK = threading.Lock()
 PROGRESS_INTERVAL = 0.1     # seconds between progress messages from the worker
 # seconds after a cancel request before the worker is terminated: a fit checks its callback
 # after every evaluation, a bootstrap after every chunk of replicates (and then keeps them)
-KILL_AFTER = {"fit": 10.0, "bootstrap": 60.0}
+KILL_AFTER = {"fit": 10.0, "bootstrap": 60.0, "power": 60.0}
 
 
 class WorkerDied(RuntimeError):
@@ -87,7 +87,13 @@ def _task_bootstrap(progress: Callable[..., bool], result: Any, n: int, seed: in
     return engine.parametric_bootstrap(result, n, seed=seed, progress=progress)
 
 
-TASKS = {"fit": _task_fit, "bootstrap": _task_bootstrap}
+def _task_power(progress: Callable[..., bool], target: Any, test: Any, kwargs: dict) -> Any:
+    from gui import engine
+
+    return engine.power(target, test, progress=progress, **kwargs)
+
+
+TASKS = {"fit": _task_fit, "bootstrap": _task_bootstrap, "power": _task_power}
 
 
 def _alive(pid: int) -> bool:

@@ -6,6 +6,8 @@ The public surface::
         weights=None, contrasts=None, progress=None) -> MixedModelResult
     lmm(...), glmm(...)               thin wrappers of fit
     parse_formula(text) -> Formula    the formula language (no eval)
+    power(fit_or_design, test, *, n_sim, seed, along=None, sizes=None, ...) -> PowerResult
+    simulate_design(StudyDesign, TrueModel, seed) -> DataFrame   data from known true values
     datasets.load(name)               the bundled example data
 
 Example
@@ -35,6 +37,8 @@ from .predict import NewLevelError, predict
 from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_distance, icc,
                           leverage, qq_caterpillar, quantile_residuals, r_squared, residuals,
                           shrinkage)
+from .power_analysis import (CoefficientTest, LikelihoodRatioTest, PowerResult, StudyDesign, TermTest,
+                    TrueModel, power, simulate_design)
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
@@ -42,6 +46,8 @@ __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Des
            "LRTResult", "profile", "ProfileResult", "confint", "wald_intervals", "predict",
            "residuals", "quantile_residuals", "QuantileResiduals", "leverage", "cooks_distance",
            "r_squared", "icc", "shrinkage", "ShrinkageData", "caterpillar", "qq_caterpillar",
+           "power", "PowerResult", "simulate_design", "StudyDesign", "TrueModel",
+           "CoefficientTest", "TermTest", "LikelihoodRatioTest",
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
            "NotNestedError", "DifferentDataError", "NewLevelError",
            "ConvergenceWarning", "SingularFitWarning"]

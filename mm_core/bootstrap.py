@@ -37,7 +37,8 @@ from .intervals import covariance_layout, estimates, parameter_names, sdcor
 from .simulate import (ResponseSimulator, _check_result, check_count, replicate_rng,
                        seed_entropy)
 
-__all__ = ["parametric_bootstrap", "BootstrapResult", "shortest_interval"]
+__all__ = ["parametric_bootstrap", "BootstrapResult", "shortest_interval", "run_replicates",
+           "make_replicator"]
 
 #: Diagonal elements of λ below this are tried at 0 after a refit.
 SNAP_TOL = 1e-3
@@ -744,12 +745,33 @@ def parametric_bootstrap(result, n: int, *, seed=None, rng: np.random.Generator 
     entropy = seed_entropy(seed, rng)
     if workers is not None:
         workers = check_count(workers, "workers")
-    if chunk_size is None:
-        chunk_size = min(max(16, math.ceil(n / 64)), 1000)
-    else:
+    if chunk_size is not None:
         chunk_size = check_count(chunk_size, "chunk_size")
     replicator = make_replicator(result, beta=beta, theta=theta, sigma=sigma, step=step,
                                  **optimizer)
+    rows, reps, cancelled, used, elapsed = run_replicates(
+        replicator, n, entropy, progress=progress, executor=executor, workers=workers,
+        chunk_size=chunk_size)
+    return _assemble(result, rows, reps, n, entropy, cancelled, elapsed, used)
+
+
+def run_replicates(replicator, n: int, entropy: int, *, progress: Callable | None = None,
+                   executor: Executor | None = None, workers: int | None = None,
+                   chunk_size: int | None = None) -> tuple:
+    """Run replicates ``0 … n−1`` of a replicate engine, in chunks, here or on workers.
+
+    ``replicator`` is a picklable callable ``(j, entropy) -> row`` with a ``width()``; row ``j``
+    depends on ``j`` and ``entropy`` only, so the table is the same whatever the workers,
+    executor or chunking. ``progress(done, elapsed)`` after each chunk; returning ``False``
+    stops the run and keeps the finished chunks.
+
+    Returns
+    -------
+    (rows, replicates, cancelled, workers_used, elapsed)
+        ``rows`` (finished × width) in replicate order and their replicate numbers.
+    """
+    if chunk_size is None:
+        chunk_size = min(max(16, math.ceil(n / 64)), 1000)
     chunks = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     t0 = time.perf_counter()
     done: dict[int, np.ndarray] = {}
@@ -771,8 +793,8 @@ def parametric_bootstrap(result, n: int, *, seed=None, rng: np.random.Generator 
                 raise
             # worker processes could not start (e.g. a script without the
             # ``if __name__ == "__main__":`` guard under forkserver): finish in this process
-            warnings.warn(f"the bootstrap's worker processes failed ({e}); running the remaining "
-                          "replicates in this process", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"the worker processes failed ({e}); running the remaining "
+                          "replicates in this process", RuntimeWarning, stacklevel=3)
             used = 1
             rest = [(s, e) for s, e in chunks if s not in done]
             cancelled = _run_here(replicator, rest, entropy, done, progress, t0, n)
@@ -783,4 +805,4 @@ def parametric_bootstrap(result, n: int, *, seed=None, rng: np.random.Generator 
     else:
         rows = np.zeros((0, replicator.width()))
         reps = np.zeros(0, np.int64)
-    return _assemble(result, rows, reps, n, entropy, cancelled, time.perf_counter() - t0, used)
+    return rows, reps, cancelled, used, time.perf_counter() - t0
