@@ -1,6 +1,7 @@
 """The one entry point: ``fit(formula, data, ...)`` for linear and generalized linear mixed models."""
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import Callable
 
 import numpy as np
@@ -8,11 +9,51 @@ import pandas as pd
 
 from ._threads import blas_threads
 from .design import materialize
-from .errors import DataError, MixedModelError
+from .errors import DataError, FormulaError, MixedModelError
+from .formula import Formula
 from .lmm import LinearMixedModel
 from .results import MixedModelResult
 
 _GAUSSIAN = {"gaussian", "normal"}
+#: Keyword options of :func:`fit` other than the optimizer settings.
+FIT_OPTIONS = ("family", "link", "reml", "n_agq", "fast", "weights", "contrasts", "progress",
+               "success_level", "allow_more_random_effects")
+#: Optimizer settings accepted by :func:`fit` (for LMMs and GLMMs alike).
+OPTIMIZER_SETTINGS = ("ftol_rel", "ftol_abs", "xtol_abs", "maxeval")
+
+
+def check_fit_arguments(formula, data, optimizer: dict) -> None:
+    """Refuse a formula that is not text, data that are not a table, and unknown options.
+
+    Raises
+    ------
+    FormulaError, DataError, MixedModelError
+        Naming the argument and, for an unknown option, the valid ones.
+    """
+    if not isinstance(formula, (str, Formula)):
+        shown = repr(formula)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise FormulaError(f"the formula must be text such as 'y ~ 1 + x + (1 | g)', not "
+                           f"{type(formula).__name__} {shown}")
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a table (pandas DataFrame), not {type(data).__name__}")
+    unknown = [k for k in optimizer if k not in OPTIMIZER_SETTINGS]
+    if unknown:
+        valid = FIT_OPTIONS + OPTIMIZER_SETTINGS
+        hints = [m for k in unknown for m in get_close_matches(str(k).lower(), valid, n=1)]
+        raise MixedModelError(
+            f"unknown optimizer setting or option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)} for fit()"
+            + (f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else "")
+            + f". Valid options: {', '.join(FIT_OPTIONS)}; optimizer settings: "
+            f"{', '.join(OPTIMIZER_SETTINGS)}")
+    for k, v in optimizer.items():
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+            and np.isfinite(v) and (v > 0 if k == "maxeval" else v >= 0)
+        if not ok:
+            raise MixedModelError(f"optimizer setting {k} must be a "
+                                  f"{'positive' if k == 'maxeval' else 'non-negative'} number, "
+                                  f"not {v!r}")
 
 
 def _is_lmm(family, link) -> bool:
@@ -97,8 +138,7 @@ def fit(formula: str, data: pd.DataFrame, *, family="gaussian", link=None, reml:
     >>> round(m.sigma, 2)
     25.59
     """
-    if not isinstance(data, pd.DataFrame):
-        raise MixedModelError("data must be a table (pandas DataFrame)")
+    check_fit_arguments(formula, data, optimizer)
     with blas_threads():
         return _fit(formula, data, family=family, link=link, reml=reml, n_agq=n_agq, fast=fast,
                     weights=weights, contrasts=contrasts, progress=progress,

@@ -139,7 +139,7 @@ from difflib import get_close_matches  # noqa: E402
 
 from .contrasts import Helmert, Sum, Treatment, as_coding, level_label  # noqa: E402
 from .errors import DataError, FormulaError  # noqa: E402
-from .formula import parse_formula  # noqa: E402
+from .formula import Formula, parse_formula  # noqa: E402
 from .formula.parser import CODINGS  # noqa: E402
 from .formula.terms import BinOp, Call, Name, Number, UnaryOp  # noqa: E402
 
@@ -193,10 +193,39 @@ def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
     >>> d.fixef_names, d.reterms[0].group, d.reterms[0].levels
     (['(Intercept)', 'x'], 'g', ['a', 'b'])
     """
-    f = parse_formula(formula) if isinstance(formula, str) else formula
+    if isinstance(formula, str):
+        f = parse_formula(formula)
+    elif isinstance(formula, Formula):
+        f = formula
+    else:
+        raise FormulaError(f"the formula must be text such as 'y ~ 1 + x + (1 | g)', not "
+                           f"{type(formula).__name__}")
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame")
+    check_column_names(data)
+    if contrasts is not None and not isinstance(contrasts, dict):
+        raise DataError("contrasts must be a dictionary from column names to codings, e.g. "
+                        "{'dept': 'sum'}")
     return _Builder(f, data, contrasts or {}).build(success_level)
+
+
+def check_column_names(data: pd.DataFrame) -> None:
+    """Refuse a table whose column names repeat (a formula could not tell them apart).
+
+    Raises
+    ------
+    DataError
+        Naming the repeated columns and their positions.
+    """
+    dup = data.columns[data.columns.duplicated()]
+    if len(dup):
+        names = list(dict.fromkeys(str(c) for c in dup))
+        where = "; ".join(
+            f"'{c}' at positions {', '.join(str(i + 1) for i in np.flatnonzero(data.columns == c))}"
+            for c in list(dict.fromkeys(dup))[:5])
+        raise DataError(f"the table has {len(names)} repeated column name"
+                        f"{'s' if len(names) > 1 else ''} ({where}); give every column a "
+                        "different name")
 
 
 class _Var:
@@ -575,6 +604,11 @@ class _Builder:
         offset = None
         for o in self.f.offsets:
             offset = self.numeric(o) if offset is None else offset + self.numeric(o)
+        _check_magnitude(f"the response '{self.f.response.to_text()}'", y)
+        for j, nm in enumerate(names):
+            _check_magnitude(f"the predictor column '{nm}'", X[:, j])
+        if offset is not None:
+            _check_magnitude("the offset", offset)
         return Design(formula=self.f, X=X, fixef_names=names, fixef_terms=labels,
                       y=np.asarray(y, dtype=float), response_name=self.f.response.to_text(),
                       response_levels=response_levels,
@@ -587,6 +621,23 @@ class _Builder:
 
 _MATH = {"log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt,
          "abs": np.abs, "abs2": np.square}
+
+
+#: Largest absolute value, and smallest non-zero largest absolute value, of a column used in a
+#: fit: beyond them sums of squares overflow or underflow double precision.
+MAGNITUDE_LIMITS = (1e-100, 1e100)
+
+
+def _check_magnitude(what: str, values: np.ndarray) -> None:
+    """Refuse a column whose values are too large or too small for sums of squares."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    small, big = MAGNITUDE_LIMITS
+    if top > big or 0 < top < small:
+        size = "large" if top > big else "small"
+        raise DataError(f"{what} has values as {size} as {top:.3g} in absolute value, "
+                        f"outside what a fit can handle ({small:g} to {big:g}): sums of "
+                        f"squares would {'overflow' if size == 'large' else 'underflow'}. "
+                        "Rescale it first, e.g. express it in other units")
 
 
 def _missing(s: pd.Series) -> np.ndarray:

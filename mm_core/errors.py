@@ -8,6 +8,10 @@ character position in the formula.
 from __future__ import annotations
 
 
+#: Characters of a formula shown around the position of an error.
+_SHOWN = 100
+
+
 class MixedModelError(ValueError):
     """Base class of every user-facing error of the engine."""
 
@@ -38,9 +42,17 @@ class FormulaError(MixedModelError):
     def _render(self) -> str:
         if self.pos is None or not self.formula:
             return self.message
-        width = max(1, (self.end or self.pos + 1) - self.pos)
-        caret = " " * self.pos + "^" * width
-        return f"{self.message} (at position {self.pos + 1})\n  {self.formula}\n  {caret}"
+        text, pos = self.formula, self.pos
+        width = max(1, min((self.end or pos + 1) - pos, 60))
+        left = ""
+        if len(text) > _SHOWN:                # a window around the position of a long formula
+            start = max(0, min(pos - _SHOWN // 2, len(text) - _SHOWN))
+            left = "..." if start > 0 else ""
+            right = "..." if start + _SHOWN < len(text) else ""
+            text, pos = left + text[start:start + _SHOWN] + right, pos - start + len(left)
+            width = max(1, min(width, len(text) - pos))
+        caret = " " * pos + "^" * width
+        return f"{self.message} (at position {self.pos + 1})\n  {text}\n  {caret}"
 
     def __reduce__(self):  # keep the fields through pickling (process pools)
         return (type(self), (self.message, self.formula, self.pos, self.end))
