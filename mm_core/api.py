@@ -151,19 +151,57 @@ def _fit(formula, data, *, family, link, reml, n_agq, fast, weights, contrasts, 
     design = materialize(formula, data, contrasts=contrasts, success_level=success_level)
     w = _prior_weights(weights, data, design.rows)
     text = formula if isinstance(formula, str) else str(formula)
-    if _is_lmm(family, link):
-        if n_agq != 1:
-            raise MixedModelError("n_agq applies to generalized linear mixed models only")
-        model = LinearMixedModel(design, reml=reml, weights=w,
-                                 allow_more_random_effects=allow_more_random_effects)
-        return model.fit(progress=progress, formula_text=text, **optimizer)
-    if reml:
-        raise MixedModelError("REML applies to linear mixed models only (family 'gaussian' with "
-                              "the identity link)")
-    from .glmm import fit_glmm
-    return fit_glmm(design, family=family, link=link, n_agq=n_agq, fast=fast, weights=w,
-                    progress=progress, formula_text=text,
-                    allow_more_random_effects=allow_more_random_effects, **optimizer)
+    result = _fit_design(design, text, family=family, link=link, reml=reml, n_agq=n_agq,
+                         fast=fast, w=w, progress=progress,
+                         allow_more_random_effects=allow_more_random_effects, **optimizer)
+    if not np.isfinite(result.objective):
+        raise DataError("the fit failed: its objective is not a finite number. Check the response "
+                        "and the predictors for extreme or nearly constant values")
+    return result
+
+
+def _fit_design(design, text, *, family, link, reml, n_agq, fast, w, progress,
+                allow_more_random_effects, **optimizer) -> MixedModelResult:
+    """Fit a materialized design as an LMM or a GLMM; numerical failures become DataError."""
+    try:
+        if _is_lmm(family, link):
+            if n_agq != 1:
+                raise MixedModelError("n_agq applies to generalized linear mixed models only")
+            _check_response_variation(design)
+            model = LinearMixedModel(design, reml=reml, weights=w,
+                                     allow_more_random_effects=allow_more_random_effects)
+            return model.fit(progress=progress, formula_text=text, **optimizer)
+        if reml:
+            raise MixedModelError("REML applies to linear mixed models only (family 'gaussian' "
+                                  "with the identity link)")
+        from .glmm import fit_glmm
+        return fit_glmm(design, family=family, link=link, n_agq=n_agq, fast=fast, weights=w,
+                        progress=progress, formula_text=text,
+                        allow_more_random_effects=allow_more_random_effects, **optimizer)
+    except np.linalg.LinAlgError as e:
+        raise DataError(f"the model cannot be fitted to these data: a matrix of the fit is "
+                        f"numerically singular ({e}). This happens when the response or a "
+                        "predictor varies very little compared with its size, or when "
+                        "predictors are on wildly different scales: center or rescale them "
+                        "and fit again") from None
+
+
+#: Smallest standard deviation of a linear model's response relative to its largest absolute
+#: value: below it the sums of squares keep too few significant digits of the variation.
+MIN_RELATIVE_VARIATION = 1e-5
+
+
+def _check_response_variation(design) -> None:
+    """Refuse a response whose variation is lost in rounding next to its size."""
+    y = design.y
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    sd = float(np.std(y)) if y.size > 1 else 0.0
+    if top > 0 and 0 < sd < MIN_RELATIVE_VARIATION * top:
+        centre = float(np.median(y))
+        raise DataError(f"the response '{design.response_name}' varies very little compared with "
+                        f"its size (standard deviation {sd:.3g} around {centre:.6g}): double "
+                        "precision cannot fit it reliably. Subtract a constant and rescale it "
+                        f"first, e.g. I(({design.response_name} - {centre:.6g}) * {1 / sd:.3g})")
 
 
 def lmm(formula: str, data: pd.DataFrame, *, reml: bool = False, **kwargs) -> MixedModelResult:

@@ -262,7 +262,7 @@ class _Builder:
         """'numeric', 'bool', 'categorical' or 'datetime' for a column (computed once)."""
         k = self._kinds.get(name)
         if k is None:
-            k = self._kinds[name] = _kind(self.col(name))
+            k = self._kinds[name] = column_kind(self.col(name))
         return k
 
     # ------------------------------------------------------------------ errors
@@ -653,8 +653,8 @@ def _missing(s: pd.Series) -> np.ndarray:
     return s.isna().to_numpy()
 
 
-def _kind(s: pd.Series) -> str:
-    """'numeric', 'bool', 'categorical' or 'datetime'."""
+def column_kind(s: pd.Series) -> str:
+    """How a column enters a formula: 'numeric', 'bool', 'categorical' or 'datetime'."""
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
         return "categorical"
@@ -669,7 +669,7 @@ def _kind(s: pd.Series) -> str:
 
 def _factorize(s: pd.Series):
     """(codes int64, levels list of str) with R's level order; unused levels dropped."""
-    kind = _kind(s)
+    kind = column_kind(s)
     if isinstance(s.dtype, pd.CategoricalDtype):
         raw = s.cat.codes.to_numpy().astype(np.int64)
         cats = s.cat.categories
