@@ -516,6 +516,8 @@ class _Builder:
     def _categorical_response(self, name, col, success_level):
         s = self.col(col)
         kind = self.kind(col)
+        if kind == "categorical":
+            self._refuse_mixed_response(name, s.iloc[self.rows])
         codes, levels = self.factor(col)
         if kind == "bool":
             codes, levels = s.iloc[self.rows].to_numpy(dtype=bool).astype(np.int64), \
@@ -540,6 +542,25 @@ class _Builder:
             success = levels.index(label)
         y = (codes == success).astype(float)
         return y, [levels[1 - success], levels[success]], None
+
+    def _refuse_mixed_response(self, name, s: pd.Series) -> None:
+        """A text response some of whose values are numbers is a data-entry problem: name the
+        rows that are not numbers instead of fitting the text as categories."""
+        text = s.astype(str).str.strip()
+        numbers = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+        if numbers.all() or not numbers.any():
+            if numbers.all() and text.nunique() > 2:
+                raise DataError(f"the response '{name}' holds numbers stored as text; convert "
+                                "the column to numbers first")
+            return
+        bad = np.flatnonzero(~numbers)
+        if len(bad) > len(text) // 2:
+            return                              # mostly text: a categorical response
+        shown = ", ".join(f"{self.rows[i] + 1} ({text.iloc[i][:20]!r})" for i in bad[:8])
+        raise DataError(f"the response '{name}' mixes numbers and text: {len(bad)} of "
+                        f"{len(text)} rows are not numbers (rows {shown}"
+                        f"{', ...' if len(bad) > 8 else ''}, counting from 1). Correct or "
+                        "remove those values")
 
     # ------------------------------------------------------------------ random effects
     def grouping(self, r):
