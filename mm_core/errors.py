@@ -74,6 +74,10 @@ class SingularFitWarning(UserWarning):
     """The fit is singular: some variance is estimated as zero or some correlation as ±1."""
 
 
+class SeparationWarning(UserWarning):
+    """Some fitted means are numerically 0 or 1: a fixed effect diverges (separation)."""
+
+
 class DataWarning(UserWarning):
     """A change made to the data before fitting (rows dropped, columns removed)."""
 

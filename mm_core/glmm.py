@@ -66,7 +66,7 @@ from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
 
 from .agq import agq_adjustment, check_agq, level_indicator
-from .errors import DataError, MixedModelError
+from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
 from .lmm import (LinearMixedModel, _data_notes, check_identifiable, fit_notes, fitting_order,
@@ -191,27 +191,39 @@ class GeneralizedLinearMixedModel:
 
     # -- starting values -----------------------------------------------------------------------
     def start(self):
-        """PIRLS at lme4's initial θ from the family's starting means; returns the state."""
+        """PIRLS at lme4's initial θ from the family's starting means; returns the state.
+
+        The first start is lme4's (the family's ``mustart``, close to the data). When the link
+        cannot map it (a square-root link and a few negative Gaussian responses) or PIRLS fails
+        from it (a Gamma response with shape 0.1 has means spread over many orders of magnitude),
+        PIRLS starts again from one valid mean for every row, the weighted mean of the response
+        on the link scale, as glmmTMB starts from η = 0.
+        """
         fam = self.family
-        with np.errstate(all="ignore"):
-            mu0 = fam.initialize(self.y, self.pw)
-            eta0 = fam.linkfun(mu0)
-        if not (np.all(np.isfinite(eta0)) and fam.valid_eta(eta0)):
-            raise DataError(
-                f"the {fam.link.name} link cannot map the starting means of the {fam.name} "
-                f"response (from the data): e.g. a log link needs positive means and a logit "
-                "link means strictly between 0 and 1. Choose another link.")
         theta0 = initial_theta(self.reterms)
-        u0 = np.zeros(self.system.q)
-        try:
-            st = pirls(self.kernel, self.system, self.X, self.offset, theta0, np.zeros(self.p), u0,
-                       profile_beta=True, tol=PIRLS_TOL, eta_start=eta0)
-        except (PirlsError, NotPositiveDefinite) as e:
-            rng = {"binomial": "between 0 and 1"}.get(fam.name, "positive")
-            raise DataError(
-                f"cannot fit this model at the starting values: {e}. The {fam.name} means must be "
-                f"{rng}, and with the {fam.link.name} link the linear predictor can leave that "
-                f"range; try the canonical link '{fam.default_link}'.") from e
+        failure = None
+        for eta0 in self._starting_predictors():
+            try:
+                st = pirls(self.kernel, self.system, self.X, self.offset, theta0,
+                           np.zeros(self.p), np.zeros(self.system.q), profile_beta=True,
+                           tol=PIRLS_TOL, eta_start=eta0)
+            except (PirlsError, NotPositiveDefinite) as e:
+                failure = e
+                continue
+            break
+        else:
+            rng = {"binomial": "between 0 and 1",
+                   "gaussian": f"in the range of the {fam.link.name} link"}.get(fam.name,
+                                                                              "positive")
+            advice = (f" with the {fam.link.name} link the linear predictor can leave that range, "
+                      f"with the canonical link '{fam.default_link}' it cannot."
+                      if not fam.is_canonical else
+                      " check the response for extreme values and the predictors for "
+                      "separation or extreme scales.")
+            reason = f": {failure}" if failure is not None else \
+                " (the link cannot map any valid mean of the response)"
+            raise DataError(f"cannot fit this model at the starting values{reason}. The "
+                            f"{fam.name} means must be {rng};{advice}")
         self.kernel.calibrate(st.eta)
         if self.kernel.continuous and not any("lgamma" in n for n in self.notes):
             self.notes.append("With non-integer counts the Poisson log-likelihood (objective, "
@@ -219,6 +231,28 @@ class GeneralizedLinearMixedModel:
                               "logLik, is -Inf for such counts.")
         self._started = True
         return st
+
+    def _starting_predictors(self):
+        """Starting linear predictors to try: lme4's, then a constant valid mean."""
+        fam = self.family
+        with np.errstate(all="ignore"):
+            mu0 = fam.initialize(self.y, self.pw)
+            eta0 = fam.linkfun(mu0)
+        if np.all(np.isfinite(eta0)) and fam.valid_eta(eta0):
+            yield eta0
+        w = self.pw if np.sum(self.pw) > 0 else np.ones_like(self.y)
+        mean = float(np.sum(w * self.y) / np.sum(w))
+        candidates = [mean, float(np.median(self.y[self.y > 0])) if np.any(self.y > 0) else 1.0,
+                      1.0, 0.5]
+        for m in candidates:
+            with np.errstate(all="ignore"):
+                mu = np.full_like(self.y, m)
+                if not fam.valid_mu(mu):
+                    continue
+                eta = fam.linkfun(mu)
+            if np.all(np.isfinite(eta)) and fam.valid_eta(eta):
+                yield eta
+                return
 
     # -- the objective -------------------------------------------------------------------------
     def dispersion(self, st) -> float:
@@ -875,6 +909,10 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         covariances=tuple(scale * lam @ lam.T for lam in lams), residual_variance=phi,
         ranef=_ranef_values(model, theta, st.u))
     singular = model.is_singular(theta)
+    separation = separation_note(model, st.mu, beta, se)
+    if separation:
+        notes = list(notes) + [separation]
+        _warnings.warn(separation, SeparationWarning, stacklevel=4)
     notes = fit_notes(notes, singular, optsum)
     extras = dict(extras)
     extras["eta"] = st.eta
@@ -894,6 +932,42 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         warnings=tuple(notes), n_dropped=design.n_dropped, rows=design.rows,
         dropped_columns=tuple(model.dropped_columns), y=design.y, prior_weights=model.pw,
         model=model, extras=extras)
+
+
+#: A fitted mean this close to 0 (or to 1 for a binomial) is numerically on the boundary
+#: (R's glm.fit: "fitted probabilities numerically 0 or 1 occurred").
+BOUNDARY_MU = 10 * np.finfo(float).eps
+#: Smallest |β_j x_ij| on a boundary row for which coefficient j is named as diverging.
+DIVERGING_ETA = 5.0
+
+
+def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> str | None:
+    """The warning for complete or quasi-complete separation, naming the diverging coefficients.
+
+    Binomial and Poisson fits whose fitted means reach 0 (or 1) to rounding have a fixed effect
+    that runs off to ±infinity: the likelihood keeps improving along it. lme4 then reports a
+    large coefficient and, through glm, "fitted probabilities numerically 0 or 1 occurred".
+    """
+    fam = model.family.name
+    if fam not in ("binomial", "poisson") or not model.p:
+        return None
+    edge = mu < BOUNDARY_MU
+    if fam == "binomial":
+        edge |= mu > 1 - BOUNDARY_MU
+    rows = np.flatnonzero(edge & (model.pw > 0))
+    if rows.size == 0:
+        return None
+    contrib = np.max(np.abs(model.X[rows] * beta), axis=0)
+    names = [f"'{nm}' ({b:.3g})" for nm, b, c in zip(model.fixef_names, beta, contrib)
+             if c > DIVERGING_ETA]
+    what = "probabilities numerically 0 or 1" if fam == "binomial" else "means numerically 0"
+    coef = (f"the estimate{'s' if len(names) > 1 else ''} of {', '.join(names)} "
+            f"{'are' if len(names) > 1 else 'is'} drifting towards infinity"
+            if names else "some fixed effect is drifting towards infinity")
+    return (f"Separation: {rows.size} observation{'s are' if rows.size > 1 else ' is'} fitted "
+            f"with {what}, so {coef}. Those estimates, their standard errors and tests are not "
+            "meaningful (the other coefficients are). Remove or merge the predictor categories "
+            "that separate the outcomes, or use a penalized (bias-reduced) fit.")
 
 
 def _ranef_values(model, theta, u) -> tuple:

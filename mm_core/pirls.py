@@ -27,6 +27,12 @@ Stopping rule and step-halving (lme4's ``pwrssUpdate`` with tighter, named toler
   shrink quadratically: a step below ``NEWTON_FINISH·√tol`` leaves the iterate within ~tol of
   the mode, so the run ends there with one more factorization at the final weights instead of
   another iteration. lme4 stops on a relative change of the penalized deviance below 1e-7.
+* separation: when a fixed effect diverges (a logistic model where a predictor separates the
+  0s from the 1s), the linear predictor of the separated observations moves by about one unit
+  per iteration forever while their weights vanish. From iteration ``SEPARATION_ITER`` on, the
+  step is therefore measured only over observations whose working weight exceeds
+  ``SEPARATION_WEIGHT`` times the largest one; observations below carry no information about
+  the mode (lme4's deviance-based rule stops there too, with a large coefficient).
 
 The log-determinant ``log|ΛᵀZᵀWZΛ + I|`` of the Laplace approximation comes from the factor of
 the last iteration, i.e. the weights of the previous iterate (lme4 does the same), which differs
@@ -76,6 +82,10 @@ _EPS = float(np.finfo(float).eps)
 NEWTON_FINISH = 0.1
 #: Relative increase of the penalized deviance treated as rounding error rather than a bad step.
 ROUNDOFF = 1e-11
+#: Iteration from which observations of negligible working weight are left out of the step
+#: (separation), and the relative weight below which an observation is negligible.
+SEPARATION_ITER = 10
+SEPARATION_WEIGHT = 1e-10
 
 
 class PirlsError(MixedModelError):
@@ -755,7 +765,12 @@ def pirls(kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray, theta
                              "(invalid means); the model may not suit these data")
         if pdev_new > pdev + slack:
             raise PirlsError("step-halving failed to reduce the penalized deviance")
-        step = float(np.max(np.abs(eta_new - eta))) if eta.size else 0.0
+        moves = np.abs(eta_new - eta)
+        step = float(np.max(moves)) if eta.size else 0.0
+        if step >= tol and it >= SEPARATION_ITER:
+            w_new = kernel.working(eta_new, mu_new, aux_new)[0]
+            informative = w_new > SEPARATION_WEIGHT * float(np.max(w_new))
+            step = float(np.max(moves[informative], initial=0.0))
         u, beta, xb, eta, mu, aux, pdev = u_new, beta_new, xb_new, eta_new, mu_new, aux_new, pdev_new
         # converged: a step below tol, or steps that stopped shrinking at rounding level
         if step < tol or (step < 1e4 * tol and step > 0.5 * last_step):
