@@ -194,6 +194,9 @@ MIN_RELATIVE_VARIATION = 1e-5
 def _check_response_variation(design) -> None:
     """Refuse a response whose variation is lost in rounding next to its size."""
     y = design.y
+    if y.size and np.all(y == y[0]):
+        raise DataError(f"the response '{design.response_name}' has the same value ({y[0]:g}) in "
+                        f"all {y.size} rows used: there is nothing to model")
     top = float(np.max(np.abs(y))) if y.size else 0.0
     sd = float(np.std(y)) if y.size > 1 else 0.0
     if top > 0 and 0 < sd < MIN_RELATIVE_VARIATION * top:

@@ -212,18 +212,10 @@ class GeneralizedLinearMixedModel:
                 continue
             break
         else:
-            rng = {"binomial": "between 0 and 1",
-                   "gaussian": f"in the range of the {fam.link.name} link"}.get(fam.name,
-                                                                              "positive")
-            advice = (f" with the {fam.link.name} link the linear predictor can leave that range, "
-                      f"with the canonical link '{fam.default_link}' it cannot."
-                      if not fam.is_canonical else
-                      " check the response for extreme values and the predictors for "
-                      "separation or extreme scales.")
             reason = f": {failure}" if failure is not None else \
                 " (the link cannot map any valid mean of the response)"
-            raise DataError(f"cannot fit this model at the starting values{reason}. The "
-                            f"{fam.name} means must be {rng};{advice}")
+            raise DataError(f"cannot fit this model at the starting values{reason}. "
+                            f"{link_advice(fam)}")
         self.kernel.calibrate(st.eta)
         if self.kernel.continuous and not any("lgamma" in n for n in self.notes):
             self.notes.append("With non-integer counts the Poisson log-likelihood (objective, "
@@ -368,6 +360,19 @@ class GeneralizedLinearMixedModel:
                          "deviance")
 
 
+def link_advice(fam) -> str:
+    """What to check when PIRLS fails: the family's range of means, and the canonical link only
+    when another link is in use."""
+    rng = {"binomial": "between 0 and 1",
+           "gaussian": f"in the range of the {fam.link.name} link"}.get(fam.name, "positive")
+    if not fam.is_canonical:
+        return (f"The {fam.name} means must be {rng}; with the {fam.link.name} link the linear "
+                f"predictor can leave that range, with the canonical link "
+                f"'{fam.default_link}' it cannot.")
+    return (f"The {fam.name} means must be {rng}; check the response for extreme values and "
+            "the predictors for separation or extreme scales.")
+
+
 def _check_identifiable(design, allow: bool, dispersion: bool) -> None:
     """lme4's checks for glmer (``allow.n = TRUE``): as many random effects or levels as
     observations are allowed (an observation-level random effect models overdispersion), more
@@ -491,7 +496,10 @@ def fit_glmm(design, *, family="binomial", link=None, n_agq: int = 1, fast: bool
     model = GeneralizedLinearMixedModel(design, family=family, link=link, weights=weights,
                                         n_agq=n_agq, fast=fast,
                                         allow_more_random_effects=allow_more_random_effects)
-    return model.fit(progress, formula_text=formula_text, **optimizer)
+    try:
+        return model.fit(progress, formula_text=formula_text, **optimizer)
+    except PirlsError as e:
+        raise DataError(f"the fit failed: {e}. {link_advice(model.family)}") from None
 
 
 # --------------------------------------------------------------------------------------------
