@@ -22,8 +22,9 @@ FIT_OPTIONS = ("family", "link", "reml", "n_agq", "fast", "weights", "contrasts"
 OPTIMIZER_SETTINGS = ("ftol_rel", "ftol_abs", "xtol_abs", "maxeval")
 
 
-def check_fit_arguments(formula, data, optimizer: dict) -> None:
-    """Refuse a formula that is not text, data that are not a table, and unknown options.
+def check_fit_arguments(formula, data, optimizer: dict, **options) -> None:
+    """Refuse a formula that is not text, data that are not a table, unknown options and options
+    of the wrong type (``options``: the keyword arguments of :func:`fit` by name).
 
     Raises
     ------
@@ -47,6 +48,22 @@ def check_fit_arguments(formula, data, optimizer: dict) -> None:
             + (f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else "")
             + f". Valid options: {', '.join(FIT_OPTIONS)}; optimizer settings: "
             f"{', '.join(OPTIMIZER_SETTINGS)}")
+    for name in ("reml", "fast", "allow_more_random_effects"):
+        if name in options and not isinstance(options[name], (bool, np.bool_)):
+            raise MixedModelError(f"{name} must be True or False, not {options[name]!r}")
+    if options.get("progress") is not None and not callable(options["progress"]):
+        raise MixedModelError("progress must be a function (or None), not "
+                              f"{type(options['progress']).__name__}")
+    w = options.get("weights")
+    if w is not None and not isinstance(w, str):
+        try:
+            arr = np.asarray(w, dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("weights must be a column name or one number per row, not "
+                            f"{type(w).__name__}") from None
+        if arr.ndim != 1:
+            raise DataError(f"weights must be one number per row (a 1-dimensional array), not "
+                            f"an array of shape {arr.shape}")
     for k, v in optimizer.items():
         ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
             and np.isfinite(v) and (v > 0 if k == "maxeval" else v >= 0)
@@ -138,7 +155,8 @@ def fit(formula: str, data: pd.DataFrame, *, family="gaussian", link=None, reml:
     >>> round(m.sigma, 2)
     25.59
     """
-    check_fit_arguments(formula, data, optimizer)
+    check_fit_arguments(formula, data, optimizer, reml=reml, fast=fast, weights=weights,
+                        progress=progress, allow_more_random_effects=allow_more_random_effects)
     with blas_threads():
         return _fit(formula, data, family=family, link=link, reml=reml, n_agq=n_agq, fast=fast,
                     weights=weights, contrasts=contrasts, progress=progress,
