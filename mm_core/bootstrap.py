@@ -552,7 +552,6 @@ def _run_chunk(token: str, payload: bytes | None, entropy: int, start: int,
     rep = _replicator_for(token, payload)
     halt, counter = _POOL_SIGNALS.get(token, (None, None))
     out = np.empty((stop - start, rep.width()))
-    i = 0
     with blas_threads():
         for i, j in enumerate(range(start, stop)):
             if halt is not None and halt.is_set():
@@ -897,10 +896,10 @@ def parametric_bootstrap(result, n: int, *, seed=None, rng: np.random.Generator 
     rng : numpy.random.Generator, optional
         Alternative to ``seed`` (128 bits of entropy are drawn from it).
     progress : callable, optional
-        ``progress(done, elapsed)`` after each chunk and, while replicates run, every
-        ``PROGRESS_INTERVAL`` seconds; returning ``False`` cancels the run: the running
-        replicates stop after the one under way and the finished replicates are kept
-        (``result.cancelled`` is True).
+        ``progress(done, elapsed)`` after each chunk and, with the default chunking, every
+        ``PROGRESS_INTERVAL`` seconds while replicates run; returning ``False`` cancels the
+        run: the running replicates stop after the one under way (in this process or a pool of
+        our own) and the finished replicates are kept (``result.cancelled`` is True).
     executor : concurrent.futures.Executor, optional
         Where chunks run, e.g. ``distributed.Client(...).get_executor()``. Default: a process
         pool of ``workers`` processes created (and shut down) here.
