@@ -711,7 +711,14 @@ def _factorize(s: pd.Series):
     return codes.astype(np.int64), [str(u) for u in uniq]
 
 
+def _short(name: str, limit: int = 60) -> str:
+    """A name for a message, cut to ``limit`` characters."""
+    return name if len(name) <= limit else name[:limit - 3] + "..."
+
+
 def _missing_column_message(name: str, columns: list) -> str:
+    if len(name) > 60:
+        return f"column '{_short(name)}' ({len(name):,} characters) not found"
     strs = [str(c) for c in columns]
     lower = [c for c in strs if c.lower() == name.lower()]
     match = lower or get_close_matches(name, strs, n=1, cutoff=0.6)
@@ -722,7 +729,7 @@ def _missing_column_message(name: str, columns: list) -> str:
         return f"column '{name}' not found; did you mean '{match[0]}'?"
     if not strs:
         return f"column '{name}' not found; the table has no columns"
-    shown = ", ".join(f"'{c}'" for c in strs[:12]) + (", ..." if len(strs) > 12 else "")
+    shown = ", ".join(f"'{_short(c)}'" for c in strs[:12]) + (", ..." if len(strs) > 12 else "")
     return f"column '{name}' not found; the table's columns are {shown}"
 
 

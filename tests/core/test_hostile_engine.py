@@ -227,7 +227,9 @@ CASES = [
     Case("response-not-in-data", lambda s: fit("score ~ days + (1 | subj)", SL), FormulaError,
          ("'score' not found",), position=True, limit=2),
     Case("very-long-unknown-name", lambda s: fit("reaction ~ " + "z" * 15_000, SL),
-         FormulaError, ("not found",), limit=2),
+         FormulaError, ("not found", "15,000 characters"), limit=2),
+    Case("nested-function-calls", lambda s: parse_formula("y ~ " + "log(" * 300 + "x" + ")" * 300),
+         FormulaError, ("nested more than",), position=True, limit=2),
     # ------------------------------------------------------------ code injection
     Case("inject-import", lambda s: fit(f"reaction ~ {_inject(s)} + (1 | subj)", SL),
          FormulaError, ("unknown function '__import__'",), position=True, limit=2),
