@@ -144,6 +144,11 @@ from .formula.parser import CODINGS  # noqa: E402
 from .formula.terms import BinOp, Call, Name, Number, UnaryOp  # noqa: E402
 
 _CODING_CLASSES = {"treatment": Treatment, "sum": Sum, "helmert": Helmert}
+#: Widest fixed-effects matrix and random-effects term built, and most values in one matrix
+#: (400 MB): beyond them the dense algebra would take minutes and gigabytes.
+MAX_FIXED_COLUMNS = 1000
+MAX_RANDOM_COLUMNS = 100
+MAX_DESIGN_CELLS = 50_000_000
 
 
 def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
@@ -458,6 +463,7 @@ class _Builder:
                 if cats:
                     full.add((ti, cats[0]))
                     break
+        self._check_width(terms, variables, full, intercept, fixed)
         blocks, names, labels = [], [], []
         if intercept:
             blocks.append(np.ones((n, 1)))
@@ -478,6 +484,32 @@ class _Builder:
             labels += [t.label] * len(nm)
         X = np.hstack(blocks) if blocks else np.zeros((n, 0))
         return np.ascontiguousarray(X, dtype=float), names, labels, variables
+
+    def _check_width(self, terms, variables: dict, full: set, intercept: bool,
+                     fixed: bool) -> None:
+        """Refuse a model matrix too wide to build, before building it."""
+        widths = []
+        for ti, t in enumerate(terms):
+            w = 1
+            for fac in t.factors:
+                v = variables[fac.to_text()]
+                if not v.numeric:
+                    w *= len(v.levels) - (0 if (v.full or (ti, fac.to_text()) in full) else 1)
+            widths.append(w)
+        p = sum(widths) + bool(intercept)
+        limit = MAX_FIXED_COLUMNS if fixed else MAX_RANDOM_COLUMNS
+        if p <= limit and p * self.rows.size <= MAX_DESIGN_CELLS:
+            return
+        widest = terms[int(np.argmax(widths))] if widths else None
+        what = "fixed-effects part" if fixed else "random-effects term"
+        node = widest.factors[0] if widest is not None else None
+        advice = (f"; a categorical predictor with that many levels usually belongs in a random "
+                  f"effect such as (1 | {widest.label})" if fixed and widest is not None
+                  and widest.degree == 1 else "")
+        raise self.ferr(f"the {what} would have {p:,} columns ('{widest.label}' alone "
+                        f"{max(widths):,}) for {self.rows.size:,} rows; at most "
+                        f"{limit:,} columns and {MAX_DESIGN_CELLS:,} values are built{advice}",
+                        node)
 
     @staticmethod
     def _block(v: _Var, full: bool):

@@ -30,6 +30,7 @@ Example
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..errors import FormulaError
@@ -363,7 +364,8 @@ class _Parser:
         if self.at_op("^"):
             op = self.advance()
             t = self.tok
-            if t.kind != "number" or float(t.text) != int(float(t.text)) or float(t.text) < 1:
+            if t.kind != "number" or not math.isfinite(float(t.text)) \
+                    or float(t.text) != int(float(t.text)) or float(t.text) < 1:
                 raise self.err_tok("'^' in a formula needs a whole number, as in (a + b + c)^2; "
                                    "for a power of a column use I(x^2)", t if t.kind != "end"
                                    else op)

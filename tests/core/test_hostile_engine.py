@@ -120,6 +120,13 @@ def _mixed_response() -> pd.DataFrame:
     return d
 
 
+def _one_level_per_row() -> pd.DataFrame:
+    n = 20_000
+    return pd.DataFrame({"y": np.random.default_rng(1).normal(size=n),
+                         "id": np.arange(n).astype(str),
+                         "g": np.repeat(np.arange(100).astype(str), n // 100)})
+
+
 def _nan_objective_result():
     return replace(reference_fit(), objective=float("nan"))
 
@@ -210,6 +217,8 @@ CASES = [
     Case("long-valid-formula",
          lambda s: parse_formula("y ~ " + " + ".join(f"x{i}" for i in range(300))),
          check=_long_formula_parses, limit=2),
+    Case("infinite-exponent", lambda s: parse_formula("y ~ (a + b)^1e400"), FormulaError,
+         ("whole number",), position=True, limit=2),
     Case("empty-formula", lambda s: fit("", SL), FormulaError, ("empty",), limit=2),
     Case("blank-formula", lambda s: fit("   ", SL), FormulaError, ("empty",), limit=2),
     Case("no-tilde", lambda s: fit("reaction days", SL), FormulaError, ("needs a '~'",),
@@ -330,6 +339,13 @@ CASES = [
     Case("one-random-effect-per-row",
          lambda s: fit("reaction ~ days + (1 | row)", sl(row=np.arange(180).astype(str))),
          DataError, ("180 random effects", "allow_more_random_effects"), limit=5),
+    Case("factor-with-a-level-per-row-as-fixed-effect",
+         lambda s: fit("y ~ id + (1 | g)", _one_level_per_row()), FormulaError,
+         ("20,000 columns", "at most 1,000", "\\(1 \\| id\\)"), position=True, limit=5),
+    Case("factor-with-a-level-per-row-in-a-random-term",
+         lambda s: fit("y ~ 1 + (0 + id | g)", _one_level_per_row()), FormulaError,
+         ("random-effects term would have 20,000 columns", "at most 100"), position=True,
+         limit=5),
     # ------------------------------------------------------------ weights
     Case("weights-of-wrong-length", lambda s: fit(FORMULA, SL, weights=np.ones(10)), DataError,
          ("10 values", "180 rows"), limit=2),
