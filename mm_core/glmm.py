@@ -73,7 +73,7 @@ from .lmm import (LinearMixedModel, _data_notes, check_identifiable, fit_notes, 
                   theta_is_singular)
 from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
-from .pirls import FamilyKernel, PirlsError, make_system, pirls
+from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers, labels
 
@@ -497,7 +497,8 @@ def fit_glmm(design, *, family="binomial", link=None, n_agq: int = 1, fast: bool
                                         n_agq=n_agq, fast=fast,
                                         allow_more_random_effects=allow_more_random_effects)
     try:
-        return model.fit(progress, formula_text=formula_text, **optimizer)
+        with np.errstate(all="ignore"):   # trial points far out; results are checked instead
+            return model.fit(progress, formula_text=formula_text, **optimizer)
     except PirlsError as e:
         raise DataError(f"the fit failed: {e}. {link_advice(model.family)}") from None
 
@@ -666,7 +667,12 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
     rec1 = _Recorder(f1, progress)
     theta1, fmin1, ret1, rec1 = bobyqa(rec1, st0.theta, model.lower, initial_step=0.2,
                                        recorder=rec1, **stage1_cfg)
-    st1 = model.solve(theta1, f1.best.beta, f1.best.u, profile_beta=True, tol=PIRLS_TOL_TIGHT)
+    try:
+        st1 = model.solve(theta1, f1.best.beta, f1.best.u, profile_beta=True, tol=PIRLS_TOL_TIGHT)
+    except NotPositiveDefinite:
+        # separation: the vanishing weights of the separated rows make the (β, u) system
+        # singular to rounding when PIRLS goes on; the stage-1 mode is as good
+        st1 = f1.best
     vcov_pls1 = model.dispersion(st1) * model.system.unscaled_vcov()
     notes = list(_data_notes(model.design, model.dropped_columns)) + list(model.notes)
     if model.fast:
@@ -803,9 +809,15 @@ def _vcov_pls(model, st) -> np.ndarray:
     if model.p == 0:
         return np.zeros((0, 0))
     w, wres = model.kernel.working(st.eta, st.mu)
-    model.system.update(w, st.eta - model.offset + wres, full=True)
-    f = model.system.factor(st.theta)
-    model.system.solve(f)
+    try:
+        model.system.update(w, st.eta - model.offset + wres, full=True)
+        model.system.solve(model.system.factor(st.theta))
+    except NotPositiveDefinite:
+        # separation: rows whose weights vanished leave a coefficient without information;
+        # floored weights give it the huge (finite) variance lme4 reports
+        w = np.maximum(w, SEPARATION_WEIGHT * float(np.median(w)))
+        model.system.update(w, st.eta - model.offset + wres, full=True)
+        model.system.solve(model.system.factor(st.theta))
     return model.dispersion(st) * model.system.unscaled_vcov()
 
 
@@ -947,6 +959,8 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
 BOUNDARY_MU = 10 * np.finfo(float).eps
 #: Smallest |β_j x_ij| on a boundary row for which coefficient j is named as diverging.
 DIVERGING_ETA = 5.0
+#: A coefficient this large on the link scale is named too (it moves with the diverging ones).
+DIVERGING_BETA = 1000.0
 
 
 def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> str | None:
@@ -967,7 +981,7 @@ def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> 
         return None
     contrib = np.max(np.abs(model.X[rows] * beta), axis=0)
     names = [f"'{nm}' ({b:.3g})" for nm, b, c in zip(model.fixef_names, beta, contrib)
-             if c > DIVERGING_ETA]
+             if c > DIVERGING_ETA or abs(b) > DIVERGING_BETA]
     what = "probabilities numerically 0 or 1" if fam == "binomial" else "means numerically 0"
     coef = (f"the estimate{'s' if len(names) > 1 else ''} of {', '.join(names)} "
             f"{'are' if len(names) > 1 else 'is'} drifting towards infinity"

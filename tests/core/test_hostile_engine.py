@@ -484,7 +484,7 @@ def test_there_are_enough_cases():
 
 def _hostile_csv(name: str) -> pd.DataFrame:
     d = pd.read_csv(HOSTILE_DIR / name)
-    for col in ("f", "g"):
+    for col in ("f", "g", "subj"):
         if col in d:
             d[col] = d[col].astype(str)
     return d
@@ -520,6 +520,21 @@ def test_separation_is_fitted_as_lme4_does_with_a_warning(link):
     assert r.is_singular                                       # as lme4: boundary (singular) fit
     assert any("Separation" in w and "'x2'" in w for w in r.warnings)
     assert not any("canonical link" in w for w in r.warnings)
+
+
+# A Poisson factor level whose counts are all zero (poisson_zero_level.csv): glmer stops with
+# "Downdated VtV is not positive definite"; glmmTMB(y ~ f + (1 | subj), family = poisson):
+#   fixef -21.00085216 22.11781359 (sum 1.116961427); logLik -281.955470099; sd(subj) 1.5e-05
+# The level-"a" mean diverges to 0: the intercept and fb run off together, their sum (the log
+# mean of level "b") and the likelihood are determined.
+def test_poisson_level_of_zeros_is_fitted_with_a_separation_warning():
+    d = _hostile_csv("poisson_zero_level.csv")
+    with time_limit(60), pytest.warns(SeparationWarning, match="'\\(Intercept\\)'.*'fb'"):
+        r = fit("y ~ f + (1 | subj)", d, family="poisson")
+    assert r.fixef.sum() == pytest.approx(1.116961427, abs=1e-5)
+    assert r.fixef["(Intercept)"] < -15
+    assert r.loglik == pytest.approx(-281.955470099, abs=1e-6)
+    assert r.varcorr["sd"].iloc[0] < 1e-3
 
 
 # glmmTMB(y ~ x + (1|g), family=Gamma(link="log")) on gamma_shape01.csv (shape 0.1):

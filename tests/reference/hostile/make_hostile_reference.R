@@ -59,3 +59,12 @@ m3 <- lmer(Reaction ~ fd + (1 | Subject), ss, REML = FALSE,
            contrasts = list(fd = contr.sdif(10)))
 print(fixef(m3), digits = 10); print(sqrt(diag(vcov(m3))), digits = 10)
 print(logLik(m3), digits = 12)
+
+## 5. Poisson with a factor level whose counts are all zero (written by numpy:
+##    sleepstudy, f = "a" for days < 2, y = 0 there and Poisson(3) elsewhere).
+##    glmer stops with "Downdated VtV is not positive definite"; glmmTMB fits it.
+d <- read.csv("poisson_zero_level.csv"); d$subj <- factor(d$subj)
+r <- try(glmer(y ~ f + (1 | subj), d, family = poisson)); print(class(r))
+m <- glmmTMB(y ~ f + (1 | subj), d, family = poisson)
+print(fixef(m)$cond, digits = 10); print(sum(fixef(m)$cond), digits = 10)
+print(logLik(m), digits = 12); print(VarCorr(m))
