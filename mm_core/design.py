@@ -500,16 +500,15 @@ class _Builder:
         limit = MAX_FIXED_COLUMNS if fixed else MAX_RANDOM_COLUMNS
         if p <= limit and p * self.rows.size <= MAX_DESIGN_CELLS:
             return
-        widest = terms[int(np.argmax(widths))] if widths else None
         what = "fixed-effects part" if fixed else "random-effects term"
-        node = widest.factors[0] if widest is not None else None
+        widest = terms[int(np.argmax(widths))] if widths else None
+        alone = f" ('{widest.label}' alone {max(widths):,})" if widest is not None else ""
         advice = (f"; a categorical predictor with that many levels usually belongs in a random "
                   f"effect such as (1 | {widest.label})" if fixed and widest is not None
                   and widest.degree == 1 else "")
-        raise self.ferr(f"the {what} would have {p:,} columns ('{widest.label}' alone "
-                        f"{max(widths):,}) for {self.rows.size:,} rows; at most "
-                        f"{limit:,} columns and {MAX_DESIGN_CELLS:,} values are built{advice}",
-                        node)
+        raise self.ferr(f"the {what} would have {p:,} columns{alone} for {self.rows.size:,} "
+                        f"rows; at most {limit:,} columns and {MAX_DESIGN_CELLS:,} values are "
+                        f"built{advice}", widest.factors[0] if widest is not None else None)
 
     @staticmethod
     def _block(v: _Var, full: bool):

@@ -669,11 +669,12 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
                                        recorder=rec1, **stage1_cfg)
     try:
         st1 = model.solve(theta1, f1.best.beta, f1.best.u, profile_beta=True, tol=PIRLS_TOL_TIGHT)
+        vcov_pls1 = model.dispersion(st1) * model.system.unscaled_vcov()
     except NotPositiveDefinite:
         # separation: the vanishing weights of the separated rows make the (β, u) system
         # singular to rounding when PIRLS goes on; the stage-1 mode is as good
         st1 = f1.best
-    vcov_pls1 = model.dispersion(st1) * model.system.unscaled_vcov()
+        vcov_pls1 = _vcov_pls(model, st1)
     notes = list(_data_notes(model.design, model.dropped_columns)) + list(model.notes)
     if model.fast:
         return _finish_fast(model, st1, theta1, rec1, ret1, vcov_pls1, cfg, notes, formula_text, t0,
