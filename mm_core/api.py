@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._threads import blas_threads
-from .design import materialize
+from .design import materialize, text_column_names
 from .errors import DataError, FormulaError, MixedModelError
 from .formula import Formula
 from .lmm import LinearMixedModel
@@ -166,6 +166,7 @@ def fit(formula: str, data: pd.DataFrame, *, family="gaussian", link=None, reml:
 
 def _fit(formula, data, *, family, link, reml, n_agq, fast, weights, contrasts, progress,
          success_level, allow_more_random_effects, **optimizer) -> MixedModelResult:
+    data = text_column_names(data)
     design = materialize(formula, data, contrasts=contrasts, success_level=success_level)
     w = _prior_weights(weights, data, design.rows)
     text = formula if isinstance(formula, str) else str(formula)

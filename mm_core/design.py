@@ -207,11 +207,22 @@ def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
                            f"{type(formula).__name__}")
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame")
+    data = text_column_names(data)
     check_column_names(data)
     if contrasts is not None and not isinstance(contrasts, dict):
         raise DataError("contrasts must be a dictionary from column names to codings, e.g. "
                         "{'dept': 'sum'}")
     return _Builder(f, data, contrasts or {}).build(success_level)
+
+
+def text_column_names(data: pd.DataFrame) -> pd.DataFrame:
+    """The table with its column labels as text (a formula names columns by text: a column
+    labelled by the number 0 is written `` `0` ``); the same table when they already are."""
+    if all(isinstance(c, str) for c in data.columns):
+        return data
+    out = data.copy(deep=False)
+    out.columns = [str(c) for c in data.columns]
+    return out
 
 
 def check_column_names(data: pd.DataFrame) -> None:

@@ -221,6 +221,9 @@ def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "p
 def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
     if not isinstance(newdata, pd.DataFrame):
         raise MixedModelError("newdata must be a table (pandas DataFrame)")
+    from .design import check_column_names, text_column_names
+    newdata = text_column_names(newdata)
+    check_column_names(newdata)
     design = result.model.design
     formula = design.formula
     stats_exprs = _uses_data_statistics(formula)

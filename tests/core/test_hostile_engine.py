@@ -286,6 +286,12 @@ CASES = [
          lambda s: fit("`😴` ~ 1 + `if` + (1 | `NULL`)",
                        _renamed({"reaction": "😴", "days": "if", "subj": "NULL"})),
          check=_same_as_reference),
+    Case("numbers-as-column-labels",
+         lambda s: fit("`2` ~ 1 + `1` + (1 | `0`)", SL.set_axis([0, 1, 2], axis=1)),
+         check=lambda r: np.testing.assert_allclose(r.beta, reference_fit().beta, rtol=1e-6)),
+    Case("number-and-text-labels-that-collide",
+         lambda s: fit("`2` ~ 1 + `1` + (1 | `0`)", SL.set_axis([0, "0", 2], axis=1)),
+         DataError, ("repeated column name", "'0' at positions 1, 2"), limit=2),
     # ------------------------------------------------------------ the table
     Case("data-is-a-dict", lambda s: fit(FORMULA, {"reaction": [1, 2]}), DataError,
          ("must be a table", "dict"), limit=2),
