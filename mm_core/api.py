@@ -9,8 +9,7 @@ import pandas as pd
 
 from ._threads import blas_threads
 from .design import materialize, text_column_names
-from .errors import DataError, FormulaError, MixedModelError
-from .formula import Formula
+from .errors import DataError, MixedModelError
 from .lmm import LinearMixedModel
 from .results import MixedModelResult
 
@@ -22,20 +21,16 @@ FIT_OPTIONS = ("family", "link", "reml", "n_agq", "fast", "weights", "contrasts"
 OPTIMIZER_SETTINGS = ("ftol_rel", "ftol_abs", "xtol_abs", "maxeval")
 
 
-def check_fit_arguments(formula, data, optimizer: dict, **options) -> None:
-    """Refuse a formula that is not text, data that are not a table, unknown options and options
-    of the wrong type (``options``: the keyword arguments of :func:`fit` by name).
+def check_fit_arguments(data, optimizer: dict, **options) -> None:
+    """Refuse data that are not a table, unknown options and options of the wrong type
+    (``options``: the keyword arguments of :func:`fit` by name). A formula that is not text is
+    refused by :func:`mm_core.formula.parse_formula`.
 
     Raises
     ------
-    FormulaError, DataError, MixedModelError
+    DataError, MixedModelError
         Naming the argument and, for an unknown option, the valid ones.
     """
-    if not isinstance(formula, (str, Formula)):
-        shown = repr(formula)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise FormulaError(f"the formula must be text such as 'y ~ 1 + x + (1 | g)', not "
-                           f"{type(formula).__name__} {shown}")
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a table (pandas DataFrame), not {type(data).__name__}")
     unknown = [k for k in optimizer if k not in OPTIMIZER_SETTINGS]
@@ -155,7 +150,7 @@ def fit(formula: str, data: pd.DataFrame, *, family="gaussian", link=None, reml:
     >>> round(m.sigma, 2)
     25.59
     """
-    check_fit_arguments(formula, data, optimizer, reml=reml, fast=fast, weights=weights,
+    check_fit_arguments(data, optimizer, reml=reml, fast=fast, weights=weights,
                         progress=progress, allow_more_random_effects=allow_more_random_effects)
     with blas_threads():
         return _fit(formula, data, family=family, link=link, reml=reml, n_agq=n_agq, fast=fast,

@@ -198,13 +198,7 @@ def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
     >>> d.fixef_names, d.reterms[0].group, d.reterms[0].levels
     (['(Intercept)', 'x'], 'g', ['a', 'b'])
     """
-    if isinstance(formula, str):
-        f = parse_formula(formula)
-    elif isinstance(formula, Formula):
-        f = formula
-    else:
-        raise FormulaError(f"the formula must be text such as 'y ~ 1 + x + (1 | g)', not "
-                           f"{type(formula).__name__}")
+    f = formula if isinstance(formula, Formula) else parse_formula(formula)
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame")
     data = text_column_names(data)

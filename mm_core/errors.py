@@ -58,6 +58,10 @@ class FormulaError(MixedModelError):
         return (type(self), (self.message, self.formula, self.pos, self.end))
 
 
+class FormulaTypeError(FormulaError, TypeError):
+    """The formula is not text (nor a parsed formula); also a ``TypeError``."""
+
+
 class DataError(MixedModelError):
     """The data cannot support the model (bad response, one-level factor, empty table, ...)."""
 

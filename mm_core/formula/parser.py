@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..errors import FormulaError
+from ..errors import FormulaError, FormulaTypeError
 from .terms import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
 from .tokens import Token, tokenize
 
@@ -96,7 +96,10 @@ def parse_formula(text: str) -> Formula:
     lme4 equivalent: the formula argument of ``lmer()``/``glmer()``.
     """
     if not isinstance(text, str):
-        raise TypeError("parse_formula expects the formula as text")
+        shown = repr(text)
+        raise FormulaTypeError(f"the formula must be text such as 'y ~ 1 + x + (1 | g)', not "
+                               f"{type(text).__name__} "
+                               f"{shown if len(shown) <= 40 else shown[:37] + '...'}")
     if len(text) > MAX_LENGTH:
         raise FormulaError(f"the formula is {len(text):,} characters long; at most "
                            f"{MAX_LENGTH:,} are accepted", text[:200] + " ...", MAX_LENGTH,

@@ -272,6 +272,8 @@ CASES = [
     Case("formula-is-none", lambda s: fit(None, SL), FormulaError, ("must be text",), limit=2),
     Case("formula-is-a-list", lambda s: fit([FORMULA], SL), FormulaError, ("must be text",),
          limit=2),
+    Case("parse-formula-of-none", lambda s: parse_formula(None), FormulaError,
+         ("must be text", "NoneType"), limit=2),
     # ------------------------------------------------------------ odd but valid names
     Case("unicode-column-names",
          lambda s: fit("größe ~ 1 + zeit + (1 | gruppe)",
