@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mm_core
 from mm_core import datasets, fit, parametric_bootstrap, parse_formula, predict
 from mm_core.errors import (DataError, FormulaError, MixedModelError, NotFittedError,
                             SeparationWarning)
