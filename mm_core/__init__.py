@@ -23,7 +23,7 @@ from . import datasets
 from .api import fit, glmm, lmm
 from .design import Design, ReTerm, materialize
 from .errors import (ConvergenceWarning, DataError, FitCancelled, FormulaError, MixedModelError,
-                     NotFittedError, SingularFitWarning)
+                     NotFittedError, SeparationWarning, SingularFitWarning)
 from .formula import Formula, parse_formula
 from .lmm import LinearMixedModel
 from .optimize import OptSummary, Progress
@@ -50,4 +50,4 @@ __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Des
            "CoefficientTest", "TermTest", "LikelihoodRatioTest",
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
            "NotNestedError", "DifferentDataError", "NewLevelError",
-           "ConvergenceWarning", "SingularFitWarning"]
+           "ConvergenceWarning", "SingularFitWarning", "SeparationWarning"]

@@ -139,11 +139,16 @@ from difflib import get_close_matches  # noqa: E402
 
 from .contrasts import Helmert, Sum, Treatment, as_coding, level_label  # noqa: E402
 from .errors import DataError, FormulaError  # noqa: E402
-from .formula import parse_formula  # noqa: E402
+from .formula import Formula, parse_formula  # noqa: E402
 from .formula.parser import CODINGS  # noqa: E402
 from .formula.terms import BinOp, Call, Name, Number, UnaryOp  # noqa: E402
 
 _CODING_CLASSES = {"treatment": Treatment, "sum": Sum, "helmert": Helmert}
+#: Widest fixed-effects matrix and random-effects term built, and most values in one matrix
+#: (400 MB): beyond them the dense algebra would take minutes and gigabytes.
+MAX_FIXED_COLUMNS = 1000
+MAX_RANDOM_COLUMNS = 100
+MAX_DESIGN_CELLS = 50_000_000
 
 
 def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
@@ -193,10 +198,44 @@ def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
     >>> d.fixef_names, d.reterms[0].group, d.reterms[0].levels
     (['(Intercept)', 'x'], 'g', ['a', 'b'])
     """
-    f = parse_formula(formula) if isinstance(formula, str) else formula
+    f = formula if isinstance(formula, Formula) else parse_formula(formula)
     if not isinstance(data, pd.DataFrame):
         raise TypeError("data must be a pandas DataFrame")
+    data = text_column_names(data)
+    check_column_names(data)
+    if contrasts is not None and not isinstance(contrasts, dict):
+        raise DataError("contrasts must be a dictionary from column names to codings, e.g. "
+                        "{'dept': 'sum'}")
     return _Builder(f, data, contrasts or {}).build(success_level)
+
+
+def text_column_names(data: pd.DataFrame) -> pd.DataFrame:
+    """The table with its column labels as text (a formula names columns by text: a column
+    labelled by the number 0 is written `` `0` ``); the same table when they already are."""
+    if all(isinstance(c, str) for c in data.columns):
+        return data
+    out = data.copy(deep=False)
+    out.columns = [str(c) for c in data.columns]
+    return out
+
+
+def check_column_names(data: pd.DataFrame) -> None:
+    """Refuse a table whose column names repeat (a formula could not tell them apart).
+
+    Raises
+    ------
+    DataError
+        Naming the repeated columns and their positions.
+    """
+    dup = data.columns[data.columns.duplicated()]
+    if len(dup):
+        names = list(dict.fromkeys(str(c) for c in dup))
+        where = "; ".join(
+            f"'{c}' at positions {', '.join(str(i + 1) for i in np.flatnonzero(data.columns == c))}"
+            for c in list(dict.fromkeys(dup))[:5])
+        raise DataError(f"the table has {len(names)} repeated column name"
+                        f"{'s' if len(names) > 1 else ''} ({where}); give every column a "
+                        "different name")
 
 
 class _Var:
@@ -233,7 +272,7 @@ class _Builder:
         """'numeric', 'bool', 'categorical' or 'datetime' for a column (computed once)."""
         k = self._kinds.get(name)
         if k is None:
-            k = self._kinds[name] = _kind(self.col(name))
+            k = self._kinds[name] = column_kind(self.col(name))
         return k
 
     # ------------------------------------------------------------------ errors
@@ -429,6 +468,7 @@ class _Builder:
                 if cats:
                     full.add((ti, cats[0]))
                     break
+        self._check_width(terms, variables, full, intercept, fixed)
         blocks, names, labels = [], [], []
         if intercept:
             blocks.append(np.ones((n, 1)))
@@ -449,6 +489,31 @@ class _Builder:
             labels += [t.label] * len(nm)
         X = np.hstack(blocks) if blocks else np.zeros((n, 0))
         return np.ascontiguousarray(X, dtype=float), names, labels, variables
+
+    def _check_width(self, terms, variables: dict, full: set, intercept: bool,
+                     fixed: bool) -> None:
+        """Refuse a model matrix too wide to build, before building it."""
+        widths = []
+        for ti, t in enumerate(terms):
+            w = 1
+            for fac in t.factors:
+                v = variables[fac.to_text()]
+                if not v.numeric:
+                    w *= len(v.levels) - (0 if (v.full or (ti, fac.to_text()) in full) else 1)
+            widths.append(w)
+        p = sum(widths) + bool(intercept)
+        limit = MAX_FIXED_COLUMNS if fixed else MAX_RANDOM_COLUMNS
+        if p <= limit and p * self.rows.size <= MAX_DESIGN_CELLS:
+            return
+        what = "fixed-effects part" if fixed else "random-effects term"
+        widest = terms[int(np.argmax(widths))] if widths else None
+        alone = f" ('{widest.label}' alone {max(widths):,})" if widest is not None else ""
+        advice = (f"; a categorical predictor with that many levels usually belongs in a random "
+                  f"effect such as (1 | {widest.label})" if fixed and widest is not None
+                  and widest.degree == 1 else "")
+        raise self.ferr(f"the {what} would have {p:,} columns{alone} for {self.rows.size:,} "
+                        f"rows; at most {limit:,} columns and {MAX_DESIGN_CELLS:,} values are "
+                        f"built{advice}", widest.factors[0] if widest is not None else None)
 
     @staticmethod
     def _block(v: _Var, full: bool):
@@ -487,6 +552,8 @@ class _Builder:
     def _categorical_response(self, name, col, success_level):
         s = self.col(col)
         kind = self.kind(col)
+        if kind == "categorical":
+            self._refuse_mixed_response(name, s.iloc[self.rows])
         codes, levels = self.factor(col)
         if kind == "bool":
             codes, levels = s.iloc[self.rows].to_numpy(dtype=bool).astype(np.int64), \
@@ -511,6 +578,25 @@ class _Builder:
             success = levels.index(label)
         y = (codes == success).astype(float)
         return y, [levels[1 - success], levels[success]], None
+
+    def _refuse_mixed_response(self, name, s: pd.Series) -> None:
+        """A text response some of whose values are numbers is a data-entry problem: name the
+        rows that are not numbers instead of fitting the text as categories."""
+        text = s.astype(str).str.strip()
+        numbers = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+        if numbers.all() or not numbers.any():
+            if numbers.all() and text.nunique() > 2:
+                raise DataError(f"the response '{name}' holds numbers stored as text; convert "
+                                "the column to numbers first")
+            return
+        bad = np.flatnonzero(~numbers)
+        if len(bad) > len(text) // 2:
+            return                              # mostly text: a categorical response
+        shown = ", ".join(f"{self.rows[i] + 1} ({text.iloc[i][:20]!r})" for i in bad[:8])
+        raise DataError(f"the response '{name}' mixes numbers and text: {len(bad)} of "
+                        f"{len(text)} rows are not numbers (rows {shown}"
+                        f"{', ...' if len(bad) > 8 else ''}, counting from 1). Correct or "
+                        "remove those values")
 
     # ------------------------------------------------------------------ random effects
     def grouping(self, r):
@@ -575,6 +661,11 @@ class _Builder:
         offset = None
         for o in self.f.offsets:
             offset = self.numeric(o) if offset is None else offset + self.numeric(o)
+        _check_magnitude(f"the response '{self.f.response.to_text()}'", y)
+        for j, nm in enumerate(names):
+            _check_magnitude(f"the predictor column '{nm}'", X[:, j])
+        if offset is not None:
+            _check_magnitude("the offset", offset)
         return Design(formula=self.f, X=X, fixef_names=names, fixef_terms=labels,
                       y=np.asarray(y, dtype=float), response_name=self.f.response.to_text(),
                       response_levels=response_levels,
@@ -587,6 +678,23 @@ class _Builder:
 
 _MATH = {"log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt,
          "abs": np.abs, "abs2": np.square}
+
+
+#: Largest absolute value, and smallest non-zero largest absolute value, of a column used in a
+#: fit: beyond them sums of squares overflow or underflow double precision.
+MAGNITUDE_LIMITS = (1e-100, 1e100)
+
+
+def _check_magnitude(what: str, values: np.ndarray) -> None:
+    """Refuse a column whose values are too large or too small for sums of squares."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    small, big = MAGNITUDE_LIMITS
+    if top > big or 0 < top < small:
+        size = "large" if top > big else "small"
+        raise DataError(f"{what} has values as {size} as {top:.3g} in absolute value, "
+                        f"outside what a fit can handle ({small:g} to {big:g}): sums of "
+                        f"squares would {'overflow' if size == 'large' else 'underflow'}. "
+                        "Rescale it first, e.g. express it in other units")
 
 
 def _missing(s: pd.Series) -> np.ndarray:
@@ -602,8 +710,8 @@ def _missing(s: pd.Series) -> np.ndarray:
     return s.isna().to_numpy()
 
 
-def _kind(s: pd.Series) -> str:
-    """'numeric', 'bool', 'categorical' or 'datetime'."""
+def column_kind(s: pd.Series) -> str:
+    """How a column enters a formula: 'numeric', 'bool', 'categorical' or 'datetime'."""
     dt = s.dtype
     if isinstance(dt, pd.CategoricalDtype):
         return "categorical"
@@ -618,7 +726,7 @@ def _kind(s: pd.Series) -> str:
 
 def _factorize(s: pd.Series):
     """(codes int64, levels list of str) with R's level order; unused levels dropped."""
-    kind = _kind(s)
+    kind = column_kind(s)
     if isinstance(s.dtype, pd.CategoricalDtype):
         raw = s.cat.codes.to_numpy().astype(np.int64)
         cats = s.cat.categories
@@ -639,7 +747,14 @@ def _factorize(s: pd.Series):
     return codes.astype(np.int64), [str(u) for u in uniq]
 
 
+def _short(name: str, limit: int = 60) -> str:
+    """A name for a message, cut to ``limit`` characters."""
+    return name if len(name) <= limit else name[:limit - 3] + "..."
+
+
 def _missing_column_message(name: str, columns: list) -> str:
+    if len(name) > 60:
+        return f"column '{_short(name)}' ({len(name):,} characters) not found"
     strs = [str(c) for c in columns]
     lower = [c for c in strs if c.lower() == name.lower()]
     match = lower or get_close_matches(name, strs, n=1, cutoff=0.6)
@@ -650,7 +765,7 @@ def _missing_column_message(name: str, columns: list) -> str:
         return f"column '{name}' not found; did you mean '{match[0]}'?"
     if not strs:
         return f"column '{name}' not found; the table has no columns"
-    shown = ", ".join(f"'{c}'" for c in strs[:12]) + (", ..." if len(strs) > 12 else "")
+    shown = ", ".join(f"'{_short(c)}'" for c in strs[:12]) + (", ..." if len(strs) > 12 else "")
     return f"column '{name}' not found; the table's columns are {shown}"
 
 

@@ -8,6 +8,10 @@ character position in the formula.
 from __future__ import annotations
 
 
+#: Characters of a formula shown around the position of an error.
+_SHOWN = 100
+
+
 class MixedModelError(ValueError):
     """Base class of every user-facing error of the engine."""
 
@@ -38,12 +42,24 @@ class FormulaError(MixedModelError):
     def _render(self) -> str:
         if self.pos is None or not self.formula:
             return self.message
-        width = max(1, (self.end or self.pos + 1) - self.pos)
-        caret = " " * self.pos + "^" * width
-        return f"{self.message} (at position {self.pos + 1})\n  {self.formula}\n  {caret}"
+        text, pos = self.formula, self.pos
+        width = max(1, min((self.end or pos + 1) - pos, 60))
+        left = ""
+        if len(text) > _SHOWN:                # a window around the position of a long formula
+            start = max(0, min(pos - _SHOWN // 2, len(text) - _SHOWN))
+            left = "..." if start > 0 else ""
+            right = "..." if start + _SHOWN < len(text) else ""
+            text, pos = left + text[start:start + _SHOWN] + right, pos - start + len(left)
+            width = max(1, min(width, len(text) - pos))
+        caret = " " * pos + "^" * width
+        return f"{self.message} (at position {self.pos + 1})\n  {text}\n  {caret}"
 
     def __reduce__(self):  # keep the fields through pickling (process pools)
         return (type(self), (self.message, self.formula, self.pos, self.end))
+
+
+class FormulaTypeError(FormulaError, TypeError):
+    """The formula is not text (nor a parsed formula); also a ``TypeError``."""
 
 
 class DataError(MixedModelError):
@@ -60,6 +76,10 @@ class ConvergenceWarning(UserWarning):
 
 class SingularFitWarning(UserWarning):
     """The fit is singular: some variance is estimated as zero or some correlation as ±1."""
+
+
+class SeparationWarning(UserWarning):
+    """Some fitted means are numerically 0 or 1: a fixed effect diverges (separation)."""
 
 
 class DataWarning(UserWarning):

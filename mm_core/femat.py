@@ -4,6 +4,10 @@ R's ``model.matrix`` followed by lme4's rank check keeps the leftmost set of lin
 independent columns: a column is dropped when its residual after projection on the columns to
 its left is below a relative tolerance (LINPACK ``dqrdc2`` with ``tol = 1e-7``). An unpivoted
 Householder QR gives exactly those residual norms on the diagonal of R.
+
+The test is scale-free: each column is first divided by a power of two near its largest absolute
+value (an exact operation), so a predictor measured in units of 1e-300 or 1e300 is judged like
+the same predictor in ordinary units instead of underflowing or overflowing.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ def independent_columns(X: np.ndarray, tol: float = RANK_TOL) -> np.ndarray:
     n, p = X.shape
     if p == 0:
         return np.arange(0)
+    X = X * column_scales(X)
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     keep: list[int] = []
     diag = np.zeros(p)
@@ -56,6 +61,18 @@ def independent_columns(X: np.ndarray, tol: float = RANK_TOL) -> np.ndarray:
         ok = d2 > tol * norms[keep_arr]
         keep_arr = keep_arr[ok]
     return keep_arr
+
+
+def column_scales(X: np.ndarray) -> np.ndarray:
+    """Powers of two that bring each column's largest absolute value into [0.5, 1).
+
+    Multiplying by them is exact in floating point; an all-zero or non-finite column gets 1.
+    """
+    with np.errstate(invalid="ignore"):
+        top = np.max(np.abs(X), axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    ok = np.isfinite(top) & (top > 0)
+    _, e = np.frexp(np.where(ok, top, 1.0))
+    return np.where(ok, np.ldexp(1.0, -e), 1.0)
 
 
 def _qr_r(X: np.ndarray) -> np.ndarray:

@@ -66,14 +66,14 @@ from scipy.optimize import brentq
 from scipy.special import digamma, gammaln
 
 from .agq import agq_adjustment, check_agq, level_indicator
-from .errors import DataError, MixedModelError
+from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
 from .lmm import (LinearMixedModel, _data_notes, check_identifiable, fit_notes, fitting_order,
                   theta_is_singular)
 from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
-from .pirls import FamilyKernel, PirlsError, make_system, pirls
+from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers, labels
 
@@ -191,27 +191,31 @@ class GeneralizedLinearMixedModel:
 
     # -- starting values -----------------------------------------------------------------------
     def start(self):
-        """PIRLS at lme4's initial θ from the family's starting means; returns the state."""
+        """PIRLS at lme4's initial θ from the family's starting means; returns the state.
+
+        The first start is lme4's (the family's ``mustart``, close to the data). When the link
+        cannot map it (a square-root link and a few negative Gaussian responses) or PIRLS fails
+        from it (a Gamma response with shape 0.1 has means spread over many orders of magnitude),
+        PIRLS starts again from one valid mean for every row, the weighted mean of the response
+        on the link scale, as glmmTMB starts from η = 0.
+        """
         fam = self.family
-        with np.errstate(all="ignore"):
-            mu0 = fam.initialize(self.y, self.pw)
-            eta0 = fam.linkfun(mu0)
-        if not (np.all(np.isfinite(eta0)) and fam.valid_eta(eta0)):
-            raise DataError(
-                f"the {fam.link.name} link cannot map the starting means of the {fam.name} "
-                f"response (from the data): e.g. a log link needs positive means and a logit "
-                "link means strictly between 0 and 1. Choose another link.")
         theta0 = initial_theta(self.reterms)
-        u0 = np.zeros(self.system.q)
-        try:
-            st = pirls(self.kernel, self.system, self.X, self.offset, theta0, np.zeros(self.p), u0,
-                       profile_beta=True, tol=PIRLS_TOL, eta_start=eta0)
-        except (PirlsError, NotPositiveDefinite) as e:
-            rng = {"binomial": "between 0 and 1"}.get(fam.name, "positive")
-            raise DataError(
-                f"cannot fit this model at the starting values: {e}. The {fam.name} means must be "
-                f"{rng}, and with the {fam.link.name} link the linear predictor can leave that "
-                f"range; try the canonical link '{fam.default_link}'.") from e
+        failure = None
+        for eta0 in self._starting_predictors():
+            try:
+                st = pirls(self.kernel, self.system, self.X, self.offset, theta0,
+                           np.zeros(self.p), np.zeros(self.system.q), profile_beta=True,
+                           tol=PIRLS_TOL, eta_start=eta0)
+            except (PirlsError, NotPositiveDefinite) as e:
+                failure = e
+                continue
+            break
+        else:
+            reason = f": {failure}" if failure is not None else \
+                " (the link cannot map any valid mean of the response)"
+            raise DataError(f"cannot fit this model at the starting values{reason}. "
+                            f"{link_advice(fam)}")
         self.kernel.calibrate(st.eta)
         if self.kernel.continuous and not any("lgamma" in n for n in self.notes):
             self.notes.append("With non-integer counts the Poisson log-likelihood (objective, "
@@ -219,6 +223,28 @@ class GeneralizedLinearMixedModel:
                               "logLik, is -Inf for such counts.")
         self._started = True
         return st
+
+    def _starting_predictors(self):
+        """Starting linear predictors to try: lme4's, then a constant valid mean."""
+        fam = self.family
+        with np.errstate(all="ignore"):
+            mu0 = fam.initialize(self.y, self.pw)
+            eta0 = fam.linkfun(mu0)
+        if np.all(np.isfinite(eta0)) and fam.valid_eta(eta0):
+            yield eta0
+        w = self.pw if np.sum(self.pw) > 0 else np.ones_like(self.y)
+        mean = float(np.sum(w * self.y) / np.sum(w))
+        candidates = [mean, float(np.median(self.y[self.y > 0])) if np.any(self.y > 0) else 1.0,
+                      1.0, 0.5]
+        for m in candidates:
+            with np.errstate(all="ignore"):
+                mu = np.full_like(self.y, m)
+                if not fam.valid_mu(mu):
+                    continue
+                eta = fam.linkfun(mu)
+            if np.all(np.isfinite(eta)) and fam.valid_eta(eta):
+                yield eta
+                return
 
     # -- the objective -------------------------------------------------------------------------
     def dispersion(self, st) -> float:
@@ -332,6 +358,19 @@ class GeneralizedLinearMixedModel:
             return np.where(y > mu, d, -d)
         raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working or "
                          "deviance")
+
+
+def link_advice(fam) -> str:
+    """What to check when PIRLS fails: the family's range of means, and the canonical link only
+    when another link is in use."""
+    rng = {"binomial": "between 0 and 1",
+           "gaussian": f"in the range of the {fam.link.name} link"}.get(fam.name, "positive")
+    if not fam.is_canonical:
+        return (f"The {fam.name} means must be {rng}; with the {fam.link.name} link the linear "
+                f"predictor can leave that range, with the canonical link "
+                f"'{fam.default_link}' it cannot.")
+    return (f"The {fam.name} means must be {rng}; check the response for extreme values and "
+            "the predictors for separation or extreme scales.")
 
 
 def _check_identifiable(design, allow: bool, dispersion: bool) -> None:
@@ -457,7 +496,11 @@ def fit_glmm(design, *, family="binomial", link=None, n_agq: int = 1, fast: bool
     model = GeneralizedLinearMixedModel(design, family=family, link=link, weights=weights,
                                         n_agq=n_agq, fast=fast,
                                         allow_more_random_effects=allow_more_random_effects)
-    return model.fit(progress, formula_text=formula_text, **optimizer)
+    try:
+        with np.errstate(all="ignore"):   # trial points far out; results are checked instead
+            return model.fit(progress, formula_text=formula_text, **optimizer)
+    except PirlsError as e:
+        raise DataError(f"the fit failed: {e}. {link_advice(model.family)}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -624,8 +667,14 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
     rec1 = _Recorder(f1, progress)
     theta1, fmin1, ret1, rec1 = bobyqa(rec1, st0.theta, model.lower, initial_step=0.2,
                                        recorder=rec1, **stage1_cfg)
-    st1 = model.solve(theta1, f1.best.beta, f1.best.u, profile_beta=True, tol=PIRLS_TOL_TIGHT)
-    vcov_pls1 = model.dispersion(st1) * model.system.unscaled_vcov()
+    try:
+        st1 = model.solve(theta1, f1.best.beta, f1.best.u, profile_beta=True, tol=PIRLS_TOL_TIGHT)
+        vcov_pls1 = model.dispersion(st1) * model.system.unscaled_vcov()
+    except NotPositiveDefinite:
+        # separation: the vanishing weights of the separated rows make the (β, u) system
+        # singular to rounding when PIRLS goes on; the stage-1 mode is as good
+        st1 = f1.best
+        vcov_pls1 = _vcov_pls(model, st1)
     notes = list(_data_notes(model.design, model.dropped_columns)) + list(model.notes)
     if model.fast:
         return _finish_fast(model, st1, theta1, rec1, ret1, vcov_pls1, cfg, notes, formula_text, t0,
@@ -761,9 +810,15 @@ def _vcov_pls(model, st) -> np.ndarray:
     if model.p == 0:
         return np.zeros((0, 0))
     w, wres = model.kernel.working(st.eta, st.mu)
-    model.system.update(w, st.eta - model.offset + wres, full=True)
-    f = model.system.factor(st.theta)
-    model.system.solve(f)
+    try:
+        model.system.update(w, st.eta - model.offset + wres, full=True)
+        model.system.solve(model.system.factor(st.theta))
+    except NotPositiveDefinite:
+        # separation: rows whose weights vanished leave a coefficient without information;
+        # floored weights give it the huge (finite) variance lme4 reports
+        w = np.maximum(w, SEPARATION_WEIGHT * float(np.median(w)))
+        model.system.update(w, st.eta - model.offset + wres, full=True)
+        model.system.solve(model.system.factor(st.theta))
     return model.dispersion(st) * model.system.unscaled_vcov()
 
 
@@ -875,6 +930,10 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         covariances=tuple(scale * lam @ lam.T for lam in lams), residual_variance=phi,
         ranef=_ranef_values(model, theta, st.u))
     singular = model.is_singular(theta)
+    separation = separation_note(model, st.mu, beta, se)
+    if separation:
+        notes = list(notes) + [separation]
+        _warnings.warn(separation, SeparationWarning, stacklevel=4)
     notes = fit_notes(notes, singular, optsum)
     extras = dict(extras)
     extras["eta"] = st.eta
@@ -894,6 +953,44 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         warnings=tuple(notes), n_dropped=design.n_dropped, rows=design.rows,
         dropped_columns=tuple(model.dropped_columns), y=design.y, prior_weights=model.pw,
         model=model, extras=extras)
+
+
+#: A fitted mean this close to 0 (or to 1 for a binomial) is numerically on the boundary
+#: (R's glm.fit: "fitted probabilities numerically 0 or 1 occurred").
+BOUNDARY_MU = 10 * np.finfo(float).eps
+#: Smallest |β_j x_ij| on a boundary row for which coefficient j is named as diverging.
+DIVERGING_ETA = 5.0
+#: A coefficient this large on the link scale is named too (it moves with the diverging ones).
+DIVERGING_BETA = 1000.0
+
+
+def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> str | None:
+    """The warning for complete or quasi-complete separation, naming the diverging coefficients.
+
+    Binomial and Poisson fits whose fitted means reach 0 (or 1) to rounding have a fixed effect
+    that runs off to ±infinity: the likelihood keeps improving along it. lme4 then reports a
+    large coefficient and, through glm, "fitted probabilities numerically 0 or 1 occurred".
+    """
+    fam = model.family.name
+    if fam not in ("binomial", "poisson") or not model.p:
+        return None
+    edge = mu < BOUNDARY_MU
+    if fam == "binomial":
+        edge |= mu > 1 - BOUNDARY_MU
+    rows = np.flatnonzero(edge & (model.pw > 0))
+    if rows.size == 0:
+        return None
+    contrib = np.max(np.abs(model.X[rows] * beta), axis=0)
+    names = [f"'{nm}' ({b:.3g})" for nm, b, c in zip(model.fixef_names, beta, contrib)
+             if c > DIVERGING_ETA or abs(b) > DIVERGING_BETA]
+    what = "probabilities numerically 0 or 1" if fam == "binomial" else "means numerically 0"
+    coef = (f"the estimate{'s' if len(names) > 1 else ''} of {', '.join(names)} "
+            f"{'are' if len(names) > 1 else 'is'} drifting towards infinity"
+            if names else "some fixed effect is drifting towards infinity")
+    return (f"Separation: {rows.size} observation{'s are' if rows.size > 1 else ' is'} fitted "
+            f"with {what}, so {coef}. Those estimates, their standard errors and tests are not "
+            "meaningful (the other coefficients are). Remove or merge the predictor categories "
+            "that separate the outcomes, or use a penalized (bias-reduced) fit.")
 
 
 def _ranef_values(model, theta, u) -> tuple:

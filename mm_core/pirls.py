@@ -27,6 +27,14 @@ Stopping rule and step-halving (lme4's ``pwrssUpdate`` with tighter, named toler
   shrink quadratically: a step below ``NEWTON_FINISH·√tol`` leaves the iterate within ~tol of
   the mode, so the run ends there with one more factorization at the final weights instead of
   another iteration. lme4 stops on a relative change of the penalized deviance below 1e-7.
+* separation: when a fixed effect diverges (a logistic model where a predictor separates the
+  0s from the 1s), the linear predictor of the separated observations moves by about one unit
+  per iteration forever while their weights vanish. From iteration ``SEPARATION_ITER`` on, the
+  step is therefore measured only over observations whose working weight exceeds
+  ``SEPARATION_WEIGHT`` times the median one; observations below carry no information about
+  the mode (lme4's deviance-based rule stops there too, with a large coefficient). When such
+  weights (relative weight below ``SEPARATION_WEIGHT_SINGULAR``) make the weighted system
+  singular to rounding before that, the previous iterate is returned as the mode.
 
 The log-determinant ``log|ΛᵀZᵀWZΛ + I|`` of the Laplace approximation comes from the factor of
 the last iteration, i.e. the weights of the previous iterate (lme4 does the same), which differs
@@ -76,6 +84,14 @@ _EPS = float(np.finfo(float).eps)
 NEWTON_FINISH = 0.1
 #: Relative increase of the penalized deviance treated as rounding error rather than a bad step.
 ROUNDOFF = 1e-11
+#: Iteration from which observations of negligible working weight are left out of the step
+#: (separation), and the weight relative to the median below which an observation is
+#: negligible.
+SEPARATION_ITER = 10
+SEPARATION_WEIGHT = 1e-10
+#: When the weighted system cannot be factored, observations with a relative working weight
+#: below this are taken as separated (see the module docstring).
+SEPARATION_WEIGHT_SINGULAR = 1e-6
 
 
 class PirlsError(MixedModelError):
@@ -719,6 +735,7 @@ def pirls(kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray, theta
     last_step = math.inf
     step = math.nan
     total_halvings = 0
+    separated, f, dev_cur = False, None, math.nan
     for it in range(1, maxit + 1):
         w, wres = kernel.working(eta, mu, aux)
         if profile_beta:
@@ -726,8 +743,18 @@ def pirls(kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray, theta
         else:
             z = eta - offset - xb + wres                  # ... for u with Xβ in the offset
         system.update(w, z, full=profile_beta)
-        f = system.factor(theta)
-        beta_new, u_new = system.solve(f)
+        try:
+            f_new = system.factor(theta)
+            beta_new, u_new = system.solve(f_new)
+        except NotPositiveDefinite:
+            vanishing = w < SEPARATION_WEIGHT_SINGULAR * float(np.median(w))
+            if f is None or not (separated or vanishing.any()):
+                raise
+            # the vanishing weights of separated observations made the system singular to
+            # rounding: the previous iterate is the mode to working precision
+            return PirlsState(theta, beta, u, eta, mu, dev_cur, float(u @ u), f.logdet, f,
+                              it - 1, total_halvings)
+        f = f_new
         if beta_new is None:                              # no fixed effects (p = 0)
             beta_new = beta
         if profile_beta:
@@ -755,8 +782,15 @@ def pirls(kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray, theta
                              "(invalid means); the model may not suit these data")
         if pdev_new > pdev + slack:
             raise PirlsError("step-halving failed to reduce the penalized deviance")
-        step = float(np.max(np.abs(eta_new - eta))) if eta.size else 0.0
+        moves = np.abs(eta_new - eta)
+        step = float(np.max(moves)) if eta.size else 0.0
+        if step >= tol and it >= SEPARATION_ITER:
+            w_new = kernel.working(eta_new, mu_new, aux_new)[0]
+            informative = w_new > SEPARATION_WEIGHT * float(np.median(w_new))
+            separated = not informative.all()
+            step = float(np.max(moves[informative], initial=0.0))
         u, beta, xb, eta, mu, aux, pdev = u_new, beta_new, xb_new, eta_new, mu_new, aux_new, pdev_new
+        dev_cur = dev_new
         # converged: a step below tol, or steps that stopped shrinking at rounding level
         if step < tol or (step < 1e4 * tol and step > 0.5 * last_step):
             return PirlsState(theta, beta, u, eta, mu, dev_new, float(u @ u), f.logdet, f, it,

@@ -107,6 +107,7 @@ def _builder(design, newdata: pd.DataFrame, rows: np.ndarray, levels: dict):
 
     b = _NewDataBuilder(design.formula, newdata, dict(design.contrasts))
     b.rows = rows
+    b.n_dropped = len(newdata) - len(rows)
     b.keep = np.zeros(len(newdata), bool)
     b.keep[rows] = True
     return b
@@ -220,6 +221,9 @@ def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "p
 def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
     if not isinstance(newdata, pd.DataFrame):
         raise MixedModelError("newdata must be a table (pandas DataFrame)")
+    from .design import check_column_names, text_column_names
+    newdata = text_column_names(newdata)
+    check_column_names(newdata)
     design = result.model.design
     formula = design.formula
     stats_exprs = _uses_data_statistics(formula)
@@ -246,6 +250,7 @@ def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
     if rows.size == 0:
         return out
     levels = _factor_columns(formula, design.factor_levels)
+    _check_numeric_columns(design, newdata, rows, levels, groups)
     b = _builder(design, newdata, rows, levels)
     X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
     if list(names) != list(design.fixef_names):
@@ -261,6 +266,37 @@ def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
                                  term_columns(t, groups[t.group]), new_levels)
     out[rows] = eta
     return out
+
+
+def _check_numeric_columns(design, newdata, rows, levels: dict, groups) -> None:
+    """Refuse new data whose column is text where the fit used numbers."""
+    from .design import column_kind
+    formula = design.formula
+    grouping = {g for r in formula.random for g in r.group}
+    numeric = set()
+    for t in formula.fixed:
+        for fac in t.factors:
+            if not (isinstance(fac, Call) and fac.func in ("factor", "C", "fulldummy")):
+                numeric |= fac.columns
+    for o in formula.offsets:
+        numeric |= o.columns
+    for r in formula.random:
+        if r.group_label in groups:
+            for t in r.terms:
+                for fac in t.factors:
+                    if not (isinstance(fac, Call) and fac.func in ("factor", "C", "fulldummy")):
+                        numeric |= fac.columns
+    for c in sorted(numeric - set(levels) - grouping):
+        s = newdata[c].iloc[rows]
+        if column_kind(s) in ("numeric", "bool"):
+            continue
+        values = pd.to_numeric(s, errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        shown = ", ".join(f"row {rows[i] + 1} ({str(s.iloc[i])[:20]!r})" for i in bad[:5])
+        raise DataError(f"column '{c}' holds numbers in the fitted data but "
+                        f"{'text' if len(bad) else 'numbers stored as text'} in newdata"
+                        + (f": {shown}{', ...' if len(bad) > 5 else ''} are not numbers"
+                           if len(bad) else "; convert it to numbers first"))
 
 
 def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_levels: str):

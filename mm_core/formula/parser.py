@@ -15,6 +15,14 @@ Grammar (R's operator precedence, loosest first)::
 
 Only whitelisted functions are accepted (:data:`ALLOWED_FUNCTIONS`); nothing is evaluated.
 
+Size limits keep every formula cheap to parse whatever its text: at most :data:`MAX_LENGTH`
+characters, :data:`MAX_NESTING` levels of parentheses, function calls and signs,
+:data:`MAX_EXPRESSION_DEPTH` operators in one arithmetic expression, interactions of at most
+:data:`MAX_ORDER` columns (``^`` exponents included) and :data:`MAX_TERMS` fixed-effects terms
+after ``*``, ``/``, ``:`` and ``^`` are expanded. Each limit is checked before the work it
+bounds, so ``(a + b)^1000000000`` or ``(x0 + ... + x19)^20`` fail at once with the position of
+the operator.
+
 Example
 -------
 >>> parse_formula("y ~ a*b - a:b + (1 | g/h)").to_text()
@@ -22,13 +30,26 @@ Example
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-from ..errors import FormulaError
+from ..errors import FormulaError, FormulaTypeError
 from .terms import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
 from .tokens import Token, tokenize
 
-__all__ = ["parse_formula", "ALLOWED_FUNCTIONS", "MATH_FUNCTIONS", "CODINGS"]
+__all__ = ["parse_formula", "ALLOWED_FUNCTIONS", "MATH_FUNCTIONS", "CODINGS", "MAX_LENGTH",
+           "MAX_NESTING", "MAX_EXPRESSION_DEPTH", "MAX_ORDER", "MAX_TERMS"]
+
+#: Longest formula text accepted (characters).
+MAX_LENGTH = 20_000
+#: Deepest nesting of parentheses, function calls and unary signs.
+MAX_NESTING = 50
+#: Deepest tree of one arithmetic expression (``I(a + b + ...)``: one level per operator).
+MAX_EXPRESSION_DEPTH = 200
+#: Most columns in one interaction term, and the largest exponent of ``(...)^k``.
+MAX_ORDER = 10
+#: Most fixed-effects terms a formula may expand to.
+MAX_TERMS = 1000
 
 #: Functions allowed inside arithmetic (``I()``, function arguments, the response).
 MATH_FUNCTIONS = ("log", "log2", "log10", "exp", "sqrt", "abs", "abs2", "scale", "center")
@@ -75,8 +96,27 @@ def parse_formula(text: str) -> Formula:
     lme4 equivalent: the formula argument of ``lmer()``/``glmer()``.
     """
     if not isinstance(text, str):
-        raise TypeError("parse_formula expects the formula as text")
+        shown = repr(text)
+        raise FormulaTypeError(f"the formula must be text such as 'y ~ 1 + x + (1 | g)', not "
+                               f"{type(text).__name__} "
+                               f"{shown if len(shown) <= 40 else shown[:37] + '...'}")
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(f"the formula is {len(text):,} characters long; at most "
+                           f"{MAX_LENGTH:,} are accepted", text[:200] + " ...", MAX_LENGTH,
+                           MAX_LENGTH + 1)
     return _Parser(text).parse()
+
+
+
+def _power_terms(m: int, k: int) -> int:
+    """Upper bound on the terms of ``(t1 + ... + tm)^k``: the sum of C(m, j) for j <= k."""
+    total, c = 0, 1
+    for j in range(1, k + 1):
+        c = c * (m - j + 1) // j
+        total += c
+        if total > MAX_TERMS:
+            break
+    return total
 
 
 class _Parser:
@@ -85,6 +125,8 @@ class _Parser:
         self.toks: list[Token] = tokenize(text)
         self.i = 0
         self.var_order: dict[str, int] = {}
+        self.level = 0                       # current nesting (parentheses, calls, signs)
+        self.depth: dict[int, int] = {}      # id(expression node) -> depth of its tree
 
     # ------------------------------------------------------------------ helpers
     def error(self, message: str, pos: int, end: int | None = None) -> FormulaError:
@@ -156,6 +198,40 @@ class _Parser:
             return self.err_tok(f"'{t.text}' needs something on its left", t)
         return self.unexpected(t)
 
+    def enter(self, tok: Token) -> None:
+        """Count one more level of nesting at ``tok``; refuse beyond :data:`MAX_NESTING`."""
+        self.level += 1
+        if self.level > MAX_NESTING:
+            raise self.err_tok(f"the formula is nested more than {MAX_NESTING} levels deep "
+                               "(parentheses, function calls or signs); simplify it", tok)
+
+    def leave(self) -> None:
+        self.level -= 1
+
+    def node(self, cls, pos_tok: Token, *args, children=()):
+        """Build an expression node, refusing trees deeper than :data:`MAX_EXPRESSION_DEPTH`."""
+        obj = cls(*args)
+        d = 1 + max((self.depth.get(id(c), 1) for c in children), default=0)
+        if d > MAX_EXPRESSION_DEPTH:
+            raise self.err_tok(f"this expression has more than {MAX_EXPRESSION_DEPTH} nested "
+                               "operations; simplify it or compute the column in the data",
+                               pos_tok)
+        self.depth[id(obj)] = d
+        for c in children:                    # keep the children alive with their ids
+            self.depth.setdefault(id(c), 1)
+        return obj
+
+    def check_terms(self, count: int, op: Token, order: int = 0) -> None:
+        """Refuse an expansion to more than :data:`MAX_TERMS` terms, or of order above
+        :data:`MAX_ORDER`, before building it."""
+        if order > MAX_ORDER:
+            raise self.err_tok(f"this interaction involves {order} columns; at most "
+                               f"{MAX_ORDER} can interact in one term", op)
+        if count > MAX_TERMS:
+            raise self.err_tok(f"'{op.text}' here expands to {count:,} terms or more; a formula "
+                               f"may have at most {MAX_TERMS:,}. Write the interactions you "
+                               "need explicitly, e.g. (a + b + c)^2", op)
+
     def register(self, expr) -> None:
         self.var_order.setdefault(expr.to_text(), len(self.var_order))
 
@@ -169,8 +245,10 @@ class _Parser:
     @staticmethod
     def add_terms(terms: list, more) -> list:
         out = list(terms)
+        seen = set(out)
         for t in more:
-            if t not in out:
+            if t not in seen:
+                seen.add(t)
                 out.append(t)
         return out
 
@@ -207,6 +285,9 @@ class _Parser:
         for t in self.toks:
             if t.kind == "(":
                 stack.append(t)
+                if len(stack) > MAX_NESTING:
+                    raise self.err_tok(f"the parentheses are nested more than {MAX_NESTING} "
+                                       "levels deep; simplify the formula", t)
             elif t.kind == ")":
                 if not stack:
                     raise self.err_tok("this ')' has no matching '('", t)
@@ -235,6 +316,7 @@ class _Parser:
         while self.at_op("+", "-"):
             op = self.advance()
             right = self.parse_prod()
+            self.check_terms(len(part.terms) + len(right.terms), op)
             part = self.plus(part, right) if op.text == "+" else self.minus(part, right, op)
         return part
 
@@ -247,7 +329,8 @@ class _Parser:
         if b.randoms or b.offsets:
             raise self.err_tok("only ordinary terms, '1' or '0' can be removed with '-'", op)
         intercept = a.intercept if b.intercept is None else (not b.intercept)
-        return _Part([t for t in a.terms if t not in b.terms], intercept, a.randoms, a.offsets)
+        removed = set(b.terms)
+        return _Part([t for t in a.terms if t not in removed], intercept, a.randoms, a.offsets)
 
     def parse_prod(self) -> _Part:
         part = self.parse_inter()
@@ -255,6 +338,8 @@ class _Parser:
             op = self.advance()
             right = self.parse_inter()
             self.require_pure(part, right, op)
+            self.check_terms((len(part.terms) + 1) * (len(right.terms) + 1), op,
+                             self.order(part) + self.order(right))
             if op.text == "*":
                 cross = [self.make_term(s.factors + t.factors) for s in part.terms
                          for t in right.terms]
@@ -271,6 +356,8 @@ class _Parser:
             op = self.advance()
             right = self.parse_power()
             self.require_pure(part, right, op)
+            self.check_terms(len(part.terms) * len(right.terms), op,
+                             self.order(part) + self.order(right))
             part = _Part(self.add_terms([], [self.make_term(s.factors + t.factors)
                                              for s in part.terms for t in right.terms]))
         return part
@@ -280,18 +367,32 @@ class _Parser:
         if self.at_op("^"):
             op = self.advance()
             t = self.tok
-            if t.kind != "number" or float(t.text) != int(float(t.text)) or float(t.text) < 1:
+            if t.kind != "number" or not math.isfinite(float(t.text)) \
+                    or float(t.text) != int(float(t.text)) or float(t.text) < 1:
                 raise self.err_tok("'^' in a formula needs a whole number, as in (a + b + c)^2; "
                                    "for a power of a column use I(x^2)", t if t.kind != "end"
                                    else op)
             self.advance()
             self.require_pure(part, _Part(), op)
+            k = int(float(t.text))
+            if k > MAX_ORDER:
+                raise self.err_tok(f"the exponent {t.text} is too large: '^' builds the "
+                                   f"interactions up to that order, and at most {MAX_ORDER} "
+                                   "columns can interact in one term", t)
+            factors = {f.to_text() for s_ in part.terms for f in s_.factors}
+            k = min(k, len(factors))          # higher powers add no new term
+            self.check_terms(_power_terms(len(part.terms), k), op)
             result = list(part.terms)
-            for _ in range(int(float(t.text)) - 1):
+            for _ in range(k - 1):
                 result = self.add_terms(result, [self.make_term(s.factors + b.factors)
                                                  for s in result for b in part.terms])
             part = _Part(result)
         return part
+
+    @staticmethod
+    def order(part: _Part) -> int:
+        """Largest number of columns in one term of ``part``."""
+        return max((t.degree for t in part.terms), default=0)
 
     def require_pure(self, a: _Part, b: _Part, op: Token) -> None:
         for p in (a, b):
@@ -304,6 +405,13 @@ class _Parser:
                 raise self.err_tok(f"'1' or '0' cannot be combined with '{op.text}'", op)
 
     def parse_atom(self) -> _Part:
+        self.enter(self.tok)
+        try:
+            return self._parse_atom()
+        finally:
+            self.leave()
+
+    def _parse_atom(self) -> _Part:
         t = self.tok
         if t.kind == "number":
             self.advance()
@@ -444,7 +552,7 @@ class _Parser:
                                "arguments)", name)
         if func in ("factor", "C", "fulldummy") and not isinstance(args[0], Name):
             raise self.error(f"{func}() needs a column name, e.g. {func}(x)", *spans[0])
-        return Call(func, tuple(args), name.pos, close.end)
+        return self.node(Call, name, func, tuple(args), name.pos, close.end, children=args)
 
     @staticmethod
     def misplaced(func: str) -> str:
@@ -486,27 +594,35 @@ class _Parser:
         left = self.parse_mul()
         while self.at_op("+", "-"):
             op = self.advance()
-            left = BinOp(op.text, left, self.parse_mul(), op.pos)
+            right = self.parse_mul()
+            left = self.node(BinOp, op, op.text, left, right, op.pos, children=(left, right))
         return left
 
     def parse_mul(self):
         left = self.parse_unary()
         while self.at_op("*", "/"):
             op = self.advance()
-            left = BinOp(op.text, left, self.parse_unary(), op.pos)
+            right = self.parse_unary()
+            left = self.node(BinOp, op, op.text, left, right, op.pos, children=(left, right))
         return left
 
     def parse_unary(self):
-        if self.at_op("-", "+"):
-            op = self.advance()
-            return UnaryOp(op.text, self.parse_unary(), op.pos)
-        return self.parse_pow()
+        self.enter(self.tok)
+        try:
+            if self.at_op("-", "+"):
+                op = self.advance()
+                operand = self.parse_unary()
+                return self.node(UnaryOp, op, op.text, operand, op.pos, children=(operand,))
+            return self.parse_pow()
+        finally:
+            self.leave()
 
     def parse_pow(self):
         base = self.parse_arith_atom()
         if self.at_op("^"):
             op = self.advance()
-            return BinOp("^", base, self.parse_unary(), op.pos)
+            exponent = self.parse_unary()
+            return self.node(BinOp, op, "^", base, exponent, op.pos, children=(base, exponent))
         return base
 
     def parse_arith_atom(self):
