@@ -545,10 +545,6 @@ class LinearMixedModel:
         raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working, "
                          "deviance or scaled")
 
-    # -- pickling: the CHOLMOD symbolic factor is rebuilt on demand ----------------------------------
-    def __getstate__(self):
-        return self.__dict__.copy()
-
 
 def theta_is_singular(theta, lower: np.ndarray) -> bool:
     """lme4's ``isSingular``: a bounded (diagonal) element of θ below ``SINGULAR_TOL``."""

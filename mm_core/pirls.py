@@ -50,7 +50,7 @@ import scipy.sparse as sp
 
 from .dense import cho_solve, tri_inv
 from .errors import MixedModelError
-from .pls import PLS, CrossProducts, NotPositiveDefinite
+from .pls import PLS, CrossProducts, NotPositiveDefinite, PicklableSystem
 
 try:  # CHOLMOD for large sparse Schur complements (nested factors); dense LAPACK otherwise
     from sksparse import cholmod as _cholmod
@@ -202,7 +202,7 @@ def _unscaled_vcov(RX) -> np.ndarray:
     return Ri.T @ Ri
 
 
-class ScalarSystem:
+class ScalarSystem(PicklableSystem):
     """Blocked PLS solver for models whose random-effects terms are all scalar.
 
     The leading term's block ΛᵀZ₁ᵀWZ₁Λ + I is diagonal (m₁ = λ₁²a₁ + 1); the Schur complement
@@ -332,7 +332,7 @@ class ScalarSystem:
         if self.nrr:
             self.S_rr_pos = np.concatenate([pos(self.rr_rows, self.rr_cols), pos(self.rr_cols, self.rr_rows)])
         self.S_nnz = len(keys)
-        self.S_symbolic = _cholmod.analyze(self.S_pattern, mode="simplicial", ordering_method="amd")
+        self._rebuild()
 
     # -- per-weights work -----------------------------------------------------------------------
     def update(self, w: np.ndarray, z: np.ndarray | None, full: bool) -> None:
@@ -482,17 +482,13 @@ class ScalarSystem:
         """(R_XᵀR_X)⁻¹ from the last full solve."""
         return _unscaled_vcov(self.last_RX if self.p else None)
 
-    def __getstate__(self):
-        d = self.__dict__.copy()
-        d.pop("S_symbolic", None)        # CHOLMOD objects do not pickle; re-analysed on load
-        d.pop("AR1T", None)              # a view of AR1's data: rebuilt on load
-        return d
+    # CHOLMOD's symbolic factor does not pickle; AR1T is a view of AR1's data
+    _transient = ("S_symbolic", "AR1T")
 
-    def __setstate__(self, d):
-        self.__dict__.update(d)
-        if "AR1" in d:
+    def _rebuild(self) -> None:
+        if "AR1" in self.__dict__:
             self.AR1T = self.AR1.T
-        if d.get("sparse_S"):
+        if getattr(self, "sparse_S", False):
             self.S_symbolic = _cholmod.analyze(self.S_pattern, mode="simplicial",
                                                ordering_method="amd")
 
@@ -536,7 +532,7 @@ def _chol(A: np.ndarray) -> np.ndarray:
     return L
 
 
-class PLSSystem:
+class PLSSystem(PicklableSystem):
     """The weighted system through :mod:`mm_core.pls` (any term structure).
 
     Two PLS objects share the terms: one without fixed effects for the u-only PIRLS of stage 2,
@@ -591,11 +587,6 @@ class PLSSystem:
         """(R_XᵀR_X)⁻¹ from the last full solve."""
         return _unscaled_vcov(self.last_RX if self.p else None)
 
-    def __getstate__(self):
-        d = self.__dict__.copy()
-        d["_pls"] = {}
-        d.pop("_cur", None)
-        return d
 
 
 class _TooLarge(Exception):

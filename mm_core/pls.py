@@ -368,7 +368,31 @@ class CholmodSchur:
         return self.F.solve_A(b)
 
 
-class PLS:
+class PicklableSystem:
+    """The pickling rule of every penalized least-squares system.
+
+    CHOLMOD's factor objects do not pickle. Attributes named in ``_transient`` are dropped
+    when the object is pickled and :meth:`_rebuild` restores them after unpickling (a symbolic
+    analysis of the same pattern), so a fitted result pickles whichever system fitted it.
+    """
+
+    _transient: tuple = ()
+
+    def __getstate__(self):
+        d = self.__dict__.copy()
+        for name in self._transient:
+            d.pop(name, None)
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Recreate the attributes dropped by ``__getstate__``."""
+
+
+class PLS(PicklableSystem):
     """Per-θ evaluation of the blocked factorization on fixed cross-products.
 
     Parameters
@@ -423,10 +447,20 @@ class PLS:
             self._cholmod_pattern = full
             keys = full.indices.astype(np.int64) + qR * np.repeat(np.arange(qR), np.diff(full.indptr))
             self._cholmod_keys = keys
-            Sinit = full.copy()
-            Sinit.data = np.where(full.indices == np.repeat(np.arange(qR), np.diff(full.indptr)),
-                                  float(qR) + 1.0, 0.01)
-            self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
+            self._rebuild()
+
+    _transient = ("_symbolic",)
+
+    def _rebuild(self) -> None:
+        """CHOLMOD's symbolic analysis of the fixed pattern of S (a supernodal factor)."""
+        if self.schur_kind != "cholmod":
+            return
+        full = self._cholmod_pattern
+        qR = full.shape[0]
+        Sinit = full.copy()
+        Sinit.data = np.where(full.indices == np.repeat(np.arange(qR), np.diff(full.indptr)),
+                              float(qR) + 1.0, 0.01)
+        self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
 
     def _build_gather(self, AR1: sp.csc_matrix) -> None:
         """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of d = diag(D) (scalar terms).

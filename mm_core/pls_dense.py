@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .dense import cho_solve, chol, tri_solve
-from .pls import NotPositiveDefinite, term_layouts
+from .pls import NotPositiveDefinite, PicklableSystem, term_layouts
 
 #: Models whose Z has at most this many columns are factored densely ...
 DENSE_Q_MAX = 100
@@ -112,7 +112,7 @@ class DenseFactor:
     pwrss: float
 
 
-class DensePLS:
+class DensePLS(PicklableSystem):
     """Dense augmented-matrix version of :class:`mm_core.pls.PLS` (same methods)."""
 
     schur_kind = "small-dense"
