@@ -424,7 +424,8 @@ class PLS(PicklableSystem):
         p1 = cp.p1
         # pattern of A_R1 D A_R1ᵀ: pairs of nonzeros in the same level-block of columns
         counts = np.diff(AR1.indptr).reshape(cp.l1, p1).sum(axis=1) if AR1.nnz else np.zeros(cp.l1)
-        gather_size = int(np.sum(counts.astype(np.int64) ** 2)) * p1 * p1 // max(p1, 1)
+        counts = counts.astype(np.int64)
+        gather_size = int(np.sum(counts * (counts + 1) // 2))
         pattern = (abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc()
         pattern = sp.tril(pattern, format="csc")
         density = pattern.nnz / (qR * (qR + 1) / 2)
@@ -436,7 +437,10 @@ class PLS(PicklableSystem):
                 warnings.warn("scikit-sparse (CHOLMOD) is not installed: large crossed random effects "
                               "are factored densely, which is slower and uses more memory.",
                               RuntimeWarning, stacklevel=3)
-        self.use_gather = self.scalar1 and self.scalar_R and gather_size <= GATHER_MAX
+        # the scatter map works for any leading term; Λ_R is then applied entrywise (scalar
+        # later terms) or to the dense S (vector-valued later terms, dense Schur complement)
+        self.use_gather = ((self.scalar_R or self.schur_kind == "dense")
+                           and gather_size <= GATHER_MAX)
         if self.use_gather:
             self._build_gather(AR1)
         if self.schur_kind == "cholmod":
@@ -463,26 +467,30 @@ class PLS(PicklableSystem):
         self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
 
     def _build_gather(self, AR1: sp.csc_matrix) -> None:
-        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of d = diag(D) (scalar terms).
+        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of the blocks D (ℓ₁, p₁, p₁).
 
-        Entry (a, b) of A_R1 D A_R1ᵀ is Σₖ A[a,k] A[b,k] dₖ: a matrix G with one row per position
-        of the lower-triangular pattern and one column per level k of the leading term, whose
-        entries are the products A[a,k] A[b,k], turns d into those values with one sparse
-        mat-vec. G is built column by column (CSC), in the order the pairs are generated.
+        Entry (a, b) of A_R1 D A_R1ᵀ is Σₖ Σᵢⱼ A[a,(k,i)] Dₖ[i,j] A[b,(k,j)]: a matrix G with one
+        row per position of the lower-triangular pattern and one column per (k, i, j), whose
+        entries are the products A[a,(k,i)] A[b,(k,j)], turns ``D.ravel()`` into those values
+        with one sparse mat-vec — the same few vectorized operations whatever the number of
+        levels. The entries of level k's columns are contiguous in CSC order, so the pairs are
+        generated level block by level block without a loop over levels.
         """
         cp = self.cp
-        qR = cp.qR
-        indptr, idx = AR1.indptr, AR1.indices
-        cnt = np.diff(indptr).astype(np.int64)
-        col_of = np.repeat(np.arange(AR1.shape[1]), cnt)
-        rep = cnt[col_of]
+        qR, p1 = cp.qR, cp.p1
+        indptr, idx = AR1.indptr.astype(np.int64), AR1.indices
+        col = np.repeat(np.arange(AR1.shape[1], dtype=np.int64), np.diff(indptr))
+        level = col // p1
+        bstart = indptr[::p1][:-1] if p1 > 1 else indptr[:-1]
+        bcount = np.diff(np.append(bstart, indptr[-1]))
+        rep = bcount[level]                                    # pairs of each entry in its block
         e1 = np.repeat(np.arange(len(idx), dtype=np.int64), rep)
         offs = np.arange(len(e1), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
-        e2 = np.repeat(indptr[col_of].astype(np.int64), rep) + offs
+        e2 = np.repeat(bstart[level], rep) + offs
         a, b = idx[e1], idx[e2]
         keep = a >= b
         e1, e2, a, b = e1[keep], e2[keep], a[keep], b[keep]
-        per_col = np.bincount(col_of[e1], minlength=AR1.shape[1])
+        gcol = level[e1] * (p1 * p1) + (col[e1] % p1) * p1 + col[e2] % p1
         lin = a.astype(np.int64) * qR + b
         ARR = sp.tril(cp.ARR, format="coo")
         lin_arr = ARR.row.astype(np.int64) * qR + ARR.col
@@ -499,13 +507,16 @@ class PLS(PicklableSystem):
         self._g_rows = (uniq // qR).astype(np.int64)
         self._g_cols = (uniq % qR).astype(np.int64)
         m = len(uniq)
-        Gptr = np.concatenate([[0], np.cumsum(per_col)])
-        self._G = sp.csc_matrix((np.zeros(len(lin)), inv_pairs, Gptr), shape=(m, AR1.shape[1]))
-        self._g_e1, self._g_e2 = e1, e2
+        G = sp.csr_matrix((np.arange(1.0, len(lin) + 1), (inv_pairs, gcol)),
+                          shape=(m, cp.l1 * p1 * p1))
+        order = G.data.astype(np.int64) - 1          # CSR position -> pair
+        self._G = G
+        self._g_e1, self._g_e2 = e1[order], e2[order]
         self._g_csc_perm = _csr_to_csc_data_map(self.cp.AR1)
         self._g_arr_pos = inv_arr
         self._g_arr_src = _tril_data_index(self.cp.ARR)
         self._g_base = np.zeros(m)
+        self._g_diag = np.flatnonzero(self._g_rows == self._g_cols)
         self.refresh()
 
     def refresh(self) -> None:
@@ -552,24 +563,44 @@ class PLS(PicklableSystem):
             D = dvec[:, None, None]
             logdet = float(np.sum(np.log(m)))
             AX1D = cp.AX1 * dvec
+        elif p1 == 2:
+            # closed form for the common random intercept and slope: with λ = [[l0, 0], [l1, l2]]
+            # and A₁₁ₖ = [[a, b], [b, c]], M = λᵀAλ + I, M⁻¹ and D = λM⁻¹λᵀ are elementwise
+            # formulas over the levels (no stack of 2×2 matrix products)
+            l0, l1, l2 = lam1[0, 0], lam1[1, 0], lam1[1, 1]
+            A11 = cp.A11
+            a, b, c = A11[:, 0, 0], A11[:, 1, 0], A11[:, 1, 1]
+            blc = b * l0 + c * l1
+            m00 = a * l0 * l0 + (b * l0) * (2.0 * l1) + c * l1 * l1 + 1.0
+            m01 = l2 * blc
+            m11 = (l2 * l2) * c + 1.0
+            det = m00 * m11 - m01 * m01
+            if not np.all(det > 0):
+                raise NotPositiveDefinite("a 2×2 block is not positive definite")
+            logdet = float(np.sum(np.log(det)))
+            i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+            Minv = np.empty((cp.l1, 2, 2))
+            Minv[:, 0, 0], Minv[:, 1, 1] = i00, i11
+            Minv[:, 0, 1] = Minv[:, 1, 0] = i01
+            D = np.empty((cp.l1, 2, 2))
+            d00 = (l0 * l0) * i00
+            d01 = l0 * (l1 * i00 + l2 * i01)
+            d11 = (l1 * l1) * i00 + (2.0 * l1 * l2) * i01 + (l2 * l2) * i11
+            D[:, 0, 0], D[:, 1, 1] = d00, d11
+            D[:, 0, 1] = D[:, 1, 0] = d01
+            dvec = None
+            x0, x1 = cp.AX1[:, 0::2], cp.AX1[:, 1::2]
+            AX1D = np.empty_like(cp.AX1)
+            AX1D[:, 0::2] = x0 * d00 + x1 * d01
+            AX1D[:, 1::2] = x0 * d01 + x1 * d11
         else:
             M = lam1.T @ cp.A11 @ lam1
             M[:, np.arange(p1), np.arange(p1)] += 1.0
-            if p1 == 2:  # closed form: the common random intercept and slope
-                a, b, c = M[:, 0, 0], M[:, 1, 0], M[:, 1, 1]
-                det = a * c - b * b
-                if not np.all(det > 0):
-                    raise NotPositiveDefinite("a 2×2 block is not positive definite")
-                Minv = np.empty_like(M)
-                Minv[:, 0, 0], Minv[:, 1, 1] = c / det, a / det
-                Minv[:, 0, 1] = Minv[:, 1, 0] = -b / det
-                logdet = float(np.sum(np.log(det)))
-            else:
-                sign, ld = np.linalg.slogdet(M)
-                if not np.all(sign > 0):
-                    raise NotPositiveDefinite("a diagonal block is not positive definite")
-                logdet = float(np.sum(ld))
-                Minv = np.linalg.inv(M)
+            sign, ld = np.linalg.slogdet(M)
+            if not np.all(sign > 0):
+                raise NotPositiveDefinite("a diagonal block is not positive definite")
+            logdet = float(np.sum(ld))
+            Minv = np.linalg.inv(M)
             D = lam1 @ Minv @ lam1.T          # λ M_k⁻¹ λᵀ per level
             dvec = None
             AX1b = cp.AX1.reshape(cp.p + 1, cp.l1, p1).transpose(1, 0, 2)
@@ -597,15 +628,22 @@ class PLS(PicklableSystem):
         qR = cp.qR
         if self.scalar_R:
             lamR = self._lamR_diag(lams)
-        else:
+        elif not self.use_gather:
             LamR = self._lamR_sparse(lams)
         # middle matrix  A_RR − A_R1 D A_R1ᵀ
         if self.use_gather:
-            vals = self._g_base - self._G @ dvec
-            vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
+            vals = self._g_base - self._G @ (dvec if dvec is not None else D.ravel())
+            if self.scalar_R:
+                vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
             if self.schur_kind == "dense":
                 S = np.zeros((qR, qR))
-                S[self._g_rows, self._g_cols] = vals
+                if self.scalar_R:
+                    S[self._g_rows, self._g_cols] = vals
+                else:
+                    vals[self._g_diag] *= 0.5
+                    S[self._g_rows, self._g_cols] = vals
+                    S += S.T                          # the whole symmetric middle matrix
+                    S = self._lamR_sandwich(S, lams)
                 S[np.diag_indices(qR)] += 1.0
                 Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
             else:
@@ -626,8 +664,25 @@ class PLS(PicklableSystem):
                 Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
         # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
         B = cp.AXR - np.asarray((cp.AR1 @ AX1D.T)).T
-        B = B * lamR if self.scalar_R else np.asarray((LamR.T @ B.T)).T
+        if self.scalar_R:
+            B = B * lamR
+        elif self.use_gather:
+            B = self._times_lamR(B, lams)
+        else:
+            B = np.asarray((LamR.T @ B.T)).T
         return Sfac, B
+
+    def _times_lamR(self, B: np.ndarray, lams) -> np.ndarray:
+        """B Λ_R for a dense B with q_R columns: one batched product per later term."""
+        out = np.empty_like(B)
+        for lay, lam in zip(self.layouts[1:], lams[1:]):
+            sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
+            out[:, sl] = (B[:, sl].reshape(-1, lay.nlevels, lay.ncols) @ lam).reshape(B.shape[0], -1)
+        return out
+
+    def _lamR_sandwich(self, M: np.ndarray, lams) -> np.ndarray:
+        """Λ_Rᵀ M Λ_R for a dense symmetric q_R × q_R matrix M."""
+        return self._times_lamR(self._times_lamR(M, lams).T.copy(), lams)
 
     def _cholmod(self, S: sp.spmatrix) -> CholmodSchur:
         """Factor S on the fixed pattern analysed once (values scattered into it)."""
