@@ -443,6 +443,8 @@ class PLS(PicklableSystem):
                            and gather_size <= GATHER_MAX)
         if self.use_gather:
             self._build_gather(AR1)
+        else:
+            self.refresh()
         if self.schur_kind == "cholmod":
             full = (pattern + sp.tril(pattern, -1, format="csc").T).tocsc()
             full = (full + sp.identity(qR, format="csc")).tocsc()
@@ -522,6 +524,8 @@ class PLS(PicklableSystem):
     def refresh(self) -> None:
         """Recompute value-dependent precomputations after the cross-products changed."""
         if not getattr(self, "use_gather", False):
+            if self.cp.qR:
+                self._AR1T = self.cp.AR1.T.tocsr()
             return
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
@@ -628,7 +632,7 @@ class PLS(PicklableSystem):
         qR = cp.qR
         if self.scalar_R:
             lamR = self._lamR_diag(lams)
-        elif not self.use_gather:
+        elif not self.use_gather and self.schur_kind != "dense":
             LamR = self._lamR_sparse(lams)
         # middle matrix  A_RR − A_R1 D A_R1ᵀ
         if self.use_gather:
@@ -651,22 +655,28 @@ class PLS(PicklableSystem):
                 Sfac = self._cholmod(Sl + sp.tril(Sl, -1).T + sp.identity(qR))
         else:
             Dmat = _blockdiag(D)
-            Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
-            if self.scalar_R:
-                Sm = sp.diags(lamR) @ Mid @ sp.diags(lamR)
-            else:
-                Sm = LamR.T @ Mid @ LamR
             if self.schur_kind == "dense":
-                S = Sm.toarray() if sp.issparse(Sm) else np.asarray(Sm)
+                # one sparse product, then dense arithmetic on S (no sparse scaling products)
+                S = -((cp.AR1 @ Dmat) @ self._AR1T).toarray()
+                arr = cp.ARR.tocoo()
+                S[arr.row, arr.col] += arr.data
+                if self.scalar_R:
+                    S *= lamR[:, None]
+                    S *= lamR[None, :]
+                else:
+                    S = self._lamR_sandwich(S, lams)
                 S[np.diag_indices(qR)] += 1.0
                 Sfac = DenseSchur(S)
             else:
+                Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
+                Sm = (sp.diags(lamR) @ Mid @ sp.diags(lamR) if self.scalar_R
+                      else LamR.T @ Mid @ LamR)
                 Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
         # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
         B = cp.AXR - np.asarray((cp.AR1 @ AX1D.T)).T
         if self.scalar_R:
             B = B * lamR
-        elif self.use_gather:
+        elif self.use_gather or self.schur_kind == "dense":
             B = self._times_lamR(B, lams)
         else:
             B = np.asarray((LamR.T @ B.T)).T
