@@ -22,8 +22,7 @@ from .femat import independent_columns
 from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
                        check_convergence_gradient, projected_gradient, quasi_newton,
                        recheck_gradient, regradient, verdict)
-from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
-from . import pls_dense
+from .pls import NotPositiveDefinite, initial_theta, lmm_system, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
@@ -219,10 +218,7 @@ class LinearMixedModel:
             weights = np.asarray(weights, float)
         self.weights = weights
         self.log_det_w = float(np.sum(np.log(weights))) if weights is not None else 0.0
-        if pls_dense.use_dense(self.reterms, *self.X.shape):
-            self.pls = pls_dense.DensePLS(self.reterms, self.X, self.y, weights)
-        else:
-            self.pls = PLS(self.reterms, CrossProducts(self.reterms, self.X, self.y, weights))
+        self.pls = lmm_system(self.reterms, self.X, self.y, weights)
         self.cp = self.pls.cp
         self.lower = theta_lower_bounds(self.reterms)
         self.optimizer_lower = _optimizer_bounds(self.pls.layouts)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import mm_core
-from mm_core import datasets, pls, pls_dense
+from mm_core import datasets, pls
 from mm_core.pirls import PLSSystem, ScalarSystem
 
 
@@ -62,13 +62,13 @@ def _lmm_roundtrip(result):
 
 def test_small_dense_system_result_pickles():
     r = mm_core.fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"))
-    assert isinstance(r.model.pls, pls_dense.DensePLS)
+    assert isinstance(r.model.pls, pls.DensePLS)
     _lmm_roundtrip(r)
 
 
 def test_blocked_system_with_dense_schur_pickles():
     r = mm_core.fit("y ~ 1 + x + (1 | a) + (1 | b)", _crossed(3000, 400, 150))
-    assert isinstance(r.model.pls, pls.PLS) and r.model.pls.schur_kind == "dense"
+    assert isinstance(r.model.pls, pls.BlockedPLS) and r.model.pls.schur_kind == "dense"
     _lmm_roundtrip(r)
 
 

@@ -1,7 +1,7 @@
 """Penalized least squares for small models: one dense Cholesky of the augmented system.
 
 When Z has few columns (a classroom dataset: dyestuff q = 6, sleepstudy q = 36, penicillin
-q = 30), bookkeeping of the blocked factorization (:mod:`mm_core.pls`) costs more than the
+q = 30), bookkeeping of the blocked factorization (:mod:`mm_core.pls.blocked`) costs more than the
 arithmetic. Here ``A = [Z X y]ᵀ W [Z X y]`` is formed once and, per θ, the whole matrix
 
     [ ΛᵀA_ZZΛ + I   ΛᵀA_ZX   ΛᵀA_Zy ]
@@ -10,7 +10,7 @@ arithmetic. Here ``A = [Z X y]ᵀ W [Z X y]`` is formed once and, per θ, the wh
 
 is factored by one LAPACK ``dpotrf`` (MixedModels.jl's augmented-matrix scheme): the first q
 diagonal elements give log|L_θ|², the next p give log|R_X|², and the last one √r²θ.
-:class:`DensePLS` offers the same interface as :class:`mm_core.pls.PLS`.
+:class:`DensePLS` implements the protocol of :mod:`mm_core.pls.base`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dense import cho_solve, chol, tri_solve
-from .pls import NotPositiveDefinite, PicklableSystem, term_layouts
+from ..dense import cho_solve, chol, tri_solve
+from .base import NotPositiveDefinite, PicklableSystem, term_layouts
 
 #: Models whose Z has at most this many columns are factored densely ...
 DENSE_Q_MAX = 100
@@ -113,7 +113,7 @@ class DenseFactor:
 
 
 class DensePLS(PicklableSystem):
-    """Dense augmented-matrix version of :class:`mm_core.pls.PLS` (same methods)."""
+    """The dense augmented-matrix system (the protocol of :mod:`mm_core.pls.base`)."""
 
     schur_kind = "small-dense"
     use_gather = False
