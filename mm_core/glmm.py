@@ -313,7 +313,7 @@ class GeneralizedLinearMixedModel:
         """Xβ + Zb + offset with b per term (formula order, arrays levels × columns)."""
         eta = self.X @ np.asarray(beta, float) + self.offset
         for t, bt in zip(self.design.reterms, b):
-            eta = eta + np.einsum("jn,nj->n", t.z, np.asarray(bt, float)[t.refs])
+            eta = eta + t.eta(bt)
         return eta
 
     def residuals_of(self, result, kind: str = "response") -> np.ndarray:
@@ -912,10 +912,6 @@ def _ranef_values(model, theta, u) -> tuple:
 def _lambdas(model, theta) -> list:
     out, start = [], 0
     for t in model.reterms:
-        rows, cols = t.theta_index
-        k = len(rows)
-        lam = np.zeros((t.ncols, t.ncols))
-        lam[np.asarray(rows), np.asarray(cols)] = theta[start:start + k]
-        out.append(lam)
-        start += k
+        out.append(t.lam(theta[start:start + t.ntheta]))
+        start += t.ntheta
     return out

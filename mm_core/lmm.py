@@ -80,7 +80,7 @@ def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
             theta[where] = np.maximum(theta[where], 0.01)
     lead = model.reterms[0]
     if lead.ncols > 1:
-        start = _vector_term_start(lead, r, model.pls.layouts[0])
+        start = _vector_term_start(lead, r)
         if start is not None:
             sl = model.pls.layouts[0].theta_slice
             theta[sl] = start
@@ -88,7 +88,7 @@ def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
     return theta, step
 
 
-def _vector_term_start(term, r: np.ndarray, layout) -> np.ndarray | None:
+def _vector_term_start(term, r: np.ndarray) -> np.ndarray | None:
     """Moment estimate of λ for a vector-valued term from per-level least-squares fits.
 
     Each level's coefficients b̂ₖ of the OLS residuals on the term's columns scatter with
@@ -125,7 +125,7 @@ def _vector_term_start(term, r: np.ndarray, layout) -> np.ndarray | None:
     w = np.maximum(w, 1e-2 * max(w.max(), 1e-8))
     cov = (V * w) @ V.T
     lam = np.linalg.cholesky(cov) if full else np.diag(np.sqrt(np.diag(cov)))
-    out = lam[layout.theta_rows, layout.theta_cols]
+    out = term.theta_of(lam)
     return out if np.all(np.isfinite(out)) else None
 
 
@@ -428,7 +428,7 @@ class LinearMixedModel:
             neg = np.diag(lam) < 0
             if neg.any():
                 lam[:, neg] = -lam[:, neg]
-                theta[lay.theta_slice] = lam[lay.theta_rows, lay.theta_cols]
+                theta[lay.theta_slice] = lay.term.theta_of(lam)
         return theta
 
     def is_singular(self, theta) -> bool:
@@ -451,8 +451,7 @@ class LinearMixedModel:
         lams = self.lambdas(theta)
         b_fit, off = [], 0
         for t, lam in zip(self.reterms, lams):
-            ut = u[off:off + t.q].reshape(t.nlevels, t.ncols)
-            b_fit.append(ut @ lam.T)
+            b_fit.append(t.ranef(u[off:off + t.q], lam))
             off += t.q
         b = [None] * len(b_fit)
         for k, i in enumerate(self.order):
@@ -464,7 +463,7 @@ class LinearMixedModel:
         """Xβ + Zb + offset on the rows used."""
         eta = self.X @ beta
         for t, bt in zip(self.design.reterms, b):
-            eta = eta + np.einsum("jn,nj->n", t.z, bt[t.refs])
+            eta = eta + t.eta(bt)
         if self.offset is not None:
             eta = eta + self.offset
         return eta

@@ -225,8 +225,7 @@ class PLSSystem(PicklableSystem):
         out = np.zeros(self.n)
         off = 0
         for t, lam in zip(self.reterms, lams):
-            b = u[off:off + t.q].reshape(t.nlevels, t.ncols) @ lam.T
-            out += np.einsum("jn,nj->n", t.z, b[t.refs])
+            out += t.eta(t.ranef(u[off:off + t.q], lam))
             off += t.q
         return out
 

@@ -34,9 +34,9 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import brentq
 
+from .covparams import (check_level, covariance_layout, estimates, parameter_names, sdcor,
+                        theta_from_sdcor)
 from .errors import MixedModelError
-from .intervals import (_check_level, covariance_layout, estimates, parameter_names,
-                        sdcor, theta_from_sdcor)
 from .simulate import _check_result
 
 __all__ = ["profile", "ProfileResult"]
@@ -86,7 +86,7 @@ class ProfileResult:
         """Intervals at ``level``: exact at the profiled level, else monotone interpolation of ζ."""
         if level is None or abs(level - self.level) < 1e-12:
             return self.intervals.copy()
-        _check_level(level)
+        check_level(level)
         from scipy.interpolate import PchipInterpolator
         z = stats.norm.ppf(0.5 + level / 2)
         out = self.intervals.copy()
@@ -506,7 +506,7 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
         An LMM (ML or REML: REML fits are refitted by ML, as lme4 does) or a GLMM without a
         dispersion parameter.
     parm : list of str, optional
-        Parameters to profile (lme4 names, see :func:`mm_core.intervals.parameter_names`);
+        Parameters to profile (lme4 names, see :func:`mm_core.covparams.parameter_names`);
         default all.
     level : float
         Coverage of the intervals (exact crossings of ζ = ±Φ⁻¹((1 + level)/2)).
@@ -530,7 +530,7 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
     (38.23, 67.66)
     """
     _check_result(result)
-    _check_level(level)
+    check_level(level)
     notes = []
     if result.is_lmm:
         if result.reml:

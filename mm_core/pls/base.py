@@ -28,73 +28,71 @@ class NotPositiveDefinite(np.linalg.LinAlgError):
     """A factorization failed at this θ; the optimizer receives a large finite objective."""
 
 
-
 @dataclass(frozen=True)
 class TermLayout:
-    """Where one random-effects term sits in Z and in θ.
+    """Where one random-effects term sits in Z and in θ (terms in fitting order).
+
+    The term itself (:class:`mm_core.design.ReTerm`) owns its levels, columns and λ(θ); the
+    layout adds its positions among the other terms.
 
     Fields
     ------
-    nlevels, ncols : int
-        ℓᵢ and pᵢ.
+    term : ReTerm
     offset : int
         First column of the term in its block of Z (term 1: 0; later terms: position in Z_R).
     start : int
-        First column of the term in the whole of Z (terms in fitting order).
-    theta_rows, theta_cols : ndarray of int
-        Positions in λᵢ of the term's elements of θ (column-major lower triangle of the free mask).
+        First column of the term in the whole of Z.
     theta_slice : slice
         The term's elements within θ.
     """
 
-    nlevels: int
-    ncols: int
+    term: object
     offset: int
     start: int
-    theta_rows: np.ndarray
-    theta_cols: np.ndarray
     theta_slice: slice
 
+    @property
+    def nlevels(self) -> int:
+        return self.term.nlevels
+
+    @property
+    def ncols(self) -> int:
+        return self.term.ncols
+
+    @property
+    def theta_rows(self) -> np.ndarray:
+        """Rows in λᵢ of the term's elements of θ (column-major lower triangle of the free mask)."""
+        return self.term.theta_index[0]
+
+    @property
+    def theta_cols(self) -> np.ndarray:
+        return self.term.theta_index[1]
+
     def lam(self, theta: np.ndarray) -> np.ndarray:
-        """λᵢ (pᵢ × pᵢ, lower triangular) from θ."""
-        lam = np.zeros((self.ncols, self.ncols))
-        lam[self.theta_rows, self.theta_cols] = theta[self.theta_slice]
-        return lam
+        """λᵢ (pᵢ × pᵢ, lower triangular) from the whole θ."""
+        return self.term.lam(theta[self.theta_slice])
 
 
 def term_layouts(reterms: list) -> list[TermLayout]:
     """Layouts of terms already in fitting order (the first is the leading term)."""
     out, start, col, zcol = [], 0, 0, 0
     for i, t in enumerate(reterms):
-        rows, cols = t.theta_index
-        k = len(rows)
-        out.append(TermLayout(t.nlevels, t.ncols, 0 if i == 0 else col, zcol, np.asarray(rows),
-                              np.asarray(cols), slice(start, start + k)))
-        start += k
+        out.append(TermLayout(t, 0 if i == 0 else col, zcol, slice(start, start + t.ntheta)))
+        start += t.ntheta
         zcol += t.q
         if i > 0:
             col += t.q
     return out
 
 
-
 def initial_theta(reterms: list) -> np.ndarray:
     """lme4's start: λᵢ = I for every term (1 on the diagonal, 0 elsewhere)."""
-    parts = []
-    for t in reterms:
-        r, c = t.theta_index
-        parts.append((np.asarray(r) == np.asarray(c)).astype(float))
-    return np.concatenate(parts) if parts else np.zeros(0)
+    return np.concatenate([t.theta_start() for t in reterms]) if reterms else np.zeros(0)
 
 
 def theta_lower_bounds(reterms: list) -> np.ndarray:
     """0 for diagonal elements of λ, −∞ for off-diagonal ones (lme4's ``lower``)."""
-    parts = []
-    for t in reterms:
-        r, c = t.theta_index
-        parts.append(np.where(np.asarray(r) == np.asarray(c), 0.0, -np.inf))
-    return np.concatenate(parts) if parts else np.zeros(0)
-
+    return np.concatenate([t.theta_lower() for t in reterms]) if reterms else np.zeros(0)
 
 
 class PicklableSystem:

@@ -11,20 +11,10 @@ import scipy.sparse as sp
 
 
 def zmatrix(terms: list, n: int) -> sp.csr_matrix:
-    """Sparse n × Σqᵢ model matrix of the given terms (columns level-major within a term)."""
-    rows, cols, vals, off = [], [], [], 0
-    for t in terms:
-        p = t.ncols
-        base = off + t.refs.astype(np.int64) * p
-        for j in range(p):
-            rows.append(np.arange(n))
-            cols.append(base + j)
-            vals.append(t.z[j])
-        off += t.q
-    if not rows:
+    """Sparse n × Σqᵢ model matrix of the given terms (each term's block from the term)."""
+    if not terms:
         return sp.csr_matrix((n, 0))
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, off))
+    return sp.hstack([t.zmatrix() for t in terms], format="csr")
 
 
 def ztm(terms: list, M: np.ndarray) -> np.ndarray:

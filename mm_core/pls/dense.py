@@ -60,11 +60,9 @@ class DenseCrossProducts:
         self.X = X
         N = self.q + self.p + 1
         ZXY = np.zeros((self.n, N))
-        rows = np.arange(self.n)
         off = 0
         for t in reterms:
-            for j in range(t.ncols):
-                ZXY[rows, off + t.refs.astype(np.int64) * t.ncols + j] = t.z[j]
+            ZXY[:, off:off + t.q] = t.zmatrix().toarray()
             off += t.q
         ZXY[:, self.q:self.q + self.p] = X
         self.ZXY = ZXY
