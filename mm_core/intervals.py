@@ -16,7 +16,7 @@ from scipy import stats
 from .covparams import (CovTerm, check_level, covariance_layout, estimates, parameter_names, sdcor,
                         theta_from_sdcor)
 from .errors import MixedModelError
-from .simulate import _check_result
+from .simulate import check_result
 
 __all__ = ["confint", "wald_intervals", "covariance_layout", "parameter_names", "sdcor",
            "theta_from_sdcor", "CovTerm", "estimates"]
@@ -87,7 +87,7 @@ def confint(result, method: str = "profile", level: float = 0.95, *, bootstrap=N
     >>> round(float(ci.loc["(Intercept)", "lower"]), 2)
     1492.82
     """
-    _check_result(result)
+    check_result(result)
     check_level(level)
     method = str(method).lower()
     if method == "wald":

@@ -19,7 +19,7 @@ import numpy as np
 from .dense import tri_inv
 from .errors import DataError
 from .femat import independent_columns
-from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
+from .optimize import (GRADIENT_TOL, OptSummary, Recorder, bobyqa, check_convergence,
                        check_convergence_gradient, projected_gradient, quasi_newton,
                        recheck_gradient, regradient, verdict)
 from .pls import NotPositiveDefinite, initial_theta, lmm_system, theta_lower_bounds
@@ -271,7 +271,7 @@ class LinearMixedModel:
         fun = self._safe_objective()
         x0 = self.theta0 if theta0 is None else np.asarray(theta0, float)
         t0 = time.perf_counter()
-        rec = _Recorder(fun, progress)
+        rec = Recorder(fun, progress)
         step = self.initial_step if theta0 is None else 0.75
         # the objective depends on Λ only through ΛΛᵀ, so a column of λ may be flipped: its
         # diagonal needs no bound when the column has other free entries (BOBYQA then cannot
@@ -294,7 +294,7 @@ class LinearMixedModel:
         scaled = float("nan")
         ncheck = 0
         if check and len(x):
-            checker = _Recorder(fun, progress, stage="check")
+            checker = Recorder(fun, progress, stage="check")
             grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
             settled = newton is not None and scaled <= NEWTON_DONE
             for _ in range(3):
@@ -499,7 +499,7 @@ class LinearMixedModel:
         fitted = self.linear_predictor(beta, b)
         resid = design.y - fitted
         singular = self.is_singular(theta)
-        notes = fit_notes(_data_notes(design, self.dropped_columns), singular, optsum)
+        notes = fit_notes(data_notes(design, self.dropped_columns), singular, optsum)
         return MixedModelResult(
             formula=formula_text or str(design.formula), family="gaussian", link="identity",
             reml=self.reml, n_agq=1, objective=objective, loglik=loglik, aic=aic, bic=bic,
@@ -558,7 +558,7 @@ def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     return notes
 
 
-def _data_notes(design, dropped_columns) -> list[str]:
+def data_notes(design, dropped_columns) -> list[str]:
     notes = []
     if design.n_dropped:
         cols = ", ".join(f"'{c}' ({k})" for c, k in design.dropped_by_column.items() if k)

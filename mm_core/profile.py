@@ -37,7 +37,7 @@ from scipy.optimize import brentq
 from .covparams import (check_level, covariance_layout, estimates, parameter_names, sdcor,
                         theta_from_sdcor)
 from .errors import MixedModelError
-from .simulate import _check_result
+from .simulate import check_result
 
 __all__ = ["profile", "ProfileResult"]
 
@@ -309,7 +309,7 @@ class _GlmmProfiler(_Profiler):
     """Laplace/AGQ deviance of a GLMM (no dispersion) with one parameter held fixed."""
 
     def __init__(self, result):
-        from .glmm import _safe_cholesky
+        from .glmm import safe_cholesky
         model = result.model
         if getattr(model.family, "has_dispersion", False):
             raise MixedModelError("profile intervals are available for linear mixed models and for "
@@ -320,7 +320,7 @@ class _GlmmProfiler(_Profiler):
                                   "β is not a free parameter of a fast fit's objective")
         super().__init__(result)
         self.V = np.asarray(result.vcov, float)
-        self._chol = _safe_cholesky
+        self._chol = safe_cholesky
         self.se = result.stderror.to_numpy()
         self.state0 = model.final_state(result)
 
@@ -341,7 +341,7 @@ class _GlmmProfiler(_Profiler):
         return (np.zeros(len(free)), self.state0)
 
     def evaluate(self, i, v, warm):
-        from .glmm import PIRLS_TOL, _Objective
+        from .glmm import PIRLS_TOL, GlmmObjective
         model, k, p = self.model, self.k, self.p
         free = [j for j in range(k + p) if j != i]
         free_psi = [j for j in free if j < k]
@@ -364,7 +364,7 @@ class _GlmmProfiler(_Profiler):
             return theta_from_sdcor(psi, None, self.layout), beta
 
         x0, st = warm
-        obj = _Objective(model, to_args, st, profile_beta=False, tol=PIRLS_TOL)
+        obj = GlmmObjective(model, to_args, st, profile_beta=False, tol=PIRLS_TOL)
         lower = np.array([(-1.0 - self.est[j]) if self.kinds[j] == "cor" else -self.est[j] / s
                           for j, s in zip(free_psi, scales)] + [-math.inf] * len(free_beta))
         upper = np.array([(1.0 - self.est[j]) if self.kinds[j] == "cor" else math.inf
@@ -529,7 +529,7 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
     >>> round(float(ci.loc["sigma", "lower"]), 2), round(float(ci.loc["sigma", "upper"]), 2)
     (38.23, 67.66)
     """
-    _check_result(result)
+    check_result(result)
     check_level(level)
     notes = []
     if result.is_lmm:
