@@ -234,7 +234,6 @@ class PLSSystem(PicklableSystem):
         return unscaled_vcov(self.last_RX if self.p else None)
 
 
-
 def make_system(reterms: list, X: np.ndarray):
     """The fastest system that handles these terms."""
     if all(t.ncols == 1 for t in reterms) and sum(t.nlevels for t in reterms[1:]) <= SCALAR_SCHUR_MAX:

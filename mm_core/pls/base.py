@@ -119,7 +119,6 @@ class PicklableSystem:
         """Recreate the attributes dropped by ``__getstate__``."""
 
 
-
 def unscaled_vcov(RX) -> np.ndarray:
     """(R_XᵀR_X)⁻¹ from the lower Cholesky factor R_X of the fixed-effects block."""
     if RX is None:

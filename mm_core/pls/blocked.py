@@ -123,7 +123,6 @@ class CholmodSchur:
         return self.F.solve_A(b)
 
 
-
 class BlockedPLS(PicklableSystem):
     """Per-θ evaluation of the blocked factorization on fixed cross-products.
 

@@ -37,7 +37,6 @@ def ztm(terms: list, M: np.ndarray) -> np.ndarray:
     return out
 
 
-
 class PairGram:
     """Z_aᵀ W Z_b for groups of terms, on a sparsity pattern fixed at construction.
 
