@@ -2,11 +2,18 @@
 
 ``make bench`` runs ``python -m bench.run``; it writes the table to ``bench/README.md``.
 Every timing is the median of several complete fits (formula to result), after one warm-up fit.
-Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions, ``--no-r``.
+Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions, ``--no-r``,
+``--no-memory`` (skip the peak-memory runs of the scaling suite), ``--max-rows N`` (leave out
+scaling cases with more rows).
+
+Besides the reference battery (the bundled datasets) it times two mlmRev models (``bench/data``,
+exported from R's mlmRev package) and a scaling suite on a seeded synthetic crossed design, whose
+peak memory is measured for each tool in a fresh process.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -27,6 +34,43 @@ sys.path.insert(0, str(ROOT))
 import mm_core  # noqa: E402
 
 REFERENCE = ROOT / "tests" / "reference"
+DATA = Path(__file__).resolve().parent / "data"
+#: Categorical columns of the CSV files in bench/data (exported from R's mlmRev package).
+CSV_FACTORS = {"egsingle": ["schoolid", "childid", "female"],
+               "scotssec": ["primary", "second", "sex"]}
+SYNTHETIC_SEED = 20240611
+
+
+def synthetic_crossed(n: int, seed: int = SYNTHETIC_SEED) -> pd.DataFrame:
+    """The scaling suite's crossed design with n rows.
+
+    ``n/50`` subjects and ``min(2000, n/200)`` items, assigned at random; covariate x ~ N(0, 1);
+    y = 2 + 0.5x + a_subj + b_subj x + c_item + ε with SDs 1, 0.5, 0.7 and 1; ``yb`` a Bernoulli
+    response on the logit scale with the same random effects (without the intercept 2).
+    """
+    rng = np.random.default_rng(seed)
+    ns, ni = n // 50, min(2000, n // 200)
+    subj, item = rng.integers(0, ns, n), rng.integers(0, ni, n)
+    x = rng.normal(size=n)
+    a, b, c = rng.normal(0, 1.0, ns), rng.normal(0, 0.5, ns), rng.normal(0, 0.7, ni)
+    eta = 0.5 * x + a[subj] + b[subj] * x + c[item]
+    y = 2 + eta + rng.normal(0, 1.0, n)
+    yb = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return pd.DataFrame({"y": y, "yb": yb, "x": x,
+                         "subj": pd.Categorical.from_codes(subj, [f"s{i}" for i in range(ns)]),
+                         "item": pd.Categorical.from_codes(item, [f"i{i}" for i in range(ni)])})
+
+
+def load_data(name: str) -> pd.DataFrame:
+    """A bundled dataset, a CSV file of bench/data, or ``synthetic_<rows>``."""
+    if name.startswith("synthetic_"):
+        return synthetic_crossed(int(name.split("_")[1]))
+    if name in CSV_FACTORS:
+        df = pd.read_csv(DATA / f"{name}.csv", dtype={c: str for c in CSV_FACTORS[name]})
+        for c in CSV_FACTORS[name]:
+            df[c] = df[c].astype("category")
+        return df
+    return mm_core.datasets.load(name)
 
 
 @dataclass
@@ -41,6 +85,11 @@ class Case:
     reps: int = 7
     mixedlm: dict = field(default_factory=dict)   # formula / columns for mixedlm's grammar
     mixedlm_reps: int | None = None                # fewer repetitions where mixedlm is slow
+    rows: int | None = None                        # scaling suite: rows of the synthetic design
+
+    @property
+    def scaling(self) -> bool:
+        return self.rows is not None
 
 
 def _prep(df: pd.DataFrame, case: Case) -> pd.DataFrame:
@@ -88,12 +137,26 @@ CASES = [
          "ticks ~ 1 + factor(year) + cheight + (1|brood) + (1|index) + (1|location)",
          family="poisson", reps=5,
          mixedlm={"formula": "ticks ~ 1 + year + cheight + (1|brood) + (1|index) + (1|location)"}),
+    # mlmRev models (R's mlmRev package; bench/data)
+    Case("egsingle_ml", "egsingle",
+         "math ~ 1 + year + female + (1 + year|childid) + (1 + year|schoolid)", reps=15),
+    Case("scotssec_reml", "scotssec",
+         "attain ~ 1 + verbal + sex + (1|primary) + (1 + verbal|second)", reml=True, reps=15),
 ]
+
+#: Scaling suite: the synthetic crossed design at 10⁴, 10⁵ and 10⁶ rows (repetitions shrink
+#: with size), a linear model with a correlated subject term and its binary counterpart.
+for _rows, _reps in ((10_000, 7), (100_000, 3), (1_000_000, 1)):
+    CASES.append(Case(f"crossed_lmm_{_rows:.0e}".replace("+0", ""), f"synthetic_{_rows}",
+                      "y ~ 1 + x + (1 + x|subj) + (1|item)", reps=_reps, rows=_rows))
+    CASES.append(Case(f"crossed_glmm_{_rows:.0e}".replace("+0", ""), f"synthetic_{_rows}",
+                      "yb ~ 1 + x + (1|subj) + (1|item)", family="binomial", reps=_reps,
+                      rows=_rows))
 
 
 def mm_core_runner(case: Case):
     """A function fitting the case with mm_core."""
-    data = mm_core.datasets.load(case.data)
+    data = load_data(case.data)
 
     def run():
         with warnings.catch_warnings():
@@ -111,7 +174,7 @@ def mixedlm_runner(case: Case):
         from mixedlm.families import Binomial, Poisson
     except ImportError:
         return None
-    data = _prep(mm_core.datasets.load(case.data), case)
+    data = _prep(load_data(case.data), case)
     formula = case.mixedlm.get("formula", case.formula)
     weights = case.mixedlm.get("weights")
     w = data[weights].to_numpy(float) if weights else None
@@ -172,7 +235,7 @@ def time_lme4(cases: list[Case], reps_override: int | None):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in {c.data for c in cases}:
-            mm_core.datasets.load(name).to_csv(tmp / f"{name}.csv", index=False)
+            load_data(name).to_csv(tmp / f"{name}.csv", index=False)
         rows = [{"id": c.id, "data": c.data, "formula": c.formula, "family": c.family,
                  "reml": str(c.reml).upper(), "nagq": c.n_agq,
                  "reps": reps_override or c.reps} for c in cases]
@@ -204,6 +267,54 @@ def time_bootstraps(workers: int = 2) -> list[tuple]:
     return rows
 
 
+def _peak_line() -> str:
+    """This process's peak resident memory as /proc reports it (``VmHWM``, reset at exec)."""
+    with open("/proc/self/status") as fh:
+        return next(line for line in fh if line.startswith("VmHWM")).strip()
+
+
+def _child_peak_mb(cmd: list[str]) -> float | None:
+    """Peak resident memory (MB) of a child that prints its ``VmHWM`` line last.
+
+    ``ru_maxrss`` of a child counts the memory of the forked parent before ``exec``, so the
+    child reports its own high-water mark instead."""
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if "VmHWM" in ln]
+    if out.returncode != 0 or not lines:
+        return None
+    return float(lines[-1].split()[-2]) / 1024
+
+
+def peak_memory(case: Case, tool: str) -> float | None:
+    """Peak memory of a fresh process that builds the case's data and fits it once."""
+    if tool == "lme4":
+        if not shutil.which("Rscript"):
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            load_data(case.data).to_csv(tmp / f"{case.data}.csv", index=False)
+            pd.DataFrame([{"id": case.id, "data": case.data, "formula": case.formula,
+                           "family": case.family, "reml": str(case.reml).upper(),
+                           "nagq": case.n_agq, "reps": 1}]).to_csv(tmp / "cases.tsv", sep="\t",
+                                                                  index=False)
+            script = str(ROOT / "bench" / "lme4_times.R")
+            return _child_peak_mb(["Rscript", "-e", f"source('{script}'); cat(grep('VmHWM', "
+                                   "readLines('/proc/self/status'), value = TRUE), '\\n')",
+                                   str(tmp / "cases.tsv"), str(tmp), str(tmp / "out.tsv")])
+    return _child_peak_mb([sys.executable, "-m", "bench.run", "--fit-once", case.id, "--tool", tool])
+
+
+def fit_once(case_id: str, tool: str) -> int:
+    """Fit one case once (the body of a peak-memory run)."""
+    case = next(c for c in CASES if c.id == case_id)
+    runner = mm_core_runner(case) if tool == "mm_core" else mixedlm_runner(case)
+    if runner is None:
+        return 1
+    runner()
+    print(_peak_line(), flush=True)
+    return 0
+
+
 def _fmt(t):
     return "–" if t is None else (f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s")
 
@@ -220,18 +331,30 @@ def main(argv=None) -> int:
     ap.add_argument("--no-bootstrap", action="store_true")
     ap.add_argument("--no-workspace", action="store_true")
     ap.add_argument("--no-power", action="store_true")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--max-rows", type=int, default=None)
     ap.add_argument("--out", default=str(ROOT / "bench" / "README.md"))
+    ap.add_argument("--fit-once", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--tool", default="mm_core", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    cases = [c for c in CASES if not args.cases or c.id in args.cases.split(",")]
+    if args.fit_once:
+        return fit_once(args.fit_once, args.tool)
+    cases = [c for c in CASES if (not args.cases or c.id in args.cases.split(","))
+             and not (c.scaling and args.max_rows and c.rows > args.max_rows)]
     lme4 = {} if args.no_r else time_lme4(cases, args.reps)
     rows = []
     for c in cases:
         reps = args.reps or c.reps
         t_mm, obj, t_ml, ml_note = time_python_tools(c, reps, c.mixedlm_reps or reps)
         t_r, obj_r = lme4.get(c.id, (None, None))
-        rows.append((c, t_mm, obj, t_r, obj_r, t_ml, ml_note))
+        memory = {}
+        if c.scaling and not args.no_memory:
+            memory = {tool: peak_memory(c, tool) for tool in ("mm_core", "mixedlm")
+                      + (() if args.no_r else ("lme4",))}
+        rows.append((c, t_mm, obj, t_r, obj_r, t_ml, ml_note, memory))
         print(f"{c.id:26s} mm_core {_fmt(t_mm):>10s}  lme4 {_fmt(t_r):>10s}  mixedlm {_fmt(t_ml):>10s}"
-              f"  ratio/lme4 {_ratio(t_mm, t_r)}  ratio/mixedlm {_ratio(t_mm, t_ml)}", flush=True)
+              f"  ratio/lme4 {_ratio(t_mm, t_r)}  ratio/mixedlm {_ratio(t_mm, t_ml)}  "
+              + "  ".join(f"{k} {_mb(v)}" for k, v in memory.items()), flush=True)
     boots = [] if args.no_bootstrap else time_bootstraps()
     from bench import power as power_bench
     write_report(rows, Path(args.out), boots, [] if args.no_power else power_bench.report())
@@ -239,6 +362,10 @@ def main(argv=None) -> int:
         from bench.workspace import append_report
         append_report(Path(args.out))
     return 0
+
+
+def _mb(v):
+    return "–" if v is None else f"{v:,.0f} MB"
 
 
 def write_report(rows, path: Path, boots=(), extra=()) -> None:
@@ -260,15 +387,36 @@ def write_report(rows, path: Path, boots=(), extra=()) -> None:
         "mixedlm's grammar has no `factor()`, `I()` or `cbind()`: it is given the same model",
         "through precomputed columns (and a proportion with weights for cbpp).",
         "",
+        "The mlmRev models (egsingle, ScotsSec) come from R's mlmRev package (bench/data).",
+        "",
         "| case | mm_core | lme4 | mixedlm | mm_core / lme4 | mm_core / mixedlm | objective − lme4 |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for c, t_mm, obj, t_r, obj_r, t_ml, ml_note in rows:
+
+    def line(c, t_mm, obj, t_r, obj_r, t_ml, ml_note):
         dobj = "–" if obj_r is None else f"{obj - obj_r:+.2e}"
         ml = _fmt(t_ml) if t_ml is not None else (f"fails ({ml_note})" if ml_note else "–")
-        lines.append(f"| {c.id} | {_fmt(t_mm)} | {_fmt(t_r)} | {ml} | {_ratio(t_mm, t_r)} | "
-                     f"{_ratio(t_mm, t_ml)} | {dobj} |")
-    by_id = {c.id: (t_mm, t_r) for c, t_mm, _, t_r, _, _, _ in rows}
+        return (f"| {c.id} | {_fmt(t_mm)} | {_fmt(t_r)} | {ml} | {_ratio(t_mm, t_r)} | "
+                f"{_ratio(t_mm, t_ml)} | {dobj} |")
+
+    for c, *numbers, memory in rows:
+        if not c.scaling:
+            lines.append(line(c, *numbers))
+    scaling = [(c, numbers, memory) for c, *numbers, memory in rows if c.scaling]
+    if scaling:
+        lines += ["", "## Scaling suite", "",
+                  "A seeded synthetic crossed design (`bench.run.synthetic_crossed`): n rows, n/50",
+                  "subjects, min(2000, n/200) items; `y ~ 1 + x + (1 + x|subj) + (1|item)` (ML)",
+                  "and the binary `yb ~ 1 + x + (1|subj) + (1|item)` (Laplace). Times as above;",
+                  "peak memory is the maximum resident size of a fresh process (interpreter, data",
+                  "and one fit) for each tool.", "",
+                  "| case | mm_core | lme4 | mixedlm | mm_core / lme4 | mm_core / mixedlm | "
+                  "objective − lme4 | peak memory mm_core | lme4 | mixedlm |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for c, numbers, memory in scaling:
+            lines.append(line(c, *numbers) + f" {_mb(memory.get('mm_core'))} | "
+                         f"{_mb(memory.get('lme4'))} | {_mb(memory.get('mixedlm'))} |")
+    by_id = {c.id: (numbers[0], numbers[2]) for c, *numbers, _ in rows}
     if "verbagg_fast" in by_id and by_id.get("verbagg_laplace", (None, None))[1]:
         lines += ["", f"verbagg_fast (`fast=True`, lme4's nAGQ = 0) is timed against lme4's nAGQ = 0 "
                   f"above; against lme4's Laplace fit of the same model it takes "

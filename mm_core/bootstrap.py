@@ -35,7 +35,7 @@ from ._threads import blas_threads
 from .dense import chol, tri_inv, tri_solve
 from .errors import MixedModelError, NotFittedError
 from .intervals import covariance_layout, estimates, parameter_names, sdcor
-from .simulate import (ResponseSimulator, _check_result, check_count, replicate_rng,
+from .simulate import (ResponseSimulator, check_result, check_count, replicate_rng,
                        seed_entropy)
 
 __all__ = ["parametric_bootstrap", "BootstrapResult", "shortest_interval", "run_replicates",
@@ -296,7 +296,7 @@ class GlmmReplicator:
     def __init__(self, result, simulator: ResponseSimulator, *, step: float = 0.1,
                  ftol_rel: float = 1e-12, ftol_abs: float = 1e-8, xtol_abs: float = 1e-10,
                  maxeval: int = 100_000):
-        from .glmm import _safe_cholesky
+        from .glmm import safe_cholesky
         m0 = result.model
         self._spec = dict(design=m0.design, family=m0.family, weights=m0.user_weights,
                           n_agq=m0.n_agq, fast=m0.fast)
@@ -307,7 +307,7 @@ class GlmmReplicator:
         self.k, self.p = len(self.theta0), len(self.beta0)
         self.fast = bool(getattr(self.model, "fast", False))
         vcov = np.asarray(result.extras.get("vcov_pls", result.vcov), float)
-        self.T = _safe_cholesky(vcov)
+        self.T = safe_cholesky(vcov)
         self.step = step
         self.opts = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval)
         self.eta0 = self.model.X @ self.beta0 + self.model.offset
@@ -345,7 +345,7 @@ class GlmmReplicator:
     def refit(self, y: np.ndarray) -> np.ndarray:
         import nlopt
 
-        from .glmm import PIRLS_TOL, PIRLS_TOL_TIGHT, _Objective, _vcov_pls
+        from .glmm import PIRLS_TOL, PIRLS_TOL_TIGHT, GlmmObjective, pls_vcov
         from .pirls import PirlsError
         from .pls import NotPositiveDefinite
         failures = (PirlsError, NotPositiveDefinite, FloatingPointError, np.linalg.LinAlgError)
@@ -371,7 +371,7 @@ class GlmmReplicator:
             lower = np.concatenate([m.lower, np.full(p, -np.inf)])
             step = np.concatenate([np.maximum(self.step * np.abs(self.theta0), 0.02),
                                    np.full(p, 0.1)])
-        obj = _Objective(m, to_args, st0, profile_beta=self.fast, tol=PIRLS_TOL)
+        obj = GlmmObjective(m, to_args, st0, profile_beta=self.fast, tol=PIRLS_TOL)
         best = [math.inf, None]
 
         def fun(x, grad=None):
@@ -410,7 +410,7 @@ class GlmmReplicator:
         try:
             st = m.solve(theta, beta if beta is not None else obj.best.beta, obj.best.u,
                          profile_beta=self.fast, tol=PIRLS_TOL_TIGHT)
-            vcov = _vcov_pls(m, st)
+            vcov = pls_vcov(m, st)
         except failures:
             return out
         out[0] = m.laplace(st) if self.fast else m.objective_at(st)
@@ -866,7 +866,7 @@ def _run_pool(replicator, chunks, entropy, tally: _Tally, executor, workers) -> 
 
 
 def _check_fitted(result, allow_unconverged: bool) -> None:
-    _check_result(result)
+    check_result(result)
     finite = (np.isfinite(result.objective) and np.all(np.isfinite(result.theta))
               and np.all(np.isfinite(result.beta)))
     if not finite:

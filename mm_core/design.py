@@ -8,6 +8,7 @@ user text; every function applied to a column comes from the whitelist in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ class ReTerm:
     def ntheta(self) -> int:
         return int(self.theta_mask.sum())
 
-    @property
+    @cached_property
     def theta_index(self) -> tuple:
         """(rows, cols) of the free elements of λ, column-major order."""
         cols, rows = np.nonzero(self.theta_mask.T)
@@ -72,6 +73,46 @@ class ReTerm:
     @property
     def is_scalar(self) -> bool:
         return self.ncols == 1
+
+    # -- the term's own operations (MixedModels.jl's ReMat) -------------------------------------
+    def lam(self, values) -> np.ndarray:
+        """λ (p × p, lower triangular) from the term's elements of θ (``ntheta`` values)."""
+        rows, cols = self.theta_index
+        out = np.zeros((self.ncols, self.ncols))
+        out[rows, cols] = values
+        return out
+
+    def theta_of(self, lam: np.ndarray) -> np.ndarray:
+        """The term's elements of θ read from λ (the inverse of :meth:`lam`)."""
+        rows, cols = self.theta_index
+        return np.asarray(lam)[rows, cols]
+
+    def theta_start(self) -> np.ndarray:
+        """lme4's start, λ = I: 1 for diagonal elements, 0 for the others."""
+        rows, cols = self.theta_index
+        return (rows == cols).astype(float)
+
+    def theta_lower(self) -> np.ndarray:
+        """lme4's lower bounds: 0 for diagonal elements of λ, −∞ for off-diagonal ones."""
+        rows, cols = self.theta_index
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    def zmatrix(self, offset: int = 0, ncols: int | None = None):
+        """Sparse n × q block of Z (columns level-major), placed at column ``offset`` of a matrix
+        with ``ncols`` columns (default: the block alone)."""
+        import scipy.sparse as sp
+        n, p = self.refs.shape[0], self.ncols
+        cols = offset + self.refs.astype(np.int64)[:, None] * p + np.arange(p)[None, :]
+        return sp.csr_matrix((self.z.T.ravel(), (np.repeat(np.arange(n), p), cols.ravel())),
+                             shape=(n, self.q if ncols is None else ncols))
+
+    def ranef(self, u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """b = λu per level (ℓ × p) from the spherical effects u (level-major, length q)."""
+        return np.asarray(u).reshape(self.nlevels, self.ncols) @ lam.T
+
+    def eta(self, b: np.ndarray) -> np.ndarray:
+        """The term's share Z b of the linear predictor, for b per level (ℓ × p)."""
+        return np.einsum("jn,nj->n", self.z, np.asarray(b, float)[self.refs])
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MixedModelError
-from .simulate import (ResponseSimulator, _check_result, check_count, conditional_eta,
+from .simulate import (ResponseSimulator, check_result, check_count, conditional_eta,
                        fixef_columns, replicate_rng, result_family, seed_entropy)
 
 __all__ = ["residuals", "quantile_residuals", "QuantileResiduals", "SimulationTest", "leverage",
@@ -44,7 +44,7 @@ def residuals(result, kind: str = "response", **quantile_options) -> np.ndarray:
     >>> residuals(m, "pearson").shape
     (180,)
     """
-    _check_result(result)
+    check_result(result)
     if kind == "quantile":
         return quantile_residuals(result, **quantile_options).residuals
     if quantile_options:
@@ -216,7 +216,7 @@ def quantile_residuals(result, n_sim: int = 250, *, seed=None, rng=None,
     >>> qr.residuals.shape, 0 <= qr.uniformity.p_value <= 1
     ((56,), True)
     """
-    _check_result(result)
+    check_result(result)
     n_sim = check_count(n_sim, "n_sim")
     entropy = seed_entropy(seed, rng)
     sim = ResponseSimulator.from_result(result)
@@ -259,7 +259,7 @@ def leverage(result) -> np.ndarray:
     >>> leverage(m).shape
     (30,)
     """
-    _check_result(result)
+    check_result(result)
     return np.asarray(result.leverage, float)
 
 
@@ -277,7 +277,7 @@ def cooks_distance(result) -> np.ndarray:
     >>> round(float(cooks_distance(m)[2]), 4)
     0.2228
     """
-    _check_result(result)
+    check_result(result)
     h = leverage(result)
     r = np.asarray(result.residuals_of("pearson"), float)
     phi = result.sigma ** 2 if result.sigma is not None else 1.0
@@ -357,7 +357,7 @@ def r_squared(result) -> pd.Series:
     >>> r_squared(m).round(4).tolist()
     [0.2876, 0.7928]
     """
-    _check_result(result)
+    check_result(result)
     v = _variance_parts(result)
     vr = sum(v["random"].values())
     total = v["fixed"] + vr + v["residual"]
@@ -385,7 +385,7 @@ def icc(result) -> pd.DataFrame:
     >>> round(float(icc(m).loc["batch", "adjusted"]), 4)
     0.3616
     """
-    _check_result(result)
+    check_result(result)
     v = _variance_parts(result)
     vr = v["random"]
     tot_r = sum(vr.values())
@@ -459,7 +459,7 @@ def shrinkage(result, group: str | None = None, *, max_iter: int = 50) -> Shrink
     >>> s.unpenalized.shape
     (18, 2)
     """
-    _check_result(result)
+    check_result(result)
     term = _term(result, group)
     design = result.model.design
     others = {t.group: None for t in design.reterms if t.group != term.group}
@@ -563,7 +563,7 @@ def caterpillar(result, group: str | None = None, level: float = 0.95) -> pd.Dat
     >>> caterpillar(m, "subj").shape
     (36, 7)
     """
-    _check_result(result)
+    check_result(result)
     term = _term(result, group)
     z = _zq(level)
     est = result.ranef[term.group]
@@ -599,7 +599,7 @@ def qq_caterpillar(result, group: str | None = None, level: float = 0.95) -> pd.
     >>> qq_caterpillar(m)["theoretical"].round(3).tolist()[:2]
     [-1.282, -0.643]
     """
-    _check_result(result)
+    check_result(result)
     term = _term(result, group)
     z = _zq(level)
     est = result.ranef[term.group]

@@ -69,9 +69,9 @@ from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
-from .lmm import (LinearMixedModel, _data_notes, check_identifiable, fit_notes, fitting_order,
+from .lmm import (LinearMixedModel, data_notes, check_identifiable, fit_notes, fitting_order,
                   theta_is_singular)
-from .optimize import OptSummary, _Recorder, bobyqa, check_convergence, verdict
+from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
 from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
@@ -339,7 +339,7 @@ class GeneralizedLinearMixedModel:
         """Xβ + Zb + offset with b per term (formula order, arrays levels × columns)."""
         eta = self.X @ np.asarray(beta, float) + self.offset
         for t, bt in zip(self.design.reterms, b):
-            eta = eta + np.einsum("jn,nj->n", t.z, np.asarray(bt, float)[t.refs])
+            eta = eta + t.eta(bt)
         return eta
 
     def residuals_of(self, result, kind: str = "response") -> np.ndarray:
@@ -506,7 +506,7 @@ def fit_glmm(design, *, family="binomial", link=None, n_agq: int = 1, fast: bool
 # --------------------------------------------------------------------------------------------
 # Fitting: the two stages, the derivative check and the standard errors
 # --------------------------------------------------------------------------------------------
-class _Objective:
+class GlmmObjective:
     """An objective over parameters with a warm-started PIRLS and a finite fallback value.
 
     ``to_args(x)`` maps the optimizer's parameters to (θ, β); PIRLS starts from the modes of the
@@ -662,9 +662,9 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
     nt, p = model.ntheta, model.p
     st0 = model.start()
     # ---- stage 1: θ with β profiled inside PIRLS (lme4's nAGQ = 0) --------------------------------
-    f1 = _Objective(model, lambda x: (x, None), st0, profile_beta=True)
+    f1 = GlmmObjective(model, lambda x: (x, None), st0, profile_beta=True)
     stage1_cfg = cfg if model.fast else dict(cfg, ftol_abs=STAGE1_FTOL, xtol_abs=STAGE1_XTOL)
-    rec1 = _Recorder(f1, progress)
+    rec1 = Recorder(f1, progress)
     theta1, fmin1, ret1, rec1 = bobyqa(rec1, st0.theta, model.lower, initial_step=0.2,
                                        recorder=rec1, **stage1_cfg)
     try:
@@ -674,21 +674,21 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
         # separation: the vanishing weights of the separated rows make the (β, u) system
         # singular to rounding when PIRLS goes on; the stage-1 mode is as good
         st1 = f1.best
-        vcov_pls1 = _vcov_pls(model, st1)
-    notes = list(_data_notes(model.design, model.dropped_columns)) + list(model.notes)
+        vcov_pls1 = pls_vcov(model, st1)
+    notes = list(data_notes(model.design, model.dropped_columns)) + list(model.notes)
     if model.fast:
         return _finish_fast(model, st1, theta1, rec1, ret1, vcov_pls1, cfg, notes, formula_text, t0,
                             progress)
     # ---- stage 2: (θ, β) with PIRLS over u; β in coordinates scaled by the stage-1 precision ----
     beta1 = st1.beta.copy()
-    T = _safe_cholesky(vcov_pls1)
+    T = safe_cholesky(vcov_pls1)
 
     def to_args(x):
         return x[:nt], beta1 + T @ x[nt:]
 
     lower2 = np.concatenate([model.lower, np.full(p, -np.inf)])
-    f2 = _Objective(model, to_args, st1, profile_beta=False)
-    rec2 = _Recorder(f2, progress)
+    f2 = GlmmObjective(model, to_args, st1, profile_beta=False)
+    rec2 = Recorder(f2, progress)
     x0 = np.concatenate([theta1, np.zeros(p)])
     step = np.concatenate([np.maximum(STAGE2_THETA_STEP * np.abs(theta1), 0.02),
                            np.full(p, STAGE2_BETA_STEP)])
@@ -703,7 +703,7 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
         st_hat = model.solve(theta_hat, beta_hat, f2.best.u, profile_beta=False, tol=PIRLS_TOL_TIGHT)
         fhat = model.objective_at(st_hat)
         ftight = _Displaced(model, raw, st_hat, PIRLS_TOL_TIGHT)
-        check_rec = _Recorder(ftight, progress, stage="check")
+        check_rec = Recorder(ftight, progress, stage="check")
         check_recs.append(check_rec)
         memo = _Memo(check_rec)
         memo.cache[raw.tobytes()] = fhat
@@ -739,7 +739,7 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
             continue
         break
     nfree_theta = int(np.sum(free[:nt]))
-    vcov_pls = _vcov_pls(model, st_hat)
+    vcov_pls = pls_vcov(model, st_hat)
     vcov, vnotes, Hfull = _vcov_hessian(model, H, free, vcov_pls)
     notes.extend(vnotes)
     converged = ret2 not in ("maximum evaluations reached", "failure", "roundoff limited")
@@ -796,7 +796,7 @@ def _embed(raw, idx, y):
     return x
 
 
-def _safe_cholesky(V: np.ndarray) -> np.ndarray:
+def safe_cholesky(V: np.ndarray) -> np.ndarray:
     if V.shape[0] == 0:
         return np.zeros((0, 0))
     try:
@@ -805,7 +805,7 @@ def _safe_cholesky(V: np.ndarray) -> np.ndarray:
         return np.diag(np.sqrt(np.maximum(np.abs(np.diag(V)), 1e-12)))
 
 
-def _vcov_pls(model, st) -> np.ndarray:
+def pls_vcov(model, st) -> np.ndarray:
     """φ (R_XᵀR_X)⁻¹ from the full PLS system at the PIRLS weights of the state."""
     if model.p == 0:
         return np.zeros((0, 0))
@@ -881,9 +881,9 @@ def _optsum(model, *, x0, final, fmin, evaluations, check_evaluations, ret, cfg,
 
 def _finish_fast(model, st1, theta1, rec1, ret1, vcov_pls, cfg, notes, formula_text, t0, progress):
     """Result of a ``fast`` fit (lme4's nAGQ = 0): stage 1 only, PLS standard errors."""
-    f = _Objective(model, lambda x: (x, None), st1, profile_beta=True, tol=PIRLS_TOL_TIGHT,
+    f = GlmmObjective(model, lambda x: (x, None), st1, profile_beta=True, tol=PIRLS_TOL_TIGHT,
                    fixed_start=True)
-    check_rec = _Recorder(f, progress, stage="check")
+    check_rec = Recorder(f, progress, stage="check")
     memo = _Memo(check_rec)
     fhat = model.laplace(st1)
     memo.cache[np.asarray(theta1, float).tobytes()] = fhat
@@ -1009,10 +1009,6 @@ def _ranef_values(model, theta, u) -> tuple:
 def _lambdas(model, theta) -> list:
     out, start = [], 0
     for t in model.reterms:
-        rows, cols = t.theta_index
-        k = len(rows)
-        lam = np.zeros((t.ncols, t.ncols))
-        lam[np.asarray(rows), np.asarray(cols)] = theta[start:start + k]
-        out.append(lam)
-        start += k
+        out.append(t.lam(theta[start:start + t.ntheta]))
+        start += t.ntheta
     return out

@@ -19,11 +19,10 @@ import numpy as np
 from .dense import tri_inv
 from .errors import DataError
 from .femat import independent_columns
-from .optimize import (GRADIENT_TOL, OptSummary, _Recorder, bobyqa, check_convergence,
+from .optimize import (GRADIENT_TOL, OptSummary, Recorder, bobyqa, check_convergence,
                        check_convergence_gradient, projected_gradient, quasi_newton,
                        recheck_gradient, regradient, verdict)
-from .pls import PLS, CrossProducts, NotPositiveDefinite, initial_theta, theta_lower_bounds
-from . import pls_dense
+from .pls import NotPositiveDefinite, initial_theta, lmm_system, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
@@ -81,7 +80,7 @@ def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
             theta[where] = np.maximum(theta[where], 0.01)
     lead = model.reterms[0]
     if lead.ncols > 1:
-        start = _vector_term_start(lead, r, model.pls.layouts[0])
+        start = _vector_term_start(lead, r)
         if start is not None:
             sl = model.pls.layouts[0].theta_slice
             theta[sl] = start
@@ -89,7 +88,7 @@ def moment_start(model) -> tuple[np.ndarray, np.ndarray]:
     return theta, step
 
 
-def _vector_term_start(term, r: np.ndarray, layout) -> np.ndarray | None:
+def _vector_term_start(term, r: np.ndarray) -> np.ndarray | None:
     """Moment estimate of λ for a vector-valued term from per-level least-squares fits.
 
     Each level's coefficients b̂ₖ of the OLS residuals on the term's columns scatter with
@@ -126,7 +125,7 @@ def _vector_term_start(term, r: np.ndarray, layout) -> np.ndarray | None:
     w = np.maximum(w, 1e-2 * max(w.max(), 1e-8))
     cov = (V * w) @ V.T
     lam = np.linalg.cholesky(cov) if full else np.diag(np.sqrt(np.diag(cov)))
-    out = lam[layout.theta_rows, layout.theta_cols]
+    out = term.theta_of(lam)
     return out if np.all(np.isfinite(out)) else None
 
 
@@ -219,10 +218,7 @@ class LinearMixedModel:
             weights = np.asarray(weights, float)
         self.weights = weights
         self.log_det_w = float(np.sum(np.log(weights))) if weights is not None else 0.0
-        if pls_dense.use_dense(self.reterms, *self.X.shape):
-            self.pls = pls_dense.DensePLS(self.reterms, self.X, self.y, weights)
-        else:
-            self.pls = PLS(self.reterms, CrossProducts(self.reterms, self.X, self.y, weights))
+        self.pls = lmm_system(self.reterms, self.X, self.y, weights)
         self.cp = self.pls.cp
         self.lower = theta_lower_bounds(self.reterms)
         self.optimizer_lower = _optimizer_bounds(self.pls.layouts)
@@ -275,7 +271,7 @@ class LinearMixedModel:
         fun = self._safe_objective()
         x0 = self.theta0 if theta0 is None else np.asarray(theta0, float)
         t0 = time.perf_counter()
-        rec = _Recorder(fun, progress)
+        rec = Recorder(fun, progress)
         step = self.initial_step if theta0 is None else 0.75
         # the objective depends on Λ only through ΛΛᵀ, so a column of λ may be flipped: its
         # diagonal needs no bound when the column has other free entries (BOBYQA then cannot
@@ -298,7 +294,7 @@ class LinearMixedModel:
         scaled = float("nan")
         ncheck = 0
         if check and len(x):
-            checker = _Recorder(fun, progress, stage="check")
+            checker = Recorder(fun, progress, stage="check")
             grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
             settled = newton is not None and scaled <= NEWTON_DONE
             for _ in range(3):
@@ -432,7 +428,7 @@ class LinearMixedModel:
             neg = np.diag(lam) < 0
             if neg.any():
                 lam[:, neg] = -lam[:, neg]
-                theta[lay.theta_slice] = lam[lay.theta_rows, lay.theta_cols]
+                theta[lay.theta_slice] = lay.term.theta_of(lam)
         return theta
 
     def is_singular(self, theta) -> bool:
@@ -455,8 +451,7 @@ class LinearMixedModel:
         lams = self.lambdas(theta)
         b_fit, off = [], 0
         for t, lam in zip(self.reterms, lams):
-            ut = u[off:off + t.q].reshape(t.nlevels, t.ncols)
-            b_fit.append(ut @ lam.T)
+            b_fit.append(t.ranef(u[off:off + t.q], lam))
             off += t.q
         b = [None] * len(b_fit)
         for k, i in enumerate(self.order):
@@ -468,7 +463,7 @@ class LinearMixedModel:
         """Xβ + Zb + offset on the rows used."""
         eta = self.X @ beta
         for t, bt in zip(self.design.reterms, b):
-            eta = eta + np.einsum("jn,nj->n", t.z, bt[t.refs])
+            eta = eta + t.eta(bt)
         if self.offset is not None:
             eta = eta + self.offset
         return eta
@@ -504,7 +499,7 @@ class LinearMixedModel:
         fitted = self.linear_predictor(beta, b)
         resid = design.y - fitted
         singular = self.is_singular(theta)
-        notes = fit_notes(_data_notes(design, self.dropped_columns), singular, optsum)
+        notes = fit_notes(data_notes(design, self.dropped_columns), singular, optsum)
         return MixedModelResult(
             formula=formula_text or str(design.formula), family="gaussian", link="identity",
             reml=self.reml, n_agq=1, objective=objective, loglik=loglik, aic=aic, bic=bic,
@@ -545,10 +540,6 @@ class LinearMixedModel:
         raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working, "
                          "deviance or scaled")
 
-    # -- pickling: the CHOLMOD symbolic factor is rebuilt on demand ----------------------------------
-    def __getstate__(self):
-        return self.__dict__.copy()
-
 
 def theta_is_singular(theta, lower: np.ndarray) -> bool:
     """lme4's ``isSingular``: a bounded (diagonal) element of θ below ``SINGULAR_TOL``."""
@@ -567,7 +558,7 @@ def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     return notes
 
 
-def _data_notes(design, dropped_columns) -> list[str]:
+def data_notes(design, dropped_columns) -> list[str]:
     notes = []
     if design.n_dropped:
         cols = ", ".join(f"'{c}' ({k})" for c, k in design.dropped_by_column.items() if k)

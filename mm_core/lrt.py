@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MixedModelError
-from .simulate import _check_result
+from .simulate import check_result
 
 __all__ = ["likelihood_ratio_test", "LRTResult", "NotNestedError", "DifferentDataError",
            "refit_ml"]
@@ -70,7 +70,7 @@ def refit_ml(result):
     Starts from the REML estimate of θ; lme4's ``refitML``.
     """
     from .lmm import LinearMixedModel
-    _check_result(result)
+    check_result(result)
     if not result.reml:
         return result
     model = result.model
@@ -178,7 +178,7 @@ def likelihood_ratio_test(*results, refit: bool = True) -> LRTResult:
     if len(results) < 2:
         raise MixedModelError("a likelihood-ratio test needs at least two fitted models")
     for r in results:
-        _check_result(r)
+        check_result(r)
     _check_same_data(results)
     order = sorted(range(len(results)), key=lambda i: results[i].dof)
     fits = [results[i] for i in order]

@@ -152,7 +152,7 @@ class OptSummary:
         return self.evaluations
 
 
-class _Recorder:
+class Recorder:
     """Wraps the objective: records every evaluation, reports progress, honours cancellation."""
 
     def __init__(self, fun: Callable, progress: Callable | None, stage: str = "optimize"):
@@ -193,9 +193,9 @@ def verdict(converged: bool, singular: bool, messages, return_value: str) -> str
 def bobyqa(fun: Callable, x0: np.ndarray, lower: np.ndarray, *, upper: np.ndarray | None = None,
            ftol_rel: float = 1e-12, ftol_abs: float = 1e-8, xtol_abs: float = 1e-10,
            maxeval: int = 100_000, initial_step: float | np.ndarray = 0.75,
-           recorder: _Recorder | None = None, progress: Callable | None = None):
+           recorder: Recorder | None = None, progress: Callable | None = None):
     """Minimize ``fun`` from ``x0`` with bounds; returns (x, fmin, return_value, recorder)."""
-    rec = recorder or _Recorder(fun, progress)
+    rec = recorder or Recorder(fun, progress)
     x0 = np.asarray(x0, float)
     k = len(x0)
     lower = np.asarray(lower, float)
@@ -328,7 +328,7 @@ def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, H_full: np
     return grad, scaled, scaled < GRADIENT_TOL, newton
 
 
-def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder: _Recorder,
+def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder: Recorder,
                  *, maxeval: int = 100_000, restarts: int = 1):
     """L-BFGS-B with an analytic gradient; returns (x, fmin, return_value, recorder).
 
@@ -366,7 +366,7 @@ def projected_gradient(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.nd
     return g
 
 
-def check_convergence_gradient(fun_grad: Callable, recorder: _Recorder, x: np.ndarray,
+def check_convergence_gradient(fun_grad: Callable, recorder: Recorder, x: np.ndarray,
                                lower: np.ndarray, *, delta: float = 1e-4,
                                boundary_tol: float = 1e-4, max_params: int = 30):
     """:func:`check_convergence` for an objective with an analytic gradient.
@@ -415,7 +415,7 @@ def check_convergence_gradient(fun_grad: Callable, recorder: _Recorder, x: np.nd
     return grad, scaled, scaled < GRADIENT_TOL, [], newton, H_full
 
 
-def regradient(fun_grad: Callable, recorder: _Recorder, x: np.ndarray, lower: np.ndarray,
+def regradient(fun_grad: Callable, recorder: Recorder, x: np.ndarray, lower: np.ndarray,
                H_full: np.ndarray, *, boundary_tol: float = 1e-4):
     """:func:`recheck_gradient` with an analytic gradient: one evaluation."""
     f, g_full = fun_grad(x)

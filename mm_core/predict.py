@@ -17,7 +17,7 @@ from .contrasts import level_label
 from .errors import DataError, MixedModelError
 from .formula import parse_formula
 from .formula.terms import Call
-from .simulate import _check_result, conditional_eta, fixef_columns, result_family, term_columns
+from .simulate import check_result, conditional_eta, fixef_columns, result_family, term_columns
 
 __all__ = ["predict", "NewLevelError"]
 
@@ -193,7 +193,7 @@ def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "p
     >>> predict(m, new).round(2).tolist()
     [303.08, 293.27]
     """
-    _check_result(result)
+    check_result(result)
     if new_levels not in ("population", "missing", "error"):
         raise MixedModelError(f"new_levels must be 'population', 'missing' or 'error', not "
                               f"{new_levels!r}")

@@ -34,10 +34,10 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import brentq
 
+from .covparams import (check_level, covariance_layout, estimates, parameter_names, sdcor,
+                        theta_from_sdcor)
 from .errors import MixedModelError
-from .intervals import (_check_level, covariance_layout, estimates, parameter_names,
-                        sdcor, theta_from_sdcor)
-from .simulate import _check_result
+from .simulate import check_result
 
 __all__ = ["profile", "ProfileResult"]
 
@@ -86,7 +86,7 @@ class ProfileResult:
         """Intervals at ``level``: exact at the profiled level, else monotone interpolation of ζ."""
         if level is None or abs(level - self.level) < 1e-12:
             return self.intervals.copy()
-        _check_level(level)
+        check_level(level)
         from scipy.interpolate import PchipInterpolator
         z = stats.norm.ppf(0.5 + level / 2)
         out = self.intervals.copy()
@@ -309,7 +309,7 @@ class _GlmmProfiler(_Profiler):
     """Laplace/AGQ deviance of a GLMM (no dispersion) with one parameter held fixed."""
 
     def __init__(self, result):
-        from .glmm import _safe_cholesky
+        from .glmm import safe_cholesky
         model = result.model
         if getattr(model.family, "has_dispersion", False):
             raise MixedModelError("profile intervals are available for linear mixed models and for "
@@ -320,7 +320,7 @@ class _GlmmProfiler(_Profiler):
                                   "β is not a free parameter of a fast fit's objective")
         super().__init__(result)
         self.V = np.asarray(result.vcov, float)
-        self._chol = _safe_cholesky
+        self._chol = safe_cholesky
         self.se = result.stderror.to_numpy()
         self.state0 = model.final_state(result)
 
@@ -341,7 +341,7 @@ class _GlmmProfiler(_Profiler):
         return (np.zeros(len(free)), self.state0)
 
     def evaluate(self, i, v, warm):
-        from .glmm import PIRLS_TOL, _Objective
+        from .glmm import PIRLS_TOL, GlmmObjective
         model, k, p = self.model, self.k, self.p
         free = [j for j in range(k + p) if j != i]
         free_psi = [j for j in free if j < k]
@@ -364,7 +364,7 @@ class _GlmmProfiler(_Profiler):
             return theta_from_sdcor(psi, None, self.layout), beta
 
         x0, st = warm
-        obj = _Objective(model, to_args, st, profile_beta=False, tol=PIRLS_TOL)
+        obj = GlmmObjective(model, to_args, st, profile_beta=False, tol=PIRLS_TOL)
         lower = np.array([(-1.0 - self.est[j]) if self.kinds[j] == "cor" else -self.est[j] / s
                           for j, s in zip(free_psi, scales)] + [-math.inf] * len(free_beta))
         upper = np.array([(1.0 - self.est[j]) if self.kinds[j] == "cor" else math.inf
@@ -506,7 +506,7 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
         An LMM (ML or REML: REML fits are refitted by ML, as lme4 does) or a GLMM without a
         dispersion parameter.
     parm : list of str, optional
-        Parameters to profile (lme4 names, see :func:`mm_core.intervals.parameter_names`);
+        Parameters to profile (lme4 names, see :func:`mm_core.covparams.parameter_names`);
         default all.
     level : float
         Coverage of the intervals (exact crossings of ζ = ±Φ⁻¹((1 + level)/2)).
@@ -529,8 +529,8 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
     >>> round(float(ci.loc["sigma", "lower"]), 2), round(float(ci.loc["sigma", "upper"]), 2)
     (38.23, 67.66)
     """
-    _check_result(result)
-    _check_level(level)
+    check_result(result)
+    check_level(level)
     notes = []
     if result.is_lmm:
         if result.reml:

@@ -57,7 +57,7 @@ def replicate_rng(entropy: int, j: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(j,))))
 
 
-def _check_result(result) -> None:
+def check_result(result) -> None:
     from .results import MixedModelResult
     if not isinstance(result, MixedModelResult):
         raise NotFittedError("expected a fitted model (the result of mm_core.fit), got "
@@ -152,7 +152,7 @@ class ResponseSimulator:
     @classmethod
     def from_result(cls, result, *, beta=None, theta=None, sigma=None) -> "ResponseSimulator":
         """The simulator at a fit's estimates (or at the parameter values given)."""
-        _check_result(result)
+        check_result(result)
         model = result.model
         family = result_family(result)
         beta = result.beta if beta is None else np.asarray(beta, float)
@@ -293,7 +293,7 @@ def simulate(result, n: int = 1, *, seed=None, rng: np.random.Generator | None =
     >>> simulate(m, 3, seed=1).shape
     (180, 3)
     """
-    _check_result(result)
+    check_result(result)
     n = check_count(n)
     entropy = seed_entropy(seed, rng)
     sim = ResponseSimulator.from_result(result, beta=beta, theta=theta, sigma=sigma)

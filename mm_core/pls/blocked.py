@@ -20,266 +20,21 @@ an array of length n: every product with Z, X or y is precomputed in :class:`Cro
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from .dense import cho_solve, chol, tri_inv, tri_solve
+from ..dense import cho_solve, chol, tri_inv, tri_solve
+from .base import NotPositiveDefinite, PicklableSystem, term_layouts
+from .crossprod import CrossProducts
 
 try:  # CHOLMOD is optional: without it large crossed models fall back to dense Cholesky
     from sksparse import cholmod as _cholmod
 except ImportError:  # pragma: no cover - exercised only where scikit-sparse is absent
     _cholmod = None
 
-_warned_no_cholmod = False
 
-#: Largest Schur complement factored densely when CHOLMOD is available and the pattern is sparse.
-DENSE_MAX = 3000
-#: Density of S above which the dense factorization is used whatever its size.
-DENSE_FILL = 0.10
-#: Size of the precomputed scatter map for ``A_R1 D A_R1ᵀ`` above which sparse products are used.
-GATHER_MAX = 60_000_000
-
-
-class NotPositiveDefinite(np.linalg.LinAlgError):
-    """A factorization failed at this θ; the optimizer receives a large finite objective."""
-
-
-# --------------------------------------------------------------------------------------------
-# Structure that does not depend on θ or on the weights
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TermLayout:
-    """Where one random-effects term sits in Z and in θ.
-
-    Fields
-    ------
-    nlevels, ncols : int
-        ℓᵢ and pᵢ.
-    offset : int
-        First column of the term in its block of Z (term 1: 0; later terms: position in Z_R).
-    start : int
-        First column of the term in the whole of Z (terms in fitting order).
-    theta_rows, theta_cols : ndarray of int
-        Positions in λᵢ of the term's elements of θ (column-major lower triangle of the free mask).
-    theta_slice : slice
-        The term's elements within θ.
-    """
-
-    nlevels: int
-    ncols: int
-    offset: int
-    start: int
-    theta_rows: np.ndarray
-    theta_cols: np.ndarray
-    theta_slice: slice
-
-    def lam(self, theta: np.ndarray) -> np.ndarray:
-        """λᵢ (pᵢ × pᵢ, lower triangular) from θ."""
-        lam = np.zeros((self.ncols, self.ncols))
-        lam[self.theta_rows, self.theta_cols] = theta[self.theta_slice]
-        return lam
-
-
-def term_layouts(reterms: list) -> list[TermLayout]:
-    """Layouts of terms already in fitting order (the first is the leading term)."""
-    out, start, col, zcol = [], 0, 0, 0
-    for i, t in enumerate(reterms):
-        rows, cols = t.theta_index
-        k = len(rows)
-        out.append(TermLayout(t.nlevels, t.ncols, 0 if i == 0 else col, zcol, np.asarray(rows),
-                              np.asarray(cols), slice(start, start + k)))
-        start += k
-        zcol += t.q
-        if i > 0:
-            col += t.q
-    return out
-
-
-def _zmatrix(terms: list, n: int) -> sp.csr_matrix:
-    """Sparse n × Σqᵢ model matrix of the given terms (columns level-major within a term)."""
-    rows, cols, vals, off = [], [], [], 0
-    for t in terms:
-        p = t.ncols
-        base = off + t.refs.astype(np.int64) * p
-        for j in range(p):
-            rows.append(np.arange(n))
-            cols.append(base + j)
-            vals.append(t.z[j])
-        off += t.q
-    if not rows:
-        return sp.csr_matrix((n, 0))
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, off))
-
-
-def _ztm(terms: list, M: np.ndarray) -> np.ndarray:
-    """(Zᵀ M)ᵀ for the given terms, by one ``bincount`` per (column of M, column of the term)."""
-    out = np.empty((M.shape[1], sum(t.q for t in terms)))
-    off = 0
-    for t in terms:
-        p, ell = t.ncols, t.nlevels
-        block = out[:, off:off + t.q].reshape(M.shape[1], ell, p) if p > 1 else None
-        for j in range(p):
-            zj = t.z[j]
-            ones = bool(np.all(zj == 1.0)) if j == 0 else False
-            for c in range(M.shape[1]):
-                v = np.bincount(t.refs, weights=M[:, c] if ones else M[:, c] * zj, minlength=ell)
-                if p == 1:
-                    out[c, off:off + ell] = v
-                else:
-                    block[c, :, j] = v
-        off += t.q
-    return out
-
-
-def initial_theta(reterms: list) -> np.ndarray:
-    """lme4's start: λᵢ = I for every term (1 on the diagonal, 0 elsewhere)."""
-    parts = []
-    for t in reterms:
-        r, c = t.theta_index
-        parts.append((np.asarray(r) == np.asarray(c)).astype(float))
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-def theta_lower_bounds(reterms: list) -> np.ndarray:
-    """0 for diagonal elements of λ, −∞ for off-diagonal ones (lme4's ``lower``)."""
-    parts = []
-    for t in reterms:
-        r, c = t.theta_index
-        parts.append(np.where(np.asarray(r) == np.asarray(c), 0.0, -np.inf))
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-# --------------------------------------------------------------------------------------------
-# Cross-products
-# --------------------------------------------------------------------------------------------
-class PairGram:
-    """Z_aᵀ W Z_b for groups of terms, on a sparsity pattern fixed at construction.
-
-    Each observation contributes a p_a × p_b block at (its level of a, its level of b). The
-    distinct level pairs are found once; afterwards new weights cost one ``bincount`` per
-    column pair, and the CSR data array is refilled in place, so the pattern (and everything
-    derived from it: scatter maps, CHOLMOD's symbolic analysis) never changes.
-    """
-
-    def __init__(self, rows: list, cols: list, n: int):
-        self.pieces = []
-        coo_r, coo_c = [], []
-        nrow = sum(t.q for t in rows)
-        ncol = sum(t.q for t in cols)
-        size = 0
-        roff = 0
-        for ta in rows:
-            coff = 0
-            for tb in cols:
-                key = ta.refs.astype(np.int64) * tb.nlevels + tb.refs
-                uniq, pair = np.unique(key, return_inverse=True)
-                la, lb = uniq // tb.nlevels, uniq % tb.nlevels
-                pa, pb = ta.ncols, tb.ncols
-                r = (roff + la[:, None, None] * pa + np.arange(pa)[None, :, None]
-                     + np.zeros((1, 1, pb), np.int64))
-                c = (coff + lb[:, None, None] * pb + np.arange(pb)[None, None, :]
-                     + np.zeros((1, pa, 1), np.int64))
-                coo_r.append(r.ravel())
-                coo_c.append(c.ravel())
-                self.pieces.append((ta, tb, pair.astype(np.int64), len(uniq), size))
-                size += r.size
-                coff += tb.q
-            roff += ta.q
-        r = np.concatenate(coo_r) if coo_r else np.zeros(0, np.int64)
-        c = np.concatenate(coo_c) if coo_c else np.zeros(0, np.int64)
-        order = np.lexsort((c, r))
-        self.perm = order
-        indptr = np.zeros(nrow + 1, np.int64)
-        np.add.at(indptr, r + 1, 1)
-        self.matrix = sp.csr_matrix((np.zeros(len(r)), c[order], np.cumsum(indptr)),
-                                    shape=(nrow, ncol))
-        self.flat = np.zeros(len(r))
-
-    def update(self, w: np.ndarray) -> sp.csr_matrix:
-        flat = self.flat
-        for ta, tb, pair, npairs, start in self.pieces:
-            pa, pb = ta.ncols, tb.ncols
-            block = flat[start:start + npairs * pa * pb].reshape(npairs, pa, pb)
-            for j in range(pa):
-                wz = w * ta.z[j]
-                for k in range(pb):
-                    block[:, j, k] = np.bincount(pair, weights=wz * tb.z[k], minlength=npairs)
-        self.matrix.data[:] = flat[self.perm]
-        return self.matrix
-
-
-class CrossProducts:
-    """The weighted cross-product blocks of ``[Z X y]`` for terms in fitting order.
-
-    Fields
-    ------
-    A11 : ndarray, shape (ℓ₁, p₁, p₁)
-        Per-level blocks of Z₁ᵀWZ₁.
-    AR1 : scipy.sparse.csr_matrix, shape (q_R, q₁)
-        Z_RᵀWZ₁ (fixed pattern).
-    ARR : scipy.sparse.csr_matrix, shape (q_R, q_R)
-        Z_RᵀWZ_R (fixed pattern).
-    AX1, AXR : ndarray, shapes (p+1, q₁) and (p+1, q_R)
-        [X y]ᵀWZ₁ and [X y]ᵀWZ_R.
-    AXX : ndarray, shape (p+1, p+1)
-        [X y]ᵀW[X y].
-
-    ``update_weights`` recomputes everything for new weights (PIRLS); ``update_response``
-    recomputes only the rows and columns that involve y (a new response in the bootstrap).
-    """
-
-    def __init__(self, reterms: list, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None):
-        self.reterms = reterms
-        self.n = X.shape[0]
-        self.p = X.shape[1]
-        self.X = X
-        t1 = reterms[0]
-        self.l1, self.p1 = t1.nlevels, t1.ncols
-        self.Z1 = _zmatrix([t1], self.n)
-        self.ZR = _zmatrix(reterms[1:], self.n)
-        self.qR = self.ZR.shape[1]
-        self.Z1T = self.Z1.T.tocsr()
-        self.ZRT = self.ZR.T.tocsr()
-        self._gR1 = PairGram(reterms[1:], [t1], self.n)
-        self._gRR = PairGram(reterms[1:], reterms[1:], self.n)
-        self.update_weights(weights, y)
-
-    def update_weights(self, weights: np.ndarray | None, y: np.ndarray) -> None:
-        t1 = self.reterms[0]
-        w = np.ones(self.n) if weights is None else np.asarray(weights, float)
-        self.w = w
-        p1 = self.p1
-        A11 = np.empty((self.l1, p1, p1))
-        for a in range(p1):
-            wz = t1.z[a] * w
-            for b in range(a + 1):
-                v = np.bincount(t1.refs, weights=wz * t1.z[b], minlength=self.l1)
-                A11[:, a, b] = v
-                A11[:, b, a] = v
-        self.A11 = A11
-        self.AR1 = self._gR1.update(w)
-        self.ARR = self._gRR.update(w)
-        self.update_response(y)
-
-    def update_response(self, y: np.ndarray) -> None:
-        """Recompute the blocks that involve [X y] (weights unchanged)."""
-        XY = np.empty((self.n, self.p + 1))
-        XY[:, :self.p] = self.X
-        XY[:, self.p] = y
-        WXY = XY * self.w[:, None]
-        self.y = np.asarray(y, float)
-        self.AX1 = _ztm(self.reterms[:1], WXY)
-        self.AXR = _ztm(self.reterms[1:], WXY) if self.qR else np.zeros((self.p + 1, 0))
-        self.AXX = XY.T @ WXY
-
-
-# --------------------------------------------------------------------------------------------
-# The blocked factorization
-# --------------------------------------------------------------------------------------------
 @dataclass
 class Factor:
     """Blocked Cholesky factor of the PLS system at one θ.
@@ -368,7 +123,7 @@ class CholmodSchur:
         return self.F.solve_A(b)
 
 
-class PLS:
+class BlockedPLS(PicklableSystem):
     """Per-θ evaluation of the blocked factorization on fixed cross-products.
 
     Parameters
@@ -377,44 +132,32 @@ class PLS:
         In fitting order (decreasing number of levels).
     cp : CrossProducts
         Built from the same terms.
+    plan : SchurPlan
+        How the Schur complement S is formed and factored (:func:`mm_core.pls.schur_plan`).
     """
 
-    def __init__(self, reterms: list, cp: CrossProducts):
+    def __init__(self, reterms: list, cp: CrossProducts, plan):
         self.reterms = reterms
         self.layouts = term_layouts(reterms)
         self.cp = cp
         self.ntheta = sum(t.ntheta for t in reterms)
         self.scalar1 = reterms[0].ncols == 1
         self.scalar_R = all(t.ncols == 1 for t in reterms[1:])
-        self._prepare_schur()
+        self.schur_kind = plan.kind
+        self.use_gather = plan.use_gather
+        self._prepare_schur(plan.pattern)
 
     # -- structure of S --------------------------------------------------------------------------
-    def _prepare_schur(self) -> None:
-        global _warned_no_cholmod
+    def _prepare_schur(self, pattern) -> None:
+        """The scatter map of A_R1 D A_R1ᵀ, or CHOLMOD's fixed pattern of S."""
         cp = self.cp
         qR = cp.qR
-        self.schur_kind = "none" if qR == 0 else "dense"
         if qR == 0:
             return
-        AR1 = cp.AR1.tocsc()
-        p1 = cp.p1
-        # pattern of A_R1 D A_R1ᵀ: pairs of nonzeros in the same level-block of columns
-        counts = np.diff(AR1.indptr).reshape(cp.l1, p1).sum(axis=1) if AR1.nnz else np.zeros(cp.l1)
-        gather_size = int(np.sum(counts.astype(np.int64) ** 2)) * p1 * p1 // max(p1, 1)
-        pattern = (abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc()
-        pattern = sp.tril(pattern, format="csc")
-        density = pattern.nnz / (qR * (qR + 1) / 2)
-        if qR > DENSE_MAX and density < DENSE_FILL:
-            if _cholmod is not None:
-                self.schur_kind = "cholmod"
-            elif not _warned_no_cholmod:
-                _warned_no_cholmod = True
-                warnings.warn("scikit-sparse (CHOLMOD) is not installed: large crossed random effects "
-                              "are factored densely, which is slower and uses more memory.",
-                              RuntimeWarning, stacklevel=3)
-        self.use_gather = self.scalar1 and self.scalar_R and gather_size <= GATHER_MAX
         if self.use_gather:
-            self._build_gather(AR1)
+            self._build_gather(cp.AR1.tocsc())
+        else:
+            self.refresh()
         if self.schur_kind == "cholmod":
             full = (pattern + sp.tril(pattern, -1, format="csc").T).tocsc()
             full = (full + sp.identity(qR, format="csc")).tocsc()
@@ -423,32 +166,46 @@ class PLS:
             self._cholmod_pattern = full
             keys = full.indices.astype(np.int64) + qR * np.repeat(np.arange(qR), np.diff(full.indptr))
             self._cholmod_keys = keys
-            Sinit = full.copy()
-            Sinit.data = np.where(full.indices == np.repeat(np.arange(qR), np.diff(full.indptr)),
-                                  float(qR) + 1.0, 0.01)
-            self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
+            self._rebuild()
+
+    _transient = ("_symbolic",)
+
+    def _rebuild(self) -> None:
+        """CHOLMOD's symbolic analysis of the fixed pattern of S (a supernodal factor)."""
+        if self.schur_kind != "cholmod":
+            return
+        full = self._cholmod_pattern
+        qR = full.shape[0]
+        Sinit = full.copy()
+        Sinit.data = np.where(full.indices == np.repeat(np.arange(qR), np.diff(full.indptr)),
+                              float(qR) + 1.0, 0.01)
+        self._symbolic = _cholmod.analyze(Sinit, mode="supernodal", ordering_method="best")
 
     def _build_gather(self, AR1: sp.csc_matrix) -> None:
-        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of d = diag(D) (scalar terms).
+        """Precompute (A_RR − A_R1 D A_R1ᵀ) as a sparse linear map of the blocks D (ℓ₁, p₁, p₁).
 
-        Entry (a, b) of A_R1 D A_R1ᵀ is Σₖ A[a,k] A[b,k] dₖ: a matrix G with one row per position
-        of the lower-triangular pattern and one column per level k of the leading term, whose
-        entries are the products A[a,k] A[b,k], turns d into those values with one sparse
-        mat-vec. G is built column by column (CSC), in the order the pairs are generated.
+        Entry (a, b) of A_R1 D A_R1ᵀ is Σₖ Σᵢⱼ A[a,(k,i)] Dₖ[i,j] A[b,(k,j)]: a matrix G with one
+        row per position of the lower-triangular pattern and one column per (k, i, j), whose
+        entries are the products A[a,(k,i)] A[b,(k,j)], turns ``D.ravel()`` into those values
+        with one sparse mat-vec — the same few vectorized operations whatever the number of
+        levels. The entries of level k's columns are contiguous in CSC order, so the pairs are
+        generated level block by level block without a loop over levels.
         """
         cp = self.cp
-        qR = cp.qR
-        indptr, idx = AR1.indptr, AR1.indices
-        cnt = np.diff(indptr).astype(np.int64)
-        col_of = np.repeat(np.arange(AR1.shape[1]), cnt)
-        rep = cnt[col_of]
+        qR, p1 = cp.qR, cp.p1
+        indptr, idx = AR1.indptr.astype(np.int64), AR1.indices
+        col = np.repeat(np.arange(AR1.shape[1], dtype=np.int64), np.diff(indptr))
+        level = col // p1
+        bstart = indptr[::p1][:-1] if p1 > 1 else indptr[:-1]
+        bcount = np.diff(np.append(bstart, indptr[-1]))
+        rep = bcount[level]                                    # pairs of each entry in its block
         e1 = np.repeat(np.arange(len(idx), dtype=np.int64), rep)
         offs = np.arange(len(e1), dtype=np.int64) - np.repeat(np.cumsum(rep) - rep, rep)
-        e2 = np.repeat(indptr[col_of].astype(np.int64), rep) + offs
+        e2 = np.repeat(bstart[level], rep) + offs
         a, b = idx[e1], idx[e2]
         keep = a >= b
         e1, e2, a, b = e1[keep], e2[keep], a[keep], b[keep]
-        per_col = np.bincount(col_of[e1], minlength=AR1.shape[1])
+        gcol = level[e1] * (p1 * p1) + (col[e1] % p1) * p1 + col[e2] % p1
         lin = a.astype(np.int64) * qR + b
         ARR = sp.tril(cp.ARR, format="coo")
         lin_arr = ARR.row.astype(np.int64) * qR + ARR.col
@@ -465,18 +222,23 @@ class PLS:
         self._g_rows = (uniq // qR).astype(np.int64)
         self._g_cols = (uniq % qR).astype(np.int64)
         m = len(uniq)
-        Gptr = np.concatenate([[0], np.cumsum(per_col)])
-        self._G = sp.csc_matrix((np.zeros(len(lin)), inv_pairs, Gptr), shape=(m, AR1.shape[1]))
-        self._g_e1, self._g_e2 = e1, e2
+        G = sp.csr_matrix((np.arange(1.0, len(lin) + 1), (inv_pairs, gcol)),
+                          shape=(m, cp.l1 * p1 * p1))
+        order = G.data.astype(np.int64) - 1          # CSR position -> pair
+        self._G = G
+        self._g_e1, self._g_e2 = e1[order], e2[order]
         self._g_csc_perm = _csr_to_csc_data_map(self.cp.AR1)
         self._g_arr_pos = inv_arr
         self._g_arr_src = _tril_data_index(self.cp.ARR)
         self._g_base = np.zeros(m)
+        self._g_diag = np.flatnonzero(self._g_rows == self._g_cols)
         self.refresh()
 
     def refresh(self) -> None:
         """Recompute value-dependent precomputations after the cross-products changed."""
         if not getattr(self, "use_gather", False):
+            if self.cp.qR:
+                self._AR1T = self.cp.AR1.T.tocsr()
             return
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
@@ -518,24 +280,44 @@ class PLS:
             D = dvec[:, None, None]
             logdet = float(np.sum(np.log(m)))
             AX1D = cp.AX1 * dvec
+        elif p1 == 2:
+            # closed form for the common random intercept and slope: with λ = [[l0, 0], [l1, l2]]
+            # and A₁₁ₖ = [[a, b], [b, c]], M = λᵀAλ + I, M⁻¹ and D = λM⁻¹λᵀ are elementwise
+            # formulas over the levels (no stack of 2×2 matrix products)
+            l0, l1, l2 = lam1[0, 0], lam1[1, 0], lam1[1, 1]
+            A11 = cp.A11
+            a, b, c = A11[:, 0, 0], A11[:, 1, 0], A11[:, 1, 1]
+            blc = b * l0 + c * l1
+            m00 = a * l0 * l0 + (b * l0) * (2.0 * l1) + c * l1 * l1 + 1.0
+            m01 = l2 * blc
+            m11 = (l2 * l2) * c + 1.0
+            det = m00 * m11 - m01 * m01
+            if not np.all(det > 0):
+                raise NotPositiveDefinite("a 2×2 block is not positive definite")
+            logdet = float(np.sum(np.log(det)))
+            i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+            Minv = np.empty((cp.l1, 2, 2))
+            Minv[:, 0, 0], Minv[:, 1, 1] = i00, i11
+            Minv[:, 0, 1] = Minv[:, 1, 0] = i01
+            D = np.empty((cp.l1, 2, 2))
+            d00 = (l0 * l0) * i00
+            d01 = l0 * (l1 * i00 + l2 * i01)
+            d11 = (l1 * l1) * i00 + (2.0 * l1 * l2) * i01 + (l2 * l2) * i11
+            D[:, 0, 0], D[:, 1, 1] = d00, d11
+            D[:, 0, 1] = D[:, 1, 0] = d01
+            dvec = None
+            x0, x1 = cp.AX1[:, 0::2], cp.AX1[:, 1::2]
+            AX1D = np.empty_like(cp.AX1)
+            AX1D[:, 0::2] = x0 * d00 + x1 * d01
+            AX1D[:, 1::2] = x0 * d01 + x1 * d11
         else:
             M = lam1.T @ cp.A11 @ lam1
             M[:, np.arange(p1), np.arange(p1)] += 1.0
-            if p1 == 2:  # closed form: the common random intercept and slope
-                a, b, c = M[:, 0, 0], M[:, 1, 0], M[:, 1, 1]
-                det = a * c - b * b
-                if not np.all(det > 0):
-                    raise NotPositiveDefinite("a 2×2 block is not positive definite")
-                Minv = np.empty_like(M)
-                Minv[:, 0, 0], Minv[:, 1, 1] = c / det, a / det
-                Minv[:, 0, 1] = Minv[:, 1, 0] = -b / det
-                logdet = float(np.sum(np.log(det)))
-            else:
-                sign, ld = np.linalg.slogdet(M)
-                if not np.all(sign > 0):
-                    raise NotPositiveDefinite("a diagonal block is not positive definite")
-                logdet = float(np.sum(ld))
-                Minv = np.linalg.inv(M)
+            sign, ld = np.linalg.slogdet(M)
+            if not np.all(sign > 0):
+                raise NotPositiveDefinite("a diagonal block is not positive definite")
+            logdet = float(np.sum(ld))
+            Minv = np.linalg.inv(M)
             D = lam1 @ Minv @ lam1.T          # λ M_k⁻¹ λᵀ per level
             dvec = None
             AX1b = cp.AX1.reshape(cp.p + 1, cp.l1, p1).transpose(1, 0, 2)
@@ -563,15 +345,22 @@ class PLS:
         qR = cp.qR
         if self.scalar_R:
             lamR = self._lamR_diag(lams)
-        else:
+        elif not self.use_gather and self.schur_kind != "dense":
             LamR = self._lamR_sparse(lams)
         # middle matrix  A_RR − A_R1 D A_R1ᵀ
         if self.use_gather:
-            vals = self._g_base - self._G @ dvec
-            vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
+            vals = self._g_base - self._G @ (dvec if dvec is not None else D.ravel())
+            if self.scalar_R:
+                vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
             if self.schur_kind == "dense":
                 S = np.zeros((qR, qR))
-                S[self._g_rows, self._g_cols] = vals
+                if self.scalar_R:
+                    S[self._g_rows, self._g_cols] = vals
+                else:
+                    vals[self._g_diag] *= 0.5
+                    S[self._g_rows, self._g_cols] = vals
+                    S += S.T                          # the whole symmetric middle matrix
+                    S = self._lamR_sandwich(S, lams)
                 S[np.diag_indices(qR)] += 1.0
                 Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
             else:
@@ -579,21 +368,44 @@ class PLS:
                 Sfac = self._cholmod(Sl + sp.tril(Sl, -1).T + sp.identity(qR))
         else:
             Dmat = _blockdiag(D)
-            Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
-            if self.scalar_R:
-                Sm = sp.diags(lamR) @ Mid @ sp.diags(lamR)
-            else:
-                Sm = LamR.T @ Mid @ LamR
             if self.schur_kind == "dense":
-                S = Sm.toarray() if sp.issparse(Sm) else np.asarray(Sm)
+                # one sparse product, then dense arithmetic on S (no sparse scaling products)
+                S = -((cp.AR1 @ Dmat) @ self._AR1T).toarray()
+                arr = cp.ARR.tocoo()
+                S[arr.row, arr.col] += arr.data
+                if self.scalar_R:
+                    S *= lamR[:, None]
+                    S *= lamR[None, :]
+                else:
+                    S = self._lamR_sandwich(S, lams)
                 S[np.diag_indices(qR)] += 1.0
                 Sfac = DenseSchur(S)
             else:
+                Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
+                Sm = (sp.diags(lamR) @ Mid @ sp.diags(lamR) if self.scalar_R
+                      else LamR.T @ Mid @ LamR)
                 Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
         # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
         B = cp.AXR - np.asarray((cp.AR1 @ AX1D.T)).T
-        B = B * lamR if self.scalar_R else np.asarray((LamR.T @ B.T)).T
+        if self.scalar_R:
+            B = B * lamR
+        elif self.use_gather or self.schur_kind == "dense":
+            B = self._times_lamR(B, lams)
+        else:
+            B = np.asarray((LamR.T @ B.T)).T
         return Sfac, B
+
+    def _times_lamR(self, B: np.ndarray, lams) -> np.ndarray:
+        """B Λ_R for a dense B with q_R columns: one batched product per later term."""
+        out = np.empty_like(B)
+        for lay, lam in zip(self.layouts[1:], lams[1:]):
+            sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
+            out[:, sl] = (B[:, sl].reshape(-1, lay.nlevels, lay.ncols) @ lam).reshape(B.shape[0], -1)
+        return out
+
+    def _lamR_sandwich(self, M: np.ndarray, lams) -> np.ndarray:
+        """Λ_Rᵀ M Λ_R for a dense symmetric q_R × q_R matrix M."""
+        return self._times_lamR(self._times_lamR(M, lams).T.copy(), lams)
 
     def _cholmod(self, S: sp.spmatrix) -> CholmodSchur:
         """Factor S on the fixed pattern analysed once (values scattered into it)."""
@@ -735,14 +547,6 @@ def _tril_data_index(A: sp.csr_matrix) -> np.ndarray:
     """Positions in ``A.data`` of the entries of ``sp.tril(A, format="coo")``, in that order."""
     B = sp.csr_matrix((np.arange(A.nnz, dtype=float) + 1, A.indices, A.indptr), shape=A.shape)
     return sp.tril(B, format="coo").data.astype(np.int64) - 1
-
-
-def _chol_solve_batched(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve (L_k L_kᵀ) x_k = b_k for a stack of lower factors L (ℓ, p, p) and b (ℓ, p)."""
-    if L.shape[1] == 1:
-        return b / (L[:, 0, 0] ** 2)[:, None]
-    y = np.linalg.solve(L, b[..., None])
-    return np.linalg.solve(np.swapaxes(L, 1, 2), y)[..., 0]
 
 
 def _blockdiag(D: np.ndarray) -> sp.csr_matrix:

@@ -1,7 +1,7 @@
 """Penalized least squares for small models: one dense Cholesky of the augmented system.
 
 When Z has few columns (a classroom dataset: dyestuff q = 6, sleepstudy q = 36, penicillin
-q = 30), bookkeeping of the blocked factorization (:mod:`mm_core.pls`) costs more than the
+q = 30), bookkeeping of the blocked factorization (:mod:`mm_core.pls.blocked`) costs more than the
 arithmetic. Here ``A = [Z X y]ᵀ W [Z X y]`` is formed once and, per θ, the whole matrix
 
     [ ΛᵀA_ZZΛ + I   ΛᵀA_ZX   ΛᵀA_Zy ]
@@ -10,7 +10,7 @@ arithmetic. Here ``A = [Z X y]ᵀ W [Z X y]`` is formed once and, per θ, the wh
 
 is factored by one LAPACK ``dpotrf`` (MixedModels.jl's augmented-matrix scheme): the first q
 diagonal elements give log|L_θ|², the next p give log|R_X|², and the last one √r²θ.
-:class:`DensePLS` offers the same interface as :class:`mm_core.pls.PLS`.
+:class:`DensePLS` implements the protocol of :mod:`mm_core.pls.base`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dense import cho_solve, chol, tri_solve
-from .pls import NotPositiveDefinite, term_layouts
+from ..dense import cho_solve, chol, tri_solve
+from .base import NotPositiveDefinite, PicklableSystem, term_layouts
 
 #: Models whose Z has at most this many columns are factored densely ...
 DENSE_Q_MAX = 100
@@ -60,11 +60,9 @@ class DenseCrossProducts:
         self.X = X
         N = self.q + self.p + 1
         ZXY = np.zeros((self.n, N))
-        rows = np.arange(self.n)
         off = 0
         for t in reterms:
-            for j in range(t.ncols):
-                ZXY[rows, off + t.refs.astype(np.int64) * t.ncols + j] = t.z[j]
+            ZXY[:, off:off + t.q] = t.zmatrix().toarray()
             off += t.q
         ZXY[:, self.q:self.q + self.p] = X
         self.ZXY = ZXY
@@ -112,8 +110,8 @@ class DenseFactor:
     pwrss: float
 
 
-class DensePLS:
-    """Dense augmented-matrix version of :class:`mm_core.pls.PLS` (same methods)."""
+class DensePLS(PicklableSystem):
+    """The dense augmented-matrix system (the protocol of :mod:`mm_core.pls.base`)."""
 
     schur_kind = "small-dense"
     use_gather = False
