@@ -1,0 +1,220 @@
+"""Fixed-effects inference of a fit, shaped for the Summary and Effects pages.
+
+Thin adapters over the engine's ``fixef_tests``, ``anova``, ``emmeans``, ``emtrends`` and
+``pairwise`` (through :mod:`gui.engine`): each takes a :class:`gui.state.FitRecord` and returns
+small, picklable tables that :func:`gui.cache.effects` keeps per session. Here too: which
+predictors of a fit are factors and which are covariates, the covariate grid an effect plot
+is drawn over, the observed data under it, and the words for the scales of a GLMM
+(probabilities, rates, odds and rate ratios). No Streamlit here.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gui import codegen, engine
+from gui.derived import used_rows
+from gui.model_spec import column_of
+
+#: denominator-df methods as the engine names them, with their labels in the app
+DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward–Roger", "asymptotic": "z (asymptotic)"}
+#: p-value adjustments of pairwise comparisons (engine name -> label)
+ADJUST_LABELS = {"tukey": "Tukey", "holm": "Holm", "bonferroni": "Bonferroni", "none": "none"}
+#: points of the covariate grid an effect plot is drawn over
+GRID_POINTS = 41
+
+def ddf_choices(result: Any) -> list[str]:
+    """df methods that apply: Satterthwaite (default), Kenward–Roger or z for an LMM; z for a GLMM."""
+    return ["satterthwaite", "kenward-roger", "asymptotic"] if result.is_lmm else ["asymptotic"]
+
+
+@dataclass(frozen=True)
+class Predictors:
+    """The fixed-effects predictors of a fit, as the Effects page offers them.
+
+    Fields
+    ------
+    factors : dict of str -> list
+        Factor label (as in the formula: ``period``, ``factor(days)``) -> its levels in the fit.
+    covariates : list of str
+        Numeric predictors that are data columns (an effect plot can run over them).
+    terms : list of str
+        Fixed-effect term labels (R's spelling, ``recipe:temp``), without the intercept.
+    """
+
+    factors: dict = field(default_factory=dict)
+    covariates: list = field(default_factory=list)
+    terms: list = field(default_factory=list)
+
+    @property
+    def variables(self) -> list[str]:
+        """Factors first, then covariates: the choices of an axis or of "means of"."""
+        return list(self.factors) + list(self.covariates)
+
+    def is_factor(self, name: str | None) -> bool:
+        return name in self.factors
+
+
+def predictors(rec: Any) -> Predictors:
+    """Factors, covariates and terms of a fit, read from its design (formula order)."""
+    design = rec.result.model.design
+    terms = list(dict.fromkeys(t for t in design.fixef_terms if t != "(Intercept)"))
+    levels = {str(k): [str(v) for v in vals] for k, vals in design.factor_levels.items()}
+    factors, covariates = {}, []
+    for t in terms:
+        for var in t.split(":"):
+            if var in levels:
+                factors.setdefault(var, levels[var])
+            elif var not in covariates and column_of(var) in rec.data.columns \
+                    and pd.api.types.is_numeric_dtype(rec.data[column_of(var)]):
+                covariates.append(var)
+    return Predictors(factors=factors, covariates=covariates, terms=terms)
+
+
+def covariate_grid(rec: Any, x: str, n: int = GRID_POINTS) -> list[float]:
+    """``n`` evenly spaced values over the observed range of covariate ``x`` (the rows the fit used)."""
+    v = pd.to_numeric(used_rows(rec)[column_of(x)], errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    lo, hi = float(v.min()), float(v.max())
+    return [lo] if hi <= lo else np.linspace(lo, hi, n).tolist()
+
+
+def observed(rec: Any, x: str, lines: str | None = None) -> pd.DataFrame:
+    """The data under an effect plot: columns ``x``, ``lines`` (if given) and ``y`` (the response
+    as fitted: proportions for binomial responses). Factor values are text, as level labels."""
+    d = used_rows(rec)
+    factors = predictors(rec).factors
+    out = pd.DataFrame({v: d[column_of(v)].astype(str).to_numpy() if v in factors else
+                        pd.to_numeric(d[column_of(v)], errors="coerce").to_numpy(float)
+                        for v in dict.fromkeys([x] + ([lines] if lines else []))})
+    out["y"] = np.asarray(rec.result.y, float)
+    return out
+
+
+# ------------------------------------------------------------------- scales
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Words for a fit's scales: ``link`` (the linear predictor, "log odds"), ``response`` (what
+    back-transformed means are, "probability"), ``ratio`` (what back-transformed differences
+    become, "odds ratio"; empty where they stay differences)."""
+
+    link: str
+    response: str
+    ratio: str
+
+
+def scales(result: Any) -> Scales:
+    link, family = result.link, result.family
+    response = {"binomial": "probability", "poisson": "rate"}.get(family, "mean")
+    linkname = {"logit": "log odds", "log": "log " + ("rate" if family == "poisson" else "mean"),
+                "probit": "probit", "cloglog": "complementary log-log", "identity": "mean",
+                "inverse": "inverse mean", "sqrt": "square root of the mean"}.get(link, link)
+    ratio = {"logit": "odds ratio", "log": "rate ratio" if family == "poisson" else "ratio"}.get(link, "")
+    return Scales(link=linkname, response=response, ratio=ratio)
+
+
+# ------------------------------------------------------------------- tables
+
+
+def fixef_tests(rec: Any, ddf: str, level: float = 0.95) -> pd.DataFrame:
+    """t (or z) tests of the coefficients (``mm_core.fixef_tests``; lmerTest's ``summary``)."""
+    return engine.fixef_tests(rec.result, ddf=ddf, level=level)
+
+
+def anova(rec: Any, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:  # noqa: A002 - R's name
+    """F tests of the terms (lmerTest's ``anova``); Wald χ² tests for a GLMM (``car::Anova``)."""
+    return engine.anova(rec.result, type=type, ddf=ddf if rec.result.is_lmm else "asymptotic")
+
+
+@dataclass(frozen=True)
+class Means:
+    """Marginal means (or slopes) and their pairwise comparisons.
+
+    Fields
+    ------
+    table : DataFrame
+        The engine's table: one column per variable in ``columns``, then ``estimate,
+        std_error, df, lower, upper, statistic, p_value``.
+    pairs : DataFrame or None
+        ``mm_core.pairwise`` of the table (None when no group has two levels to compare).
+    columns : tuple of str
+        The grid's variables (``specs`` then ``by``).
+    by : tuple of str
+        The variables comparisons are made within.
+    ratio : bool
+        The comparisons are ratios ("A / B"), as on the response scale of a log or logit link.
+    """
+
+    table: pd.DataFrame
+    pairs: pd.DataFrame | None
+    columns: tuple
+    by: tuple
+    ratio: bool = False
+
+
+def _pairs(means: Any, by: list[str], adjust: str) -> pd.DataFrame | None:
+    t = means.table
+    sizes = t.groupby([t[b].astype(str) for b in by]).size() if by else pd.Series([len(t)])
+    if sizes.max() < 2:
+        return None
+    return engine.pairwise(means, adjust=adjust)
+
+
+def means(rec: Any, specs: list[str], by: list[str] | None = None, ddf: str = "satterthwaite",
+          scale: str = "link", level: float = 0.95, adjust: str = "tukey") -> Means:
+    """Estimated marginal means of ``specs`` (within each level of ``by``) and their pairwise
+    comparisons (``emmeans(m, ~ specs | by)``, ``pairs(.., adjust = )``)."""
+    by = list(by or [])
+    ddf = ddf if rec.result.is_lmm else "asymptotic"
+    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=ddf, scale=scale, level=level)
+    pairs = _pairs(m, by, adjust)
+    ratio = pairs is not None and pairs["contrast"].astype(str).str.contains(" / ", regex=False).any()
+    return Means(table=m.table, pairs=pairs, columns=tuple(specs) + tuple(by), by=tuple(by), ratio=bool(ratio))
+
+
+def trends(rec: Any, var: str, specs: list[str], ddf: str = "satterthwaite", level: float = 0.95,
+           adjust: str = "tukey") -> Means:
+    """Slopes of covariate ``var`` at each level of ``specs`` and their pairwise differences
+    (``emtrends(m, ~ specs, var = )``, ``pairs(..)``)."""
+    ddf = ddf if rec.result.is_lmm else "asymptotic"
+    m = engine.emtrends(rec.result, list(specs), var, ddf=ddf, level=level)
+    return Means(table=m.table, pairs=_pairs(m, [], adjust), columns=tuple(specs), by=())
+
+
+def prediction_grid(rec: Any, x: str, lines: str | None = None, ddf: str = "satterthwaite", scale: str = "link",
+                    level: float = 0.95) -> pd.DataFrame:
+    """Predictions with confidence intervals for an effect plot: every level of factor ``x``, or
+    a grid over covariate ``x`` (``emmeans(m, ~ x * lines, at = list(x = grid))``)."""
+    preds = predictors(rec)
+    specs = [x] + ([lines] if lines and lines != x else [])
+    at = None if preds.is_factor(x) else {x: covariate_grid(rec, x)}
+    ddf = ddf if rec.result.is_lmm else "asymptotic"
+    return engine.emmeans(rec.result, specs, at=at, ddf=ddf, scale=scale, level=level).table
+
+
+def response_label(rec: Any, scale: str = "link") -> str:
+    """Axis title of predictions: the response (LMM), or the scale's word and the response
+    (``probability of incidence``, ``log odds of incidence``) for a GLMM."""
+    res = rec.result
+    name = res.model.design.response_name
+    m = re.match(r"^cbind\(\s*([^,]+?)\s*,", name)
+    name = m.group(1).strip("`") if m else column_of(name)
+    if res.is_lmm:
+        return name
+    words = scales(res)
+    return f"{words.response if scale == 'response' else words.link} of {name}"
+
+
+def code_inference(rec: Any, **choices: Any) -> codegen.Inference:
+    """What a page computed (``choices``: the fields of :class:`gui.codegen.Inference`), for the
+    code panel, with the factors the model uses as plain data columns (levels in the fit's order)."""
+    factors = {k: v for k, v in predictors(rec).factors.items() if column_of(k) == k}
+    if not rec.result.is_lmm:
+        choices["ddf"] = "asymptotic"
+    return codegen.Inference(factors=factors, **choices)
