@@ -7,6 +7,8 @@ The public surface::
     lmm(...), glmm(...)               thin wrappers of fit
     parse_formula(text) -> Formula    the formula language (no eval)
     datasets.load(name)               the bundled example data
+    fixef_tests, anova, emmeans, emtrends, pairwise
+                                      df-corrected tests, marginal means, contrasts
 
 Example
 -------
@@ -35,6 +37,7 @@ from .predict import NewLevelError, predict
 from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_distance, icc,
                           leverage, qq_caterpillar, quantile_residuals, r_squared, residuals,
                           shrinkage)
+from .effects import EMMeans, emmeans, emtrends, fixef_tests, pairwise
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
@@ -44,4 +47,5 @@ __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Des
            "r_squared", "icc", "shrinkage", "ShrinkageData", "caterpillar", "qq_caterpillar",
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
            "NotNestedError", "DifferentDataError", "NewLevelError",
-           "ConvergenceWarning", "SingularFitWarning"]
+           "ConvergenceWarning", "SingularFitWarning",
+           "fixef_tests", "emmeans", "emtrends", "EMMeans", "pairwise"]

@@ -297,3 +297,46 @@ def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_leve
     if new.any() and new_levels == "missing":
         contrib[new] = np.nan
     return contrib
+
+
+def fixed_effects_matrix(result, newdata: pd.DataFrame, *, contrasts: dict | None = None
+                         ) -> tuple[np.ndarray, list[str]]:
+    """The fixed-effects model matrix of the fit's formula on new rows.
+
+    Parameters
+    ----------
+    result : MixedModelResult
+    newdata : pandas.DataFrame
+        Every predictor column of the fixed part, without missing values; categorical columns
+        hold levels of the fit.
+    contrasts : dict, optional
+        Coding per factor label replacing the fit's (``{"recipe": Treatment()}``).
+
+    Returns
+    -------
+    X : ndarray, shape (len(newdata), number of columns of the fit's design)
+        All columns of the design, including those the fit dropped as redundant.
+    names : list of str
+        Column names (``"(Intercept)"``, ``"recipeB:tempT185"``).
+
+    Notes
+    -----
+    R equivalent: ``model.matrix(delete.response(terms(m)), newdata, contrasts.arg = ...)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mm_core import datasets, fit
+    >>> m = fit("reaction ~ 1 + days + (1 | subj)", datasets.load("sleepstudy"))
+    >>> fixed_effects_matrix(m, pd.DataFrame({"days": [0.0, 2.0]}))[0].tolist()
+    [[1.0, 0.0], [1.0, 2.0]]
+    """
+    _check_result(result)
+    design = result.model.design
+    formula = design.formula
+    rows = np.arange(len(newdata))
+    b = _builder(design, newdata, rows, _factor_columns(formula, design.factor_levels))
+    if contrasts is not None:
+        b.user_contrasts = dict(b.user_contrasts, **contrasts)
+    X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
+    return X, list(names)
