@@ -37,7 +37,7 @@ from .predict import NewLevelError, predict
 from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_distance, icc,
                           leverage, qq_caterpillar, quantile_residuals, r_squared, residuals,
                           shrinkage)
-from .effects import EMMeans, emmeans, emtrends, fixef_tests, pairwise
+from .effects import EMMeans, anova, emmeans, emtrends, fixef_tests, pairwise
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
@@ -48,4 +48,4 @@ __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Des
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
            "NotNestedError", "DifferentDataError", "NewLevelError",
            "ConvergenceWarning", "SingularFitWarning",
-           "fixef_tests", "emmeans", "emtrends", "EMMeans", "pairwise"]
+           "fixef_tests", "anova", "emmeans", "emtrends", "EMMeans", "pairwise"]

@@ -16,10 +16,11 @@ Modules: :mod:`.model_terms` (the fixed part as factors, covariates and terms),
 """
 from __future__ import annotations
 
+from .anova import anova
 from .coefficients import fixef_tests
 from .emmeans import EMMeans, emmeans, emtrends
 from .grid import ReferenceGrid, reference_grid
 from .pairwise import pairwise
 
-__all__ = ["fixef_tests", "emmeans", "emtrends", "EMMeans", "pairwise", "reference_grid",
+__all__ = ["anova", "fixef_tests", "emmeans", "emtrends", "EMMeans", "pairwise", "reference_grid",
            "ReferenceGrid"]

@@ -18,9 +18,9 @@ df ν_m, combined as ``2E/(E − q)`` with ``E = Σ ν_m/(ν_m − 2)`` (lmerTes
 
 Here the pieces ``log|L_θ|² + log|R_X|²``, ``r²(θ)`` and ``R_X`` come from the engine's blocked
 factorization at θ (:mod:`mm_core.pls`, :mod:`mm_core.pls_dense`); their θ-derivatives are taken
-by central differences of those exact evaluations, while every σ-derivative is analytic. One
-evaluation per point of a k-parameter stencil (2k² + 1 points in all) is all it costs, so the
-table of a model with 73,000 observations and 4,000 crossed random effects takes about a second.
+by central differences of those exact evaluations (k² + k + 1 of them for k elements of θ),
+while every σ-derivative is analytic. The table of a model with 73,000 observations and 4,000
+crossed random effects takes about a second.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import numpy as np
 #: Eigenvalues of the Hessian at or below this are treated as zero (lmerTest's ``tol``).
 HESSIAN_TOL = 1e-8
 #: Relative step of the central differences in θ (absolute for |θ| below ``STEP_FLOOR``).
-STEP = 1e-4
+STEP = 1e-3
 STEP_FLOOR = 0.1
 
 
@@ -152,15 +152,18 @@ def varpar_covariance(result) -> VarparCovariance:
         H[i, i] = (ap - 2 * a0 + am) / h[i] ** 2 + (rp - 2 * r0 + rm) / h[i] ** 2 / s2
         dr[i] = (rp - rm) / (2 * h[i])
         J[i] = s2 * (Cp - Cm) / (2 * h[i])
+    f0 = a0 + r0 / s2
+    fp = [a + r / s2 for a, r, _ in plus]
+    fm = [a + r / s2 for a, r, _ in minus]
     for i in range(k):
         for j in range(i):
-            vals = []
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                e = np.zeros(k)
-                e[i], e[j] = si * h[i], sj * h[j]
-                a, r, _ = pieces(theta + e)
-                vals.append(a + r / s2)
-            H[i, j] = H[j, i] = (vals[0] - vals[1] - vals[2] + vals[3]) / (4 * h[i] * h[j])
+            # f(θ + hᵢ + hⱼ) + f(θ − hᵢ − hⱼ) − f(θ ± hᵢ) − f(θ ± hⱼ) + 2 f(θ) = 2 hᵢhⱼ ∂²f + O(h⁴)
+            e = np.zeros(k)
+            e[i], e[j] = h[i], h[j]
+            a, r, _ = pieces(theta + e)
+            b, q, _ = pieces(theta - e)
+            H[i, j] = H[j, i] = ((a + r / s2) + (b + q / s2) - fp[i] - fm[i] - fp[j] - fm[j]
+                                 + 2 * f0) / (2 * h[i] * h[j])
     H[:k, k] = H[k, :k] = -2.0 * dr / sigma ** 3
     H[k, k] = 6.0 * r0 / sigma ** 4 - 2.0 * m / s2
     J[k] = 2.0 * sigma * C0
