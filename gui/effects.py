@@ -19,6 +19,7 @@ import pandas as pd
 from gui import codegen, engine
 from gui.derived import used_rows
 from gui.model_spec import column_of
+from gui.tables import fmt_num, md_text
 
 #: denominator-df methods as the engine names them, with their labels in the app
 DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward–Roger", "asymptotic": "z (asymptotic)"}
@@ -28,8 +29,11 @@ ADJUST_LABELS = {"tukey": "Tukey", "holm": "Holm", "bonferroni": "Bonferroni", "
 GRID_POINTS = 41
 
 def ddf_choices(result: Any) -> list[str]:
-    """df methods that apply: Satterthwaite (default), Kenward–Roger or z for an LMM; z for a GLMM."""
-    return ["satterthwaite", "kenward-roger", "asymptotic"] if result.is_lmm else ["asymptotic"]
+    """df methods that apply: Satterthwaite (default), Kenward–Roger (REML fits, as pbkrtest) or
+    z for an LMM; z for a GLMM."""
+    if not result.is_lmm:
+        return ["asymptotic"]
+    return ["satterthwaite"] + (["kenward-roger"] if result.reml else []) + ["asymptotic"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,10 @@ class Predictors:
     Fields
     ------
     factors : dict of str -> list
-        Factor label (as in the formula: ``period``, ``factor(days)``) -> its levels in the fit.
+        Factor (the data column, as emmeans names it: ``days`` for ``factor(days)``) -> its
+        levels in the fit, reference level first.
     covariates : list of str
-        Numeric predictors that are data columns (an effect plot can run over them).
+        Numeric data columns among the predictors (an effect plot can run over them).
     terms : list of str
         Fixed-effect term labels (R's spelling, ``recipe:temp``), without the intercept.
     """
@@ -52,7 +57,7 @@ class Predictors:
 
     @property
     def variables(self) -> list[str]:
-        """Factors first, then covariates: the choices of an axis or of "means of"."""
+        """Factors first, then covariates: the choices of the horizontal axis."""
         return list(self.factors) + list(self.covariates)
 
     def is_factor(self, name: str | None) -> bool:
@@ -67,17 +72,18 @@ def predictors(rec: Any) -> Predictors:
     factors, covariates = {}, []
     for t in terms:
         for var in t.split(":"):
+            col = column_of(var)
             if var in levels:
-                factors.setdefault(var, levels[var])
-            elif var not in covariates and column_of(var) in rec.data.columns \
-                    and pd.api.types.is_numeric_dtype(rec.data[column_of(var)]):
-                covariates.append(var)
-    return Predictors(factors=factors, covariates=covariates, terms=terms)
+                factors.setdefault(col, levels[var])
+            elif col not in covariates and col in rec.data.columns and \
+                    pd.api.types.is_numeric_dtype(rec.data[col]):
+                covariates.append(col)
+    return Predictors(factors=factors, covariates=[c for c in covariates if c not in factors], terms=terms)
 
 
 def covariate_grid(rec: Any, x: str, n: int = GRID_POINTS) -> list[float]:
     """``n`` evenly spaced values over the observed range of covariate ``x`` (the rows the fit used)."""
-    v = pd.to_numeric(used_rows(rec)[column_of(x)], errors="coerce").to_numpy(float)
+    v = pd.to_numeric(used_rows(rec)[x], errors="coerce").to_numpy(float)
     v = v[np.isfinite(v)]
     lo, hi = float(v.min()), float(v.max())
     return [lo] if hi <= lo else np.linspace(lo, hi, n).tolist()
@@ -88,8 +94,8 @@ def observed(rec: Any, x: str, lines: str | None = None) -> pd.DataFrame:
     as fitted: proportions for binomial responses). Factor values are text, as level labels."""
     d = used_rows(rec)
     factors = predictors(rec).factors
-    out = pd.DataFrame({v: d[column_of(v)].astype(str).to_numpy() if v in factors else
-                        pd.to_numeric(d[column_of(v)], errors="coerce").to_numpy(float)
+    out = pd.DataFrame({v: d[v].astype(str).to_numpy() if v in factors else
+                        pd.to_numeric(d[v], errors="coerce").to_numpy(float)
                         for v in dict.fromkeys([x] + ([lines] if lines else []))})
     out["y"] = np.asarray(rec.result.y, float)
     return out
@@ -117,6 +123,39 @@ def scales(result: Any) -> Scales:
                 "inverse": "inverse mean", "sqrt": "square root of the mean"}.get(link, link)
     ratio = {"logit": "odds ratio", "log": "rate ratio" if family == "poisson" else "ratio"}.get(link, "")
     return Scales(link=linkname, response=response, ratio=ratio)
+
+
+def estimate_label(result: Any, scale: str) -> str:
+    """Column title of marginal means: "Estimate" (LMM), "Probability" / "Log odds" (GLMM)."""
+    if result.is_lmm:
+        return "Estimate"
+    words = scales(result)
+    return (words.response if scale == "response" else words.link).capitalize()
+
+
+def _mean(s: pd.Series) -> float:
+    """Mean of a covariate, 0 where it is zero up to rounding (a centred covariate's mean)."""
+    v = pd.to_numeric(s, errors="coerce").to_numpy(float)
+    v = v[np.isfinite(v)]
+    m = float(v.mean()) if v.size else float("nan")
+    return 0.0 if v.size and abs(m) <= 1e-10 * float(np.abs(v).max()) else m
+
+
+def averaging_note(rec: Any, shown: list | tuple) -> str:
+    """How the predictors not in ``shown`` enter the means (emmeans' reference grid): factors
+    averaged with equal weights, covariates held at their means over the rows the fit used.
+    Markdown, with the column names escaped."""
+    preds = predictors(rec)
+    factors = [f for f in preds.factors if f not in shown]
+    covs = [c for c in preds.covariates if c not in shown]
+    rows = used_rows(rec)
+    bits = []
+    if factors:
+        bits.append("averaged with equal weights over " + ", ".join(md_text(f) for f in factors))
+    if covs:
+        bits.append("at " + ", ".join(f"{md_text(c)} = {md_text(fmt_num(_mean(rows[c])))}" for c in covs)
+                    + " (the mean" + ("s" if len(covs) > 1 else "") + ")")
+    return ("Predictions " + "; ".join(bits) + ".") if bits else ""
 
 
 # ------------------------------------------------------------------- tables
@@ -172,10 +211,18 @@ def means(rec: Any, specs: list[str], by: list[str] | None = None, ddf: str = "s
     comparisons (``emmeans(m, ~ specs | by)``, ``pairs(.., adjust = )``)."""
     by = list(by or [])
     ddf = ddf if rec.result.is_lmm else "asymptotic"
-    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=ddf, scale=scale, level=level)
+    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=ddf, scale=scale, level=level, data=rec.data)
     pairs = _pairs(m, by, adjust)
     ratio = pairs is not None and pairs["contrast"].astype(str).str.contains(" / ", regex=False).any()
     return Means(table=m.table, pairs=pairs, columns=tuple(specs) + tuple(by), by=tuple(by), ratio=bool(ratio))
+
+
+def interacts(rec: Any, var: str, factor: str | None) -> bool:
+    """Whether a term of the model contains both covariate ``var`` and ``factor`` (only then
+    does the slope of ``var`` differ between the factor's levels)."""
+    if not factor:
+        return False
+    return any({var, factor} <= {column_of(v) for v in t.split(":")} for t in predictors(rec).terms)
 
 
 def trends(rec: Any, var: str, specs: list[str], ddf: str = "satterthwaite", level: float = 0.95,
@@ -183,7 +230,7 @@ def trends(rec: Any, var: str, specs: list[str], ddf: str = "satterthwaite", lev
     """Slopes of covariate ``var`` at each level of ``specs`` and their pairwise differences
     (``emtrends(m, ~ specs, var = )``, ``pairs(..)``)."""
     ddf = ddf if rec.result.is_lmm else "asymptotic"
-    m = engine.emtrends(rec.result, list(specs), var, ddf=ddf, level=level)
+    m = engine.emtrends(rec.result, list(specs), var, ddf=ddf, level=level, data=rec.data)
     return Means(table=m.table, pairs=_pairs(m, [], adjust), columns=tuple(specs), by=())
 
 
@@ -195,7 +242,7 @@ def prediction_grid(rec: Any, x: str, lines: str | None = None, ddf: str = "satt
     specs = [x] + ([lines] if lines and lines != x else [])
     at = None if preds.is_factor(x) else {x: covariate_grid(rec, x)}
     ddf = ddf if rec.result.is_lmm else "asymptotic"
-    return engine.emmeans(rec.result, specs, at=at, ddf=ddf, scale=scale, level=level).table
+    return engine.emmeans(rec.result, specs, at=at, ddf=ddf, scale=scale, level=level, data=rec.data).table
 
 
 def response_label(rec: Any, scale: str = "link") -> str:
@@ -214,7 +261,7 @@ def response_label(rec: Any, scale: str = "link") -> str:
 def code_inference(rec: Any, **choices: Any) -> codegen.Inference:
     """What a page computed (``choices``: the fields of :class:`gui.codegen.Inference`), for the
     code panel, with the factors the model uses as plain data columns (levels in the fit's order)."""
-    factors = {k: v for k, v in predictors(rec).factors.items() if column_of(k) == k}
+    factors = {k: v for k, v in predictors(rec).factors.items() if k in rec.data.columns}
     if not rec.result.is_lmm:
         choices["ddf"] = "asymptotic"
     return codegen.Inference(factors=factors, **choices)
