@@ -18,6 +18,8 @@ difference on the link scale (emmeans' ``summary(pairs(e), type = "response")``)
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -116,6 +118,33 @@ def pairwise(means: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _tukey_quantile(level: float, k: int, df: float) -> float:
+    if not np.isfinite(df) or df > 1e6:
+        return float(stats.studentized_range.ppf(level, k, np.inf))
+    # secant iterations on the cdf from the infinite-df quantile (scipy's ppf is a slow
+    # general-purpose root search on the same cdf)
+    q0 = _tukey_quantile(level, k, np.inf)
+    q1 = q0 * (1.0 + 2.0 / df)
+    g0 = stats.studentized_range.cdf(q0, k, df) - level
+    g1 = stats.studentized_range.cdf(q1, k, df) - level
+    for _ in range(30):
+        if g1 == g0:
+            break
+        q2 = q1 - g1 * (q1 - q0) / (g1 - g0)
+        q0, g0 = q1, g1
+        q1 = max(q2, 0.5 * q1)
+        g1 = stats.studentized_range.cdf(q1, k, df) - level
+        if abs(q1 - q0) <= 1e-10 * q1:
+            break
+    return float(q1)
+
+
+def tukey_quantile(level: float, k: int, df: float) -> float:
+    """Quantile of the studentized range of k means with df degrees of freedom (R's ``qtukey``)."""
+    return _tukey_quantile(float(level), int(k), float(f"{df:.7g}") if np.isfinite(df) else np.inf)
+
+
 def _adjusted(stat, df, k: int, m: int, adjust: str, level: float):
     """Adjusted two-sided p-values and the critical values of the intervals."""
     a = np.abs(stat)
@@ -123,7 +152,7 @@ def _adjusted(stat, df, k: int, m: int, adjust: str, level: float):
     if adjust == "tukey" and k > 2:
         p = np.array([stats.studentized_range.sf(np.sqrt(2) * x, k, d) if np.isfinite(x)
                       else np.nan for x, d in zip(a, df)])
-        crit = np.array([stats.studentized_range.ppf(level, k, d) for d in df]) / np.sqrt(2)
+        crit = np.array([tukey_quantile(level, k, d) for d in df]) / np.sqrt(2)
         return np.clip(p, 0.0, 1.0), crit
     if adjust in ("bonferroni", "holm") and m > 1:
         crit = stats.t.ppf(1 - (1 - level) / (2 * m), df)
