@@ -141,7 +141,7 @@ def _mean(s: pd.Series) -> float:
     return 0.0 if v.size and abs(m) <= 1e-10 * float(np.abs(v).max()) else m
 
 
-def averaging_note(rec: Any, shown: list | tuple) -> str:
+def averaging_note(rec: Any, shown: list | tuple, what: str = "Predictions") -> str:
     """How the predictors not in ``shown`` enter the means (emmeans' reference grid): factors
     averaged with equal weights, covariates held at their means over the rows the fit used.
     Markdown, with the column names escaped."""
@@ -155,7 +155,7 @@ def averaging_note(rec: Any, shown: list | tuple) -> str:
     if covs:
         bits.append("at " + ", ".join(f"{md_text(c)} = {md_text(fmt_num(_mean(rows[c])))}" for c in covs)
                     + " (the mean" + ("s" if len(covs) > 1 else "") + ")")
-    return ("Predictions " + "; ".join(bits) + ".") if bits else ""
+    return (f"{what} " + "; ".join(bits) + ".") if bits else ""
 
 
 # ------------------------------------------------------------------- tables

@@ -76,7 +76,7 @@ def means_section(rec, preds, c):
                       display=tables.means_display(m.table, m.columns, c.level, estimate="Slope", tests=True))
         st.caption(f"Change in the {'linear predictor' if not res.is_lmm else 'prediction'} per unit of "
                    f"{md_text(c.x)}" + (f" at each level of {md_text(c.lines)}" if per_line else "")
-                   + ". " + effects.averaging_note(rec, [c.x] + ([c.lines] if per_line else []))
+                   + ". " + effects.averaging_note(rec, [c.x] + ([c.lines] if per_line else []), "Slopes")
                    + (f" The model has no interaction of {md_text(c.x)} with {md_text(c.lines)}, so the slope is "
                       "the same for every line." if c.lines and not per_line else ""))
     return m

@@ -56,6 +56,12 @@ def walk(pg: Page) -> None:
     settle(pg)
     expect(pg.get_by_text(re.compile(r"Fit 1 done in"))).to_be_visible(timeout=120_000)
 
+    # Summary: z tests of the coefficients and car's Wald chi-square tests of the terms
+    go(pg, "Summary")
+    expect(pg.get_by_role("heading", name="Tests of the model's terms")).to_be_visible()
+    expect(pg.get_by_test_id("stDataFrame").filter(has_text="Chisq").first).to_contain_text("year")
+    shot(pg, "effects_0_summary")
+
     go(pg, "Effects")
     # the covariate on the x axis: a line with a band for each year, the observed counts underneath
     choose(pg, "w.pref.effects.x.1", "cheight")

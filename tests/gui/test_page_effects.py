@@ -15,6 +15,11 @@ References (R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, emmeans 1.8.4):
   lmer.df = ...)``); ``anova(m, type = 3)``: NumDF 9, DenDF 153.
 - sleepstudy, ``lmer(reaction ~ days + (days | subject), REML = FALSE)``: ``emtrends(m, ~ 1,
   var = "days", lmer.df = "satterthwaite")``: slope 10.46729, df 18.0002.
+- contra: ``m <- glmer(use ~ age + urban * livch + (1 | dist), contra, binomial)`` (livch levels
+  0, 1, 2, 3+; tight control as above): ``summary(emmeans(m, ~ livch | urban), type =
+  "response")``: prob 0.1398693 (livch 0, urban N); ``summary(pairs(emmeans(m, ~ livch * urban)),
+  type = "response", infer = TRUE)``: "1 N / 2 N" odds ratio 0.7719262, Tukey interval
+  [0.4235736, 1.4067685], p 0.8964603.
 """
 from __future__ import annotations
 
@@ -111,3 +116,24 @@ def test_summary_of_a_glmm_shows_wald_chisquare_tests(glmm_record):
     assert "period" in anova.index
     assert "z value" in table_with(at, "Pr(>|z|)").columns
     assert any("car::Anova(m, type = 3)" in c.value for c in at.code)
+
+
+def test_effects_within_or_across_the_levels_of_a_second_factor(contra_record):
+    at = page_with_fit(EFFECTS, contra_record, "contra")
+    at.selectbox(key="w.pref.effects.x.3").set_value("livch").run()
+    at.selectbox(key="w.pref.effects.lines.3").set_value("urban").run()
+    assert not problems(at), problems(at)
+    means = table_with(at, "Probability")
+    assert list(means.columns[:2]) == ["livch", "urban"] and means.loc[0, "Probability"] == "0.13987"
+    within = table_with(at, "Ratio")
+    assert list(within.columns[:2]) == ["contrast", "urban"] and len(within) == 12     # 6 pairs per urban level
+    at.selectbox(key="w.pref.effects.compare.3").set_value("all").run()
+    every = table_with(at, "Ratio")
+    assert len(every) == 28 and "urban" not in every.columns                           # 8 cells, 28 pairs
+    row = every[every["contrast"] == "1 N / 2 N"].iloc[0]
+    assert (row["Ratio"], row["95% lower"], row["95% upper"], row["p"]) == ("0.77193", "0.42357", "1.4068", "0.8965")
+    # the covariate: one line per urban level; age does not interact with urban, so one slope
+    at.selectbox(key="w.pref.effects.x.3").set_value("age").run()
+    assert not problems(at), problems(at)
+    assert len(table_with(at, "Slope")) == 1
+    assert any("no interaction of age with urban" in c.value for c in at.caption)
