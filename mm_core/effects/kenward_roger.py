@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf, dpotri
 
 from ..errors import MixedModelError
 
@@ -116,6 +117,40 @@ def _z_matrix(reterms: list, n: int) -> sp.csr_matrix:
                          shape=(n, off))
 
 
+def _lambda_matrix(layouts, lams, q: int) -> sp.csr_matrix:
+    """Λ (q × q, block diagonal: λᵢ for every level of term i)."""
+    rows, cols, vals = [], [], []
+    for lay, lam in zip(layouts, lams):
+        base = lay.start + np.arange(lay.nlevels) * lay.ncols
+        for a in range(lay.ncols):
+            for b in range(a + 1):
+                if lam[a, b] != 0.0:
+                    rows.append(base + a)
+                    cols.append(base + b)
+                    vals.append(np.full(lay.nlevels, lam[a, b]))
+    if not rows:
+        return sp.csr_matrix((q, q))
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(q, q))
+
+
+def _spd_inverse(C: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix by LAPACK's potrf and potri."""
+    c, info = dpotrf(C, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise MixedModelError("the random-effects covariance is not positive definite at the "
+                              "estimates; Kenward–Roger cannot be computed")
+    inv, info = dpotri(c, lower=1, overwrite_c=1)
+    il = np.tril_indices_from(inv, -1)
+    inv[(il[1], il[0])] = inv[il]
+    return inv
+
+
+def _lambda_sandwich(Lam: sp.csr_matrix, M: np.ndarray) -> np.ndarray:
+    """Λ M Λᵀ for sparse Λ."""
+    return np.asarray((Lam @ np.asarray((Lam @ M.T)).T))
+
+
 def kenward_roger(result) -> KenwardRoger:
     """Kenward–Roger's adjusted covariance of β̂ for a linear mixed model fitted by REML.
 
@@ -161,34 +196,30 @@ def kenward_roger(result) -> KenwardRoger:
     n, p = X.shape
     s2 = float(result.sigma) ** 2
     Z = _z_matrix(reterms, n)
-    A = (Z.T @ Z).toarray()
+    A = (Z.T @ Z).tocsr()
     B = np.asarray(Z.T @ X)
     XX = X.T @ X
-    Lam = np.zeros((q, q))
-    for lay, lam in zip(layouts, model.lambdas(result.theta)):
-        idx = lay.start + np.arange(lay.nlevels)[:, None] * lay.ncols
-        for a in range(lay.ncols):
-            for b in range(a + 1):
-                Lam[idx[:, 0] + a, idx[:, 0] + b] = lam[a, b]
-    LA = Lam.T @ A
-    C = LA @ Lam
+    Lam = _lambda_matrix(layouts, model.lambdas(result.theta), q)
+    C = np.asarray((Lam.T @ A @ Lam).todense())
     C[np.diag_indices(q)] += 1.0
-    Cc = np.linalg.cholesky(C)
-    Y = np.linalg.solve(Cc, Lam.T)
-    S = Y.T @ Y                                   # Λ C⁻¹ Λᵀ
-    F = np.eye(q) - A @ S
-    FA = F @ A
-    FB = F @ B
-    FFB = F @ FB
+    S = _lambda_sandwich(Lam, _spd_inverse(C))   # Λ C⁻¹ Λᵀ
+    AS = np.asarray(A @ S)                        # A S; S A is its transpose
+    FA = A.toarray() - np.asarray(A @ AS.T)       # F A = A − A S A (symmetric)
+    FB = B - AS @ B
+    FFB = FB - AS @ FB
     M1 = FA / s2                                  # ZᵀΣ⁻¹Z
-    M2 = (F @ FA) / s2 ** 2                       # ZᵀΣ⁻²Z
     T1 = FB / s2                                  # ZᵀΣ⁻¹X
     T2 = FFB / s2 ** 2                            # ZᵀΣ⁻²X
     G = B.T @ S
     X3 = (XX - G @ (B + FB + FFB)) / s2 ** 3      # XᵀΣ⁻³X
     X2 = (XX - G @ (B + FB)) / s2 ** 2            # XᵀΣ⁻²X
-    trK = n - float(np.sum(S * A))
-    tr_S2 = (trK - float(np.sum(S * FA.T))) / s2 ** 2
+    trK = n - float(np.sum(S * A.toarray()))
+    tr_S2 = (trK - float(np.sum(S * FA))) / s2 ** 2
+
+    def m2_entries(i, j):
+        """Entries (i, j) of ZᵀΣ⁻²Z = F A Fᵀ = FA − FA (S A)."""
+        return (FA[i, j] - np.einsum("kq,kq->k", FA[i], AS[j])) / s2 ** 2
+
     Phi = np.asarray(result.tables.vcov, float)
 
     # covariance parameters: the free elements of each λ (lme4's terms), then σ²
@@ -214,7 +245,7 @@ def kenward_roger(result) -> KenwardRoger:
             K[r, s] = K[s, r] = float(np.sum(M1[np.ix_(src_r, rows_s)]
                                              * M1[np.ix_(src_s, rows_r)].T))
         Q[r, m - 1] = T1[rows_r].T @ T2[src_r]
-        K[r, m - 1] = K[m - 1, r] = float(np.sum(M2[src_r, rows_r]))
+        K[r, m - 1] = K[m - 1, r] = float(np.sum(m2_entries(src_r, rows_r)))
     P[m - 1] = -X2
     Q[m - 1, m - 1] = X3
     K[m - 1, m - 1] = tr_S2

@@ -6,6 +6,14 @@ Satterthwaite and Kenward–Roger df, type III (both methods) and type II ANOVA 
 Wald chi-square table for the GLMM, marginal means with their Tukey-adjusted pairs (both df
 methods; link and response scale for the GLMM) and predictions over a covariate grid.
 
+The cases in ``tests/reference/effects/extra`` go beyond those designs: a split plot with factor
+and covariate versions of the treatment (``nlme::Oats``), a factor-by-covariate model with a
+correlated random intercept and slope, sum-to-zero contrasts, an unbalanced crossed design and a
+Poisson GLMM; they add type I tables, Holm and Bonferroni pairs, slopes (``emtrends``) and car's
+type II table. Provenance: ``make_effects_extra.R`` in that folder, run here with R 4.2.2,
+lme4 1.1-31, lmerTest 3.1-3, pbkrtest 0.5.2, car 3.1-1, emmeans 1.8.4-1 (each JSON's
+``engine`` field), ``Rscript make_effects_extra.R tests/reference/effects/extra``.
+
 Tolerances: estimates 1e-5 relative; standard errors, df, t/z and F 2e-3 relative; p-values
 2e-3 relative or 1e-6 absolute (Tukey-adjusted: 1e-3 relative or 1e-4 absolute); interval
 ends 1e-4 relative (to the larger of the end and the standard error, so that an end near zero
@@ -21,10 +29,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mm_core import anova, emmeans, fit, fixef_tests, pairwise
+from mm_core import anova, emmeans, emtrends, fit, fixef_tests, pairwise
 
 DIR = Path(__file__).resolve().parent.parent / "reference" / "effects"
-CASES = sorted(p.stem for p in DIR.glob("*.json"))
+PATHS = {p.stem: p for d in (DIR, DIR / "extra") for p in sorted(d.glob("*.json"))}
+CASES = list(PATHS)
 
 EST, SE, P_REL, P_ABS, TUKEY_REL, TUKEY_ABS, CI = 1e-5, 2e-3, 2e-3, 1e-6, 1e-3, 1e-4, 1e-4
 
@@ -45,10 +54,13 @@ def close(mine, ref, rel, what, abs_=0.0):
 
 @lru_cache(maxsize=None)
 def case(name: str):
-    ref = json.loads((DIR / f"{name}.json").read_text())
-    data = pd.read_csv(DIR / "data" / f"{ref['data']}.csv")
+    ref = json.loads(PATHS[name].read_text())
+    data = pd.read_csv(PATHS[name].parent / "data" / f"{ref['data']}.csv")
     if ref["family"] == "gaussian":
-        m = fit(ref["formula"], data, reml=True)
+        sum_coded = ref.get("contrasts") and ref["contrasts"][0] == "contr.sum"
+        factors = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])]
+        m = fit(ref["formula"], data, reml=True,
+                contrasts={c: "sum" for c in factors} if sum_coded else None)
     else:
         m = fit(ref["formula"], data, family=ref["family"])
     return ref, m
@@ -60,7 +72,7 @@ def test_objective(name):
     assert m.objective == pytest.approx(ref["objective"], rel=1e-8, abs=1e-6)
 
 
-LMM = [c for c in CASES if json.loads((DIR / f"{c}.json").read_text())["family"] == "gaussian"]
+LMM = [c for c in CASES if json.loads(PATHS[c].read_text())["family"] == "gaussian"]
 GLMM = [c for c in CASES if c not in LMM]
 
 
@@ -83,9 +95,12 @@ def test_coefficients(name, ddf):
           CI * vec(r["Std. Error"]))
 
 
-@pytest.mark.parametrize("table", ["anova3_satterthwaite", "anova3_kenward_roger",
-                                   "anova2_satterthwaite"])
-@pytest.mark.parametrize("name", LMM)
+ANOVAS = [(c, t) for c in LMM for t in ("anova3_satterthwaite", "anova3_kenward_roger",
+                                         "anova2_satterthwaite", "anova1_satterthwaite")
+          if t in json.loads(PATHS[c].read_text())]
+
+
+@pytest.mark.parametrize("name,table", ANOVAS)
 def test_anova(name, table):
     ref, m = case(name)
     r = ref[table]
@@ -99,11 +114,15 @@ def test_anova(name, table):
     close(a.p_value, r["p"], P_REL, "p", P_ABS)
 
 
-@pytest.mark.parametrize("name", GLMM)
-def test_wald_chisq(name):
+CHISQ = [(c, t) for c in GLMM for t in ("anova3_wald_chisq", "anova2_wald_chisq")
+         if t in json.loads(PATHS[c].read_text())]
+
+
+@pytest.mark.parametrize("name,table", CHISQ)
+def test_wald_chisq(name, table):
     ref, m = case(name)
-    r = ref["anova3_wald_chisq"]
-    a = anova(m, type=3)
+    r = ref[table]
+    a = anova(m, type=int(table[5]))
     assert list(a.index) == list(np.atleast_1d(r["terms"]))
     close(a.chisq, r["chisq"], SE, "chisq")
     close(a.df, r["df"], 0, "df")
@@ -125,7 +144,7 @@ MEANS = [x for name in CASES for x in _means_tables(name)]
 
 def _estimate_key(r):
     return next(k for k in ("emmean", "prob", "rate", "response", "estimate", "odds.ratio",
-                            "ratio") if k in r)
+                            "ratio", "estimate") if k in r)
 
 
 def _check_means(table, r, spec_vars):
@@ -163,9 +182,36 @@ def test_emmeans_and_pairs(name, spec, key):
     close(pw.p_value, rp["p.value"], TUKEY_REL, "Tukey p", TUKEY_ABS)
     close(pw.lower, rp.get("lower.CL", rp.get("asymp.LCL")), CI, "lower", CI * vec(rp["SE"]))
     close(pw.upper, rp.get("upper.CL", rp.get("asymp.UCL")), CI, "upper", CI * vec(rp["SE"]))
+    for adjust in ("holm", "bonferroni"):
+        if f"pairs_{adjust}" in r:
+            rp = r[f"pairs_{adjust}"]
+            pw = pairwise(e, adjust=adjust)
+            close(pw.p_value, rp["p.value"], P_REL, f"{adjust} p", P_ABS)
+            close(pw.lower, rp["lower.CL"], CI, f"{adjust} lower", CI * vec(rp["SE"]))
+            close(pw.upper, rp["upper.CL"], CI, f"{adjust} upper", CI * vec(rp["SE"]))
 
 
-GRIDS = [c for c in CASES if "prediction_grid" in json.loads((DIR / f"{c}.json").read_text())]
+TRENDS = [(c, i) for c in LMM for i, _ in enumerate(json.loads(PATHS[c].read_text()).get("emtrends", []))]
+
+
+@pytest.mark.parametrize("name,i", TRENDS)
+def test_emtrends(name, i):
+    ref, m = case(name)
+    tr = ref["emtrends"][i]
+    e = emtrends(m, tr["spec"], tr["var"], ddf="satterthwaite")
+    r = tr["satterthwaite"]["trends"]
+    r = dict(r, estimate=r[f"{tr['var']}.trend"])
+    _check_means(e.table, r, list(e.specs))
+    rp = tr["satterthwaite"]["pairs_tukey"]
+    pw = pairwise(e)
+    assert list(pw.contrast) == list(np.atleast_1d(rp["contrast"]))
+    close(pw.estimate, rp["estimate"], EST, "estimate")
+    close(pw.std_error, rp["SE"], SE, "SE")
+    close(pw.df, rp["df"], SE, "df")
+    close(pw.p_value, rp["p.value"], TUKEY_REL, "Tukey p", TUKEY_ABS)
+
+
+GRIDS = [c for c in CASES if "prediction_grid" in json.loads(PATHS[c].read_text())]
 
 
 @pytest.mark.parametrize("name", GRIDS)
