@@ -158,6 +158,19 @@ def averaging_note(rec: Any, shown: list | tuple, what: str = "Predictions") -> 
     return (f"{what} " + "; ".join(bits) + ".") if bits else ""
 
 
+def slope_note(rec: Any, x: str, lines: str | None) -> str:
+    """What the slopes of covariate ``x`` are (Markdown): per unit of ``x``, on the link scale
+    of a GLMM, at each level of ``lines`` when the model lets them differ."""
+    per_line = interacts(rec, x, lines)
+    text = (f"Change in the {'predicted ' if rec.result.is_lmm else ''}{md_text(response_label(rec))} per unit "
+            f"of {md_text(x)}" + (f" at each level of {md_text(lines)}" if per_line else "") + ". "
+            + averaging_note(rec, [x] + ([lines] if per_line else []), "Slopes"))
+    if lines and not per_line:
+        text += (f" The model has no interaction of {md_text(x)} with {md_text(lines)}, so the slope is the same "
+                 "for every line.")
+    return text
+
+
 # ------------------------------------------------------------------- tables
 
 

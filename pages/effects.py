@@ -16,7 +16,7 @@ def controls(rec, preds) -> SimpleNamespace:
     c = SimpleNamespace(ddf="asymptotic", scale="link", by=[])
     c1, c2, c3 = st.columns(3)
     with c1:
-        c.x = widgets.pref_select("Horizontal axis", state.effects_pref("x", rec.id), preds.variables,
+        c.x = widgets.pref_select("Predictor (horizontal axis)", state.effects_pref("x", rec.id), preds.variables,
                                   help="A factor: its estimated marginal means and their comparisons. A covariate: "
                                        "the model's predictions over its range and its slope.")
     with c2:
@@ -74,11 +74,7 @@ def means_section(rec, preds, c):
                           adjust=c.adjust)
         widgets.table(m.table, f"slopes_{c.x}_fit{rec.id}", key="dl.emtrends", index=False,
                       display=tables.means_display(m.table, m.columns, c.level, estimate="Slope", tests=True))
-        st.caption(f"Change in the {'linear predictor' if not res.is_lmm else 'prediction'} per unit of "
-                   f"{md_text(c.x)}" + (f" at each level of {md_text(c.lines)}" if per_line else "")
-                   + ". " + effects.averaging_note(rec, [c.x] + ([c.lines] if per_line else []), "Slopes")
-                   + (f" The model has no interaction of {md_text(c.x)} with {md_text(c.lines)}, so the slope is "
-                      "the same for every line." if c.lines and not per_line else ""))
+        st.caption(effects.slope_note(rec, c.x, c.lines))
     return m
 
 
@@ -94,8 +90,9 @@ def plot_section(rec, preds, c):
     widgets.chart(fig, f"effect_plot_{c.x}_fit{rec.id}")
     if show_obs and not drawable:
         st.caption("The observed data are drawn on the response scale only.")
-    if not preds.is_factor(c.x):
-        st.caption(effects.averaging_note(rec, [c.x] + ([c.lines] if c.lines else [])))
+    note = effects.averaging_note(rec, [c.x] + ([c.lines] if c.lines else []))
+    if note and not preds.is_factor(c.x):
+        st.caption(note)
     with st.expander("Plot data: predictions with intervals"):
         widgets.table(grid, f"predictions_{c.x}_fit{rec.id}", key="dl.predictions", index=False,
                       display=tables.means_display(grid, [v for v in (c.x, c.lines) if v], c.level,
