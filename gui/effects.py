@@ -23,6 +23,10 @@ from gui.tables import fmt_num, md_text
 
 #: denominator-df methods as the engine names them, with their labels in the app
 DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward–Roger", "asymptotic": "z (asymptotic)"}
+#: what the df methods are, for the pages' help texts
+DDF_HELP = ("t tests with Satterthwaite's denominator df (lmerTest's, jamovi's and JASP's default) or "
+            "Kenward–Roger's (pbkrtest; slower, and for fits by REML only), or z tests that treat the "
+            "variances as known.")
 #: p-value adjustments of pairwise comparisons (engine name -> label)
 ADJUST_LABELS = {"tukey": "Tukey", "holm": "Holm", "bonferroni": "Bonferroni", "none": "none"}
 #: points of the covariate grid an effect plot is drawn over

@@ -26,10 +26,7 @@ def controls(rec, preds) -> SimpleNamespace:
     with c3:
         if res.is_lmm:
             c.ddf = widgets.pref_select("Degrees of freedom", state.PREF_DDF, effects.ddf_choices(res),
-                                        format_func=effects.DDF_LABELS.get,
-                                        help="Satterthwaite (lmerTest's and jamovi's default) or Kenward–Roger "
-                                             "(pbkrtest; slower) t tests, or z tests that treat the variances "
-                                             "as known.")
+                                        format_func=effects.DDF_LABELS.get, help=effects.DDF_HELP)
         else:
             words = effects.scales(res)
             c.scale = widgets.pref_select(

@@ -38,14 +38,12 @@ def body(rec) -> None:
                 st.caption("Adjusted ICC by grouping factor: " + ", ".join(
                     f"{g} {v:.3f}" for g, v in ve.icc["adjusted"].drop("total").items()))
 
-    ddf, anova_type = "asymptotic", 3
+    ddf, anova_type = "asymptotic", 0
     with widgets.guard("the fixed effects"):
         st.subheader("Fixed effects")
         if res.is_lmm:
             ddf = widgets.pref_select("Degrees of freedom", state.PREF_DDF, effects.ddf_choices(res), widget="radio",
-                                      format_func=effects.DDF_LABELS.get,
-                                      help="t tests with Satterthwaite's or Kenward–Roger's denominator df "
-                                           "(lmerTest, pbkrtest), or z tests that treat the variances as known.")
+                                      format_func=effects.DDF_LABELS.get, help=effects.DDF_HELP)
         ft = cache.effects(rec, "fixef_tests", ddf=ddf)
         widgets.table(ft, f"fixef_fit{rec.id}", display=tables.fixef_tests_display(ft), key="dl.coeftable")
         st.caption(("Wald z tests and 95% Wald intervals" if ddf == "asymptotic" else
