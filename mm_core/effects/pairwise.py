@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..contrasts import level_label
 from ..errors import MixedModelError
 from ..results import labels
 from .emmeans import EMMeans
@@ -34,7 +35,13 @@ PAIRS_COLUMNS = ["estimate", "std_error", "df", "lower", "upper", "statistic", "
 
 
 def _label(row, specs) -> str:
-    return " ".join(str(row[v]) for v in specs) if specs else "overall"
+    """A mean's name in a contrast: its levels, a covariate's value after its name (``days4.5``)."""
+    parts = []
+    for v in specs:
+        x = row[v]
+        parts.append(f"{v}{level_label(float(x))}" if isinstance(x, (int, float, np.number))
+                     else str(x))
+    return " ".join(parts) if parts else "overall"
 
 
 def pairwise(means: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
@@ -69,7 +76,7 @@ def pairwise(means: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
     >>> m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"), reml=True)
     >>> pw = pairwise(emmeans(m, "days", at={"days": [0, 9]}))
     >>> pw["contrast"].tolist()
-    ['0 - 9']
+    ['days0 - days9']
     """
     if not isinstance(means, EMMeans):
         raise MixedModelError("pairwise compares the result of emmeans() or emtrends(), not "

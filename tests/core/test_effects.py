@@ -1,0 +1,168 @@
+"""Fixed-effects inference: table shapes, bad input, and two designs checked against R inline.
+
+The R numbers below were computed on this machine with R 4.2.2, lme4 1.1-31, lmerTest 3.1-3 and
+pbkrtest 0.5.2 on the bundled data (``mm_core.datasets.load(...).to_csv``)::
+
+    m <- lmer(yield ~ 1 + (1|batch), dyestuff2, REML = TRUE,
+              control = lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10)))
+    summary(m, ddf = "Satterthwaite")$coefficients   # singular fit: theta = 0
+    summary(m, ddf = "Kenward-Roger")$coefficients
+    m <- lmer(reaction ~ 1 + days + (1|subj) + (0 + days|subj), sleepstudy, REML = TRUE, ...)
+    summary(m, ddf = "Satterthwaite")$coefficients; summary(m, ddf = "Kenward-Roger")$coefficients
+"""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mm_core
+from mm_core import (EMMeans, MixedModelError, anova, datasets, emmeans, emtrends, fit,
+                     fixef_tests, pairwise)
+from mm_core.effects import kenward_roger as kr_module
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"), reml=True)
+
+
+@pytest.fixture(scope="module")
+def cbpp():
+    return fit("cbind(incidence, size - incidence) ~ 1 + factor(period) + (1 | herd)",
+               datasets.load("cbpp"), family="binomial")
+
+
+@pytest.fixture(scope="module")
+def pen():
+    return fit("diameter ~ 1 + sample + (1 | plate)", datasets.load("penicillin"), reml=True)
+
+
+def test_singular_fit_matches_lmertest():
+    m = fit("yield ~ 1 + (1 | batch)", datasets.load("dyestuff2"), reml=True)
+    assert m.is_singular
+    s = fixef_tests(m).loc["(Intercept)"]
+    assert s["std_error"] == pytest.approx(0.6783880312, rel=1e-6)
+    assert s["df"] == pytest.approx(29, rel=1e-6)
+    assert s["p_value"] == pytest.approx(3.318292749e-09, rel=1e-4)
+    k = fixef_tests(m, ddf="kenward-roger").loc["(Intercept)"]
+    assert k["df"] == pytest.approx(5, rel=1e-6)
+    assert k["p_value"] == pytest.approx(0.0004026832579, rel=1e-4)
+
+
+def test_uncorrelated_terms_on_one_factor_match_lmertest():
+    m = fit("reaction ~ 1 + days + (1 | subj) + (0 + days | subj)", datasets.load("sleepstudy"),
+            reml=True)
+    s = fixef_tests(m)
+    np.testing.assert_allclose(s["df"], [18.15620223, 18.15620201], rtol=2e-5)
+    np.testing.assert_allclose(s["p_value"], [1.893364333e-18, 2.593946839e-06], rtol=1e-4)
+    k = fixef_tests(m, ddf="kenward-roger")
+    np.testing.assert_allclose(k["df"], [18.18747622, 18.18747622], rtol=1e-6)
+    np.testing.assert_allclose(k["std_error"], [6.885381508, 1.559565996], rtol=1e-7)
+
+
+def test_table_shapes(sleep, cbpp):
+    t = fixef_tests(sleep)
+    assert list(t.columns) == ["estimate", "std_error", "df", "statistic", "p_value", "lower",
+                               "upper"]
+    assert list(t.index) == ["(Intercept)", "days"] and t.index.name == "coefficient"
+    a = anova(sleep, type=3)
+    assert list(a.columns) == ["sum_sq", "mean_sq", "num_df", "den_df", "f_value", "p_value"]
+    g = anova(cbpp, type=3)
+    assert list(g.index) == ["(Intercept)", "factor(period)"]
+    assert list(g.columns) == ["chisq", "df", "p_value"]
+    assert list(anova(cbpp, type=2).index) == ["factor(period)"]
+    z = fixef_tests(cbpp)
+    assert np.all(np.isinf(z["df"]))
+    np.testing.assert_allclose(z["p_value"], cbpp.coeftable["p_value"], rtol=1e-12)
+    e = emmeans(sleep, "days", at={"days": [0, 5, 9]})
+    assert list(e.table.columns) == ["days", "estimate", "std_error", "df", "lower", "upper",
+                                     "statistic", "p_value"]
+    pw = pairwise(e, adjust="none")
+    assert list(pw.columns) == ["contrast", "estimate", "std_error", "df", "lower", "upper",
+                                "statistic", "p_value"]
+    assert pw["contrast"].tolist() == ["days0 - days5", "days0 - days9", "days5 - days9"]
+
+
+def test_asymptotic_lmm_equals_wald_table(sleep):
+    t = fixef_tests(sleep, ddf="asymptotic")
+    np.testing.assert_allclose(t["std_error"], sleep.stderror, rtol=1e-12)
+    np.testing.assert_allclose(t["lower"], sleep.coeftable["ci_lower"], rtol=1e-12)
+
+
+def test_response_scale_back_transforms(cbpp):
+    link = emmeans(cbpp, "period").table
+    resp = emmeans(cbpp, "period", scale="response").table
+    expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    np.testing.assert_allclose(resp["estimate"], expit(link["estimate"]), rtol=1e-12)
+    np.testing.assert_allclose(resp["lower"], expit(link["lower"]), rtol=1e-12)
+    np.testing.assert_allclose(resp["p_value"], link["p_value"], rtol=1e-12)
+    pw = pairwise(emmeans(cbpp, "period", scale="response"))
+    assert pw["contrast"].iloc[0] == "1 / 2"
+    assert np.all(pw["estimate"] > 0)
+
+
+def test_by_groups_and_level(pen):
+    e = emmeans(pen, "sample", level=0.9)
+    assert len(e.table) == 6
+    wide = emmeans(pen, "sample", level=0.99).table
+    assert np.all(wide["upper"] - wide["lower"] > e.table["upper"] - e.table["lower"])
+    assert len(pairwise(e)) == 15
+
+
+def test_emtrends_of_a_linear_model_is_the_coefficient(sleep):
+    t = emtrends(sleep, "1", "days").table
+    assert t["estimate"].iloc[0] == pytest.approx(sleep.fixef["days"], rel=1e-9)
+    assert t["std_error"].iloc[0] == pytest.approx(sleep.stderror["days"], rel=1e-8)
+
+
+def test_results_pickle(sleep):
+    e = emmeans(sleep, "days", at={"days": [0, 9]})
+    back = pickle.loads(pickle.dumps(e))
+    assert isinstance(back, EMMeans)
+    pd.testing.assert_frame_equal(back.table, e.table)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, g: fixef_tests(m, ddf="bogus"), "unknown denominator df"),
+    (lambda m, g: anova(m, ddf="containment"), "unknown denominator df"),
+    (lambda m, g: anova(m, type=4), "unknown ANOVA type"),
+    (lambda m, g: fixef_tests(g, ddf="kenward-roger"), "linear mixed models only"),
+    (lambda m, g: fixef_tests(g, ddf="satterthwaite"), "linear mixed models only"),
+    (lambda m, g: emmeans(m, "dayz"), "'dayz' in specs is not a variable"),
+    (lambda m, g: emmeans(m, "days"), "covariate: give the values"),
+    (lambda m, g: emmeans(m, "days", at={"dose": [1]}), "at names 'dose'"),
+    (lambda m, g: emmeans(m, "days", at={"days": [1, 2]}, scale="probability"), "scale must"),
+    (lambda m, g: pairwise(emmeans(m, "1")), "at least two means"),
+    (lambda m, g: pairwise(emmeans(g, "period", at={"period": ["2"]})), "at least two means"),
+    (lambda m, g: pairwise(emmeans(m, "days", at={"days": [1, 2]}), adjust="sidak"),
+     "unknown adjustment"),
+    (lambda m, g: pairwise(m.fixef), "compares the result of emmeans"),
+    (lambda m, g: emtrends(m, "1", "subj"), "numeric covariate"),
+    (lambda m, g: fixef_tests(m, level=95), "level must be between 0 and 1"),
+    (lambda m, g: fixef_tests("not a fit"), "fit the model first"),
+])
+def test_bad_input_is_named(sleep, cbpp, call, message):
+    with pytest.raises(MixedModelError, match=message):
+        call(sleep, cbpp)
+
+
+def test_kenward_roger_needs_reml():
+    m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"))
+    with pytest.raises(MixedModelError, match="REML"):
+        fixef_tests(m, ddf="kenward-roger")
+    assert np.all(fixef_tests(m)["df"] > 15)         # Satterthwaite works on ML fits
+
+
+def test_kenward_roger_size_limit_recommends_satterthwaite(monkeypatch):
+    m = fit("diameter ~ 1 + (1 | plate) + (1 | sample)", datasets.load("penicillin"), reml=True)
+    monkeypatch.setattr(kr_module, "MAX_Q", 10)
+    with pytest.raises(MixedModelError, match="satterthwaite"):
+        anova(m, ddf="kenward-roger")
+
+
+def test_exported():
+    for name in ("fixef_tests", "anova", "emmeans", "emtrends", "pairwise", "EMMeans"):
+        assert name in mm_core.__all__ and hasattr(mm_core, name)
