@@ -32,6 +32,7 @@ ADJUST_LABELS = {"tukey": "Tukey", "holm": "Holm", "bonferroni": "Bonferroni", "
 #: points of the covariate grid an effect plot is drawn over
 GRID_POINTS = 41
 
+
 def ddf_choices(result: Any) -> list[str]:
     """df methods that apply: Satterthwaite (default), Kenward–Roger (REML fits, as pbkrtest) or
     z for an LMM; z for a GLMM."""
@@ -120,6 +121,7 @@ class Scales:
 
 
 def scales(result: Any) -> Scales:
+    """The words for a fit's link and response scales (see :class:`Scales`)."""
     link, family = result.link, result.family
     response = {"binomial": "probability", "poisson": "rate"}.get(family, "mean")
     linkname = {"logit": "log odds", "log": "log " + ("rate" if family == "poisson" else "mean"),
@@ -178,14 +180,19 @@ def slope_note(rec: Any, x: str, lines: str | None) -> str:
 # ------------------------------------------------------------------- tables
 
 
+def _ddf(rec: Any, ddf: str) -> str:
+    """The df method asked for; a GLMM's tests are asymptotic whatever the LMM preference is."""
+    return ddf if rec.result.is_lmm else "asymptotic"
+
+
 def fixef_tests(rec: Any, ddf: str, level: float = 0.95) -> pd.DataFrame:
     """t (or z) tests of the coefficients (``mm_core.fixef_tests``; lmerTest's ``summary``)."""
-    return engine.fixef_tests(rec.result, ddf=ddf, level=level)
+    return engine.fixef_tests(rec.result, ddf=_ddf(rec, ddf), level=level)
 
 
 def anova(rec: Any, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:  # noqa: A002 - R's name
     """F tests of the terms (lmerTest's ``anova``); Wald χ² tests for a GLMM (``car::Anova``)."""
-    return engine.anova(rec.result, type=type, ddf=ddf if rec.result.is_lmm else "asymptotic")
+    return engine.anova(rec.result, type=type, ddf=_ddf(rec, ddf))
 
 
 @dataclass(frozen=True)
@@ -227,8 +234,7 @@ def means(rec: Any, specs: list[str], by: list[str] | None = None, ddf: str = "s
     """Estimated marginal means of ``specs`` (within each level of ``by``) and their pairwise
     comparisons (``emmeans(m, ~ specs | by)``, ``pairs(.., adjust = )``)."""
     by = list(by or [])
-    ddf = ddf if rec.result.is_lmm else "asymptotic"
-    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=ddf, scale=scale, level=level, data=rec.data)
+    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=_ddf(rec, ddf), scale=scale, level=level, data=rec.data)
     pairs = _pairs(m, by, adjust)
     ratio = pairs is not None and pairs["contrast"].astype(str).str.contains(" / ", regex=False).any()
     return Means(table=m.table, pairs=pairs, columns=tuple(specs) + tuple(by), by=tuple(by), ratio=bool(ratio))
@@ -246,8 +252,7 @@ def trends(rec: Any, var: str, specs: list[str], ddf: str = "satterthwaite", lev
            adjust: str = "tukey") -> Means:
     """Slopes of covariate ``var`` at each level of ``specs`` and their pairwise differences
     (``emtrends(m, ~ specs, var = )``, ``pairs(..)``)."""
-    ddf = ddf if rec.result.is_lmm else "asymptotic"
-    m = engine.emtrends(rec.result, list(specs), var, ddf=ddf, level=level, data=rec.data)
+    m = engine.emtrends(rec.result, list(specs), var, ddf=_ddf(rec, ddf), level=level, data=rec.data)
     return Means(table=m.table, pairs=_pairs(m, [], adjust), columns=tuple(specs), by=())
 
 
@@ -258,8 +263,7 @@ def prediction_grid(rec: Any, x: str, lines: str | None = None, ddf: str = "satt
     preds = predictors(rec)
     specs = [x] + ([lines] if lines and lines != x else [])
     at = None if preds.is_factor(x) else {x: covariate_grid(rec, x)}
-    ddf = ddf if rec.result.is_lmm else "asymptotic"
-    return engine.emmeans(rec.result, specs, at=at, ddf=ddf, scale=scale, level=level, data=rec.data).table
+    return engine.emmeans(rec.result, specs, at=at, ddf=_ddf(rec, ddf), scale=scale, level=level, data=rec.data).table
 
 
 def response_label(rec: Any, scale: str = "link") -> str:
@@ -269,6 +273,9 @@ def response_label(rec: Any, scale: str = "link") -> str:
     name = res.model.design.response_name
     m = re.match(r"^cbind\(\s*([^,]+?)\s*,", name)
     name = m.group(1).strip("`") if m else column_of(name)
+    levels = res.model.design.response_levels
+    if levels:                                   # a two-level factor: the probability of its second level
+        name = f"{name} = {levels[1]}"
     if res.is_lmm:
         return name
     words = scales(res)
@@ -279,6 +286,5 @@ def code_inference(rec: Any, **choices: Any) -> codegen.Inference:
     """What a page computed (``choices``: the fields of :class:`gui.codegen.Inference`), for the
     code panel, with the factors the model uses as plain data columns (levels in the fit's order)."""
     factors = {k: v for k, v in predictors(rec).factors.items() if k in rec.data.columns}
-    if not rec.result.is_lmm:
-        choices["ddf"] = "asymptotic"
+    choices["ddf"] = _ddf(rec, choices.get("ddf", "satterthwaite"))
     return codegen.Inference(factors=factors, **choices)

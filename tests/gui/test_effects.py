@@ -1,0 +1,78 @@
+"""gui.effects: the predictors, grids, words and notes the Summary and Effects pages build on,
+on real fits (no Streamlit). The engine's numbers are tested in tests/core against R."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+
+from gui import effects
+
+
+def test_predictors_name_factors_by_their_data_column(lmm_factor_record, contra_record, lmm_record):
+    p = effects.predictors(lmm_factor_record)
+    assert p.factors == {"days": [str(d) for d in range(10)]} and p.covariates == [] and p.terms == ["factor(days)"]
+    p = effects.predictors(contra_record)
+    assert p.factors == {"urban": ["N", "Y"], "livch": ["0", "1", "2", "3+"]}
+    assert p.covariates == ["age"] and p.variables == ["urban", "livch", "age"]
+    assert p.terms == ["age", "urban", "livch", "urban:livch"]
+    assert effects.predictors(lmm_record).variables == ["days"]
+
+
+def test_ddf_choices_follow_the_model():
+    class R:
+        def __init__(self, is_lmm, reml):
+            self.is_lmm, self.reml = is_lmm, reml
+
+    assert effects.ddf_choices(R(True, True)) == ["satterthwaite", "kenward-roger", "asymptotic"]
+    assert effects.ddf_choices(R(True, False)) == ["satterthwaite", "asymptotic"]        # pbkrtest needs REML
+    assert effects.ddf_choices(R(False, False)) == ["asymptotic"]
+
+
+def test_interactions_decide_whether_slopes_differ(contra_record):
+    assert not effects.interacts(contra_record, "age", "urban")
+    assert not effects.interacts(contra_record, "age", None)
+    assert "no interaction of age with urban" in effects.slope_note(contra_record, "age", "urban")
+
+
+def test_words_for_the_scales(glmm_record, contra_record, lmm_record):
+    w = effects.scales(glmm_record.result)
+    assert (w.link, w.response, w.ratio) == ("log odds", "probability", "odds ratio")
+    assert effects.response_label(glmm_record, "response") == "probability of incidence"
+    assert effects.response_label(contra_record, "link") == "log odds of use = Y"
+    assert effects.response_label(lmm_record) == "reaction"
+    assert effects.estimate_label(glmm_record.result, "link") == "Log odds"
+    assert effects.estimate_label(lmm_record.result, "response") == "Estimate"
+
+
+def test_grid_observed_data_and_averaging_note(contra_record, sleepstudy, lmm_record):
+    grid = effects.covariate_grid(lmm_record, "days")
+    assert len(grid) == effects.GRID_POINTS and grid[0] == 0 and grid[-1] == 9
+    obs = effects.observed(contra_record, "livch", "urban")
+    assert list(obs.columns) == ["livch", "urban", "y"] and len(obs) == 1934
+    assert set(obs["livch"]) == {"0", "1", "2", "3+"} and set(obs["y"]) == {0.0, 1.0}
+    assert effects.observed(lmm_record, "days")["y"].tolist() == sleepstudy["reaction"].tolist()
+    note = effects.averaging_note(contra_record, ["livch"])
+    assert note.startswith("Predictions averaged with equal weights over urban; at age = ")
+    assert note.endswith(" (the mean).")
+    assert effects.averaging_note(contra_record, ["livch", "urban", "age"]) == ""
+
+
+def test_means_are_small_picklable_tables(contra_record):
+    m = effects.means(contra_record, ["livch"], by=["urban"], scale="response", adjust="holm")
+    assert m.columns == ("livch", "urban") and m.by == ("urban",) and m.ratio
+    assert len(m.table) == 8 and len(m.pairs) == 12
+    back = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(back.table["estimate"], m.table["estimate"])
+    assert len(pickle.dumps(m)) < 20_000                      # tables only, not the fit
+    one = effects.means(contra_record, ["urban"], by=["livch"])
+    assert len(one.pairs) == 4                                 # one comparison per livch level
+    slope = effects.trends(contra_record, "age", [])
+    assert slope.pairs is None and len(slope.table) == 1
+
+
+def test_code_for_the_page_names_the_fit_s_factors(contra_record, lmm_factor_record):
+    inf = effects.code_inference(contra_record, ddf="kenward-roger", specs=("livch",))
+    assert inf.ddf == "asymptotic"                            # a GLMM
+    assert inf.factors == {"urban": ["N", "Y"], "livch": ["0", "1", "2", "3+"]}
+    assert effects.code_inference(lmm_factor_record, ddf="kenward-roger").ddf == "kenward-roger"
