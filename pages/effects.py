@@ -132,13 +132,12 @@ def body(rec) -> None:
         with widgets.guard("the pairwise comparisons"):
             pairs_section(rec, preds, m, c)
     with widgets.guard("the code panel"), st.expander("Code: these tables in Python and R"):
-        factor_x = preds.is_factor(c.x)
+        factor_x, by = preds.is_factor(c.x), m.by if m else ()
         widgets.code_panel(rec.spec, rec.data_name, effects.code_inference(
-            rec, ddf=c.ddf, anova_type=0, specs=tuple(c.specs) if factor_x else tuple(v for v in [c.lines] if v),
-            by=tuple(c.by), trend=None if factor_x else c.x, grid=tuple(v for v in (c.x, c.lines) if v),
-            at={} if factor_x else {c.x: effects.covariate_grid(rec, c.x)}, scale=c.scale, adjust=c.adjust,
-            level=c.level))
-
+            rec, ddf=c.ddf, anova_type=0, specs=tuple(v for v in m.columns if v not in by) if m else (), by=by,
+            trend=None if factor_x else c.x, grid=tuple(v for v in (c.x, c.lines) if v),
+            at={} if factor_x else {c.x: effects.covariate_grid(rec, c.x)}, scale=c.scale,
+            adjust=c.adjust if m is not None and m.pairs is not None else "", level=c.level))
 
 page.run("Effects", body, "What the fixed effects say: estimated marginal means, comparisons and the model's "
                           "predictions, with t tests as in lmerTest and emmeans.", per_fit=True)

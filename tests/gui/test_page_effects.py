@@ -71,6 +71,7 @@ def test_effects_of_a_covariate_in_an_lmm(lmm_record):
     codes = [c.value for c in at.code]
     assert any('emtrends(m, ~ 1, var = "days", lmer.df = "satterthwaite")' in c for c in codes)
     assert any("at = list(days = seq(0, 9, length.out = 41))" in c for c in codes)
+    assert not any("pairs(" in c for c in codes)                         # one slope: nothing to compare
 
 
 def test_effects_of_a_glmm_on_the_response_and_link_scales(glmm_record):
