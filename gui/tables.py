@@ -168,15 +168,14 @@ def _fixed(v: Any, fmt: str = ".2f") -> str:
     return format(f, fmt) if math.isfinite(f) else fmt_num(f)
 
 
-def _df(v: Any) -> str:
-    """Denominator df: whole numbers as such, Satterthwaite's fractions with two decimals, ∞ for z."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(f):
-        return fmt_num(f)
-    return f"{f:,.0f}" if abs(f - round(f)) < 1e-6 else f"{f:,.2f}"
+def _df(values: Any) -> list[str]:
+    """A column of df: whole numbers as such when all are whole, else all with two decimals
+    (Satterthwaite's fractions); ∞ for asymptotic tests."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+    fin = v[np.isfinite(v)]
+    whole = bool(np.all(np.abs(fin - np.round(fin)) < 1e-6))
+    return ["" if np.isnan(x) else fmt_num(x) if not np.isfinite(x) else f"{x:,.0f}" if whole else f"{x:,.2f}"
+            for x in v]
 
 
 def _asymptotic(df: pd.Series) -> bool:
@@ -194,7 +193,7 @@ def fixef_tests_display(ft: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     out["Estimate"] = [fmt_num(v, 5) for v in ft["estimate"]]
     out["Std. Error"] = [fmt_num(v, 4) for v in ft["std_error"]]
     if not z:
-        out["df"] = [_df(v) for v in ft["df"]]
+        out["df"] = _df(ft["df"])
     out[f"{stat} value"] = [_fixed(v) for v in ft["statistic"]]
     out[f"Pr(>|{stat}|)"] = [fmt_p(v) for v in ft["p_value"]]
     out[""] = [stars(v) for v in ft["p_value"]]
@@ -210,13 +209,13 @@ def anova_display(a: pd.DataFrame) -> pd.DataFrame:
     out.index.name = "term"
     if "chisq" in a:
         out["Chisq"] = [_fixed(v, ".3f") for v in a["chisq"]]
-        out["Df"] = [_df(v) for v in a["df"]]
+        out["Df"] = _df(a["df"])
         out["Pr(>Chisq)"] = [fmt_p(v) for v in a["p_value"]]
     else:
         out["Sum Sq"] = [fmt_num(v, 5) for v in a["sum_sq"]]
         out["Mean Sq"] = [fmt_num(v, 5) for v in a["mean_sq"]]
-        out["NumDF"] = [_df(v) for v in a["num_df"]]
-        out["DenDF"] = [_df(v) for v in a["den_df"]]
+        out["NumDF"] = _df(a["num_df"])
+        out["DenDF"] = _df(a["den_df"])
         out["F value"] = [_fixed(v, ".3f") for v in a["f_value"]]
         out["Pr(>F)"] = [fmt_p(v) for v in a["p_value"]]
     out[""] = [stars(v) for v in a["p_value"]]
@@ -234,7 +233,7 @@ def means_display(table: pd.DataFrame, columns: list[str] | tuple, level: float 
     out["SE"] = [fmt_num(v, 4) for v in table["std_error"]]
     z = _asymptotic(table["df"])
     if not z:
-        out["df"] = [_df(v) for v in table["df"]]
+        out["df"] = _df(table["df"])
     out[f"{pct} lower"] = [fmt_num(v, 5) for v in table["lower"]]
     out[f"{pct} upper"] = [fmt_num(v, 5) for v in table["upper"]]
     if tests:

@@ -199,6 +199,8 @@ def test_fixef_tests_and_anova_display():
     assert list(shown.columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", "", "95% lower",
                                    "95% upper"]
     assert shown.loc["days", "df"] == "17" and shown.loc["days", "t value"] == "6.77"
+    mixed = tables.fixef_tests_display(ft.assign(df=[18.000177, 18.0]))         # one column, one format
+    assert list(mixed["df"]) == ["18.00", "18.00"]
     z = tables.fixef_tests_display(ft.assign(df=np.inf))
     assert "df" not in z and "z value" in z and "Pr(>|z|)" in z
     a = pd.DataFrame({"sum_sq": [29.1], "mean_sq": [14.55], "num_df": [2.0], "den_df": [42.0000001],
