@@ -2,7 +2,8 @@
 
 ``make bench`` runs ``python -m bench.run``; it writes the table to ``bench/README.md``.
 Every timing is the median of several complete fits (formula to result), after one warm-up fit.
-Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions, ``--no-r``.
+Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions, ``--no-r``,
+``--no-effects`` (skip the fixed-effects inference timings of :mod:`bench.effects`).
 """
 from __future__ import annotations
 
@@ -218,6 +219,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--no-bootstrap", action="store_true")
+    ap.add_argument("--no-effects", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "README.md"))
     args = ap.parse_args(argv)
     cases = [c for c in CASES if not args.cases or c.id in args.cases.split(",")]
@@ -232,6 +234,9 @@ def main(argv=None) -> int:
               f"  ratio/lme4 {_ratio(t_mm, t_r)}  ratio/mixedlm {_ratio(t_mm, t_ml)}", flush=True)
     boots = [] if args.no_bootstrap else time_bootstraps()
     write_report(rows, Path(args.out), boots)
+    if not args.no_effects:  # Satterthwaite / Kenward–Roger tables against lmerTest / pbkrtest
+        from bench.effects import run_effects
+        run_effects(Path(args.out), no_r=args.no_r)
     return 0
 
 

@@ -22,6 +22,7 @@ import weakref
 import numpy as np
 from scipy import stats
 
+from .._threads import blas_threads
 from ..errors import MixedModelError, NotFittedError
 
 METHODS = ("satterthwaite", "kenward-roger", "asymptotic")
@@ -79,11 +80,13 @@ class Inference:
         self.sigma = float(result.sigma) if result.sigma is not None else 1.0
         if method == "satterthwaite":
             from .satterthwaite import varpar_covariance
-            self.engine = varpar_covariance(result)
+            with blas_threads():   # the fit's factorizations, with the fit's BLAS threads
+                self.engine = varpar_covariance(result)
             self.vcov = self.engine.vcov_beta
         elif method == "kenward-roger":
             from .kenward_roger import kenward_roger
-            self.engine = kenward_roger(result)
+            with blas_threads():
+                self.engine = kenward_roger(result)
             self.vcov = self.engine.vcov_adjusted
         else:
             self.engine = None
