@@ -43,22 +43,27 @@ def ddf_choices(result: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class Predictors:
-    """The fixed-effects predictors of a fit, as the Effects page offers them.
+    """The fixed-effects predictors of a fit, as the engine's marginal means see them
+    (``mm_core.effects.model_terms.fixed_structure``).
 
     Fields
     ------
     factors : dict of str -> list
-        Factor (the data column, as emmeans names it: ``days`` for ``factor(days)``) -> its
+        Factor (its data column, as emmeans names it: ``days`` for ``factor(days)``) -> its
         levels in the fit, reference level first.
     covariates : list of str
-        Numeric data columns among the predictors (an effect plot can run over them).
+        Data columns of the numeric predictors (an effect plot can run over them).
     terms : list of str
         Fixed-effect term labels (R's spelling, ``recipe:temp``), without the intercept.
+    crossed : frozenset of (str, str)
+        (covariate, factor) pairs that meet in a term: the covariate's slope differs between
+        the factor's levels.
     """
 
     factors: dict = field(default_factory=dict)
     covariates: list = field(default_factory=list)
     terms: list = field(default_factory=list)
+    crossed: frozenset = frozenset()
 
     @property
     def variables(self) -> list[str]:
@@ -70,20 +75,15 @@ class Predictors:
 
 
 def predictors(rec: Any) -> Predictors:
-    """Factors, covariates and terms of a fit, read from its design (formula order)."""
-    design = rec.result.model.design
-    terms = list(dict.fromkeys(t for t in design.fixef_terms if t != "(Intercept)"))
-    levels = {str(k): [str(v) for v in vals] for k, vals in design.factor_levels.items()}
-    factors, covariates = {}, []
-    for t in terms:
-        for var in t.split(":"):
-            col = column_of(var)
-            if var in levels:
-                factors.setdefault(col, levels[var])
-            elif col not in covariates and col in rec.data.columns and \
-                    pd.api.types.is_numeric_dtype(rec.data[col]):
-                covariates.append(col)
-    return Predictors(factors=factors, covariates=[c for c in covariates if c not in factors], terms=terms)
+    """Factors, covariates and terms of a fit, in formula order."""
+    s = engine.fixed_structure(rec.result.model.design)
+    factors = {col: [str(v) for v in levels] for col, levels in s.factor_columns.items()}
+    crossed = set()
+    for t in s.terms:
+        covs = set().union(*(s.numerics[k] for k in s.numeric_keys(t)))
+        crossed |= {(c, s.factors[k][0]) for c in covs for k in s.factor_keys(t)}
+    return Predictors(factors=factors, covariates=[c for c in s.covariate_columns if c not in factors],
+                      terms=[t.label for t in s.terms], crossed=frozenset(crossed))
 
 
 def covariate_grid(rec: Any, x: str, n: int = GRID_POINTS) -> list[float]:
@@ -241,11 +241,9 @@ def means(rec: Any, specs: list[str], by: list[str] | None = None, ddf: str = "s
 
 
 def interacts(rec: Any, var: str, factor: str | None) -> bool:
-    """Whether a term of the model contains both covariate ``var`` and ``factor`` (only then
-    does the slope of ``var`` differ between the factor's levels)."""
-    if not factor:
-        return False
-    return any({var, factor} <= {column_of(v) for v in t.split(":")} for t in predictors(rec).terms)
+    """Whether covariate ``var`` and ``factor`` meet in a term of the model (only then does the
+    slope of ``var`` differ between the factor's levels)."""
+    return (var, factor) in predictors(rec).crossed
 
 
 def trends(rec: Any, var: str, specs: list[str], ddf: str = "satterthwaite", level: float = 0.95,

@@ -14,6 +14,7 @@ from mm_core import (anova, caterpillar, cooks_distance, emmeans, emtrends, fit,
                      quantile_residuals, r_squared, residuals, shrinkage)
 from mm_core import parametric_bootstrap as _parametric_bootstrap
 from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
+from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - factors and covariates, as emmeans sees them
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
 
 

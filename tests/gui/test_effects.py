@@ -76,3 +76,28 @@ def test_code_for_the_page_names_the_fit_s_factors(contra_record, lmm_factor_rec
     assert inf.ddf == "asymptotic"                            # a GLMM
     assert inf.factors == {"urban": ["N", "Y"], "livch": ["0", "1", "2", "3+"]}
     assert effects.code_inference(lmm_factor_record, ddf="kenward-roger").ddf == "kenward-roger"
+
+
+def _record(name: str, formula: str, **kw):
+    from mm_core import datasets
+
+    from gui import engine
+    from gui.state import FitRecord
+
+    data = datasets.load(name)
+    return FitRecord(id=9, spec=None, formula=formula, data_name=name, data_key=name, data=data,
+                     result=engine.fit(formula, data, **kw))
+
+
+def test_predictors_of_transformed_covariates_and_slopes_by_factor():
+    rec = _record("sleepstudy", "reaction ~ 1 + log(days + 1) + (1 | subj)")
+    p = effects.predictors(rec)
+    assert p.covariates == ["days"] and p.factors == {} and p.terms == ["log(days + 1)"]
+    grid = effects.prediction_grid(rec, "days")                  # predictions over days, through log(days + 1)
+    assert len(grid) == effects.GRID_POINTS and grid["estimate"].is_monotonic_increasing
+    rec = _record("contra", "use ~ 1 + age * urban + livch + (1 | dist)", family="binomial")
+    assert effects.predictors(rec).crossed == frozenset({("age", "urban")})
+    assert effects.interacts(rec, "age", "urban") and not effects.interacts(rec, "age", "livch")
+    slopes = effects.trends(rec, "age", ["urban"])
+    assert list(slopes.table["urban"]) == ["N", "Y"] and len(slopes.pairs) == 1
+    assert "at each level of urban" in effects.slope_note(rec, "age", "urban")
