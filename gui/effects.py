@@ -185,6 +185,23 @@ def _ddf(rec: Any, ddf: str) -> str:
     return ddf if rec.result.is_lmm else "asymptotic"
 
 
+def usable_ddf(rec: Any, ddf: str) -> tuple[str, str]:
+    """The df method the tables are computed with, and why it is not the one asked for.
+
+    Kenward–Roger has limits (fits by REML, no prior weights, a bounded number of random
+    effects, as pbkrtest has); where the engine refuses it, the pages fall back to
+    Satterthwaite, as JASP does, and say so with the engine's reason.
+    """
+    ddf = _ddf(rec, ddf)
+    if ddf != "kenward-roger":
+        return ddf, ""
+    try:
+        engine.fixef_tests(rec.result, ddf=ddf)
+    except engine.MixedModelError as e:
+        return "satterthwaite", f"{e} The tables show Satterthwaite df instead."
+    return ddf, ""
+
+
 def fixef_tests(rec: Any, ddf: str, level: float = 0.95) -> pd.DataFrame:
     """t (or z) tests of the coefficients (``mm_core.fixef_tests``; lmerTest's ``summary``)."""
     return engine.fixef_tests(rec.result, ddf=_ddf(rec, ddf), level=level)

@@ -123,6 +123,9 @@ def body(rec) -> None:
         return
     with widgets.guard("the controls"):
         c = controls(rec, preds)
+        c.ddf, why = cache.effects(rec, "usable_ddf", ddf=c.ddf)
+        if why:
+            st.warning(why)
     m = None
     with widgets.guard("the marginal means"):
         m = means_section(rec, preds, c)

@@ -44,6 +44,9 @@ def body(rec) -> None:
         if res.is_lmm:
             ddf = widgets.pref_select("Degrees of freedom", state.PREF_DDF, effects.ddf_choices(res), widget="radio",
                                       format_func=effects.DDF_LABELS.get, help=effects.DDF_HELP)
+            ddf, why = cache.effects(rec, "usable_ddf", ddf=ddf)
+            if why:
+                st.warning(why)
         ft = cache.effects(rec, "fixef_tests", ddf=ddf)
         widgets.table(ft, f"fixef_fit{rec.id}", display=tables.fixef_tests_display(ft), key="dl.coeftable")
         st.caption(("Wald z tests and 95% Wald intervals" if ddf == "asymptotic" else

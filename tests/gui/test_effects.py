@@ -101,3 +101,22 @@ def test_predictors_of_transformed_covariates_and_slopes_by_factor():
     slopes = effects.trends(rec, "age", ["urban"])
     assert list(slopes.table["urban"]) == ["N", "Y"] and len(slopes.pairs) == 1
     assert "at each level of urban" in effects.slope_note(rec, "age", "urban")
+
+
+def test_kenward_roger_beyond_the_engine_s_limit_falls_back_to_satterthwaite_with_the_reason():
+    import pandas as pd
+
+    from gui import engine
+    from gui.state import FitRecord
+
+    rng = np.random.default_rng(20261202)
+    g = np.repeat(np.arange(3100), 2)                              # 3,100 random intercepts
+    x = rng.normal(size=g.size)
+    data = pd.DataFrame({"g": pd.Categorical(g.astype(str)), "x": x,
+                         "y": 1 + 0.5 * x + rng.normal(size=3100)[g] + rng.normal(size=g.size)})
+    res = engine.fit("y ~ 1 + x + (1 | g)", data, reml=True)
+    rec = FitRecord(id=1, spec=None, formula="", data_name="", data_key="", data=data, result=res)
+    ddf, why = effects.usable_ddf(rec, "kenward-roger")
+    assert ddf == "satterthwaite"
+    assert "Kenward–Roger is limited" in why and why.endswith("The tables show Satterthwaite df instead.")
+    assert effects.usable_ddf(rec, "satterthwaite") == ("satterthwaite", "")
