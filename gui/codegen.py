@@ -90,10 +90,6 @@ def _r_values(values: list) -> str:
     return "c(" + ", ".join(f"{x:.10g}" for x in v) + ")"
 
 
-def _is_glmm(spec: ModelSpec) -> bool:
-    return not (spec.family == "gaussian" and spec.effective_link == "identity")
-
-
 def _py_values(values: list) -> str:
     r = _r_values(values)
     m = re.match(r"^seq\((.+), (.+), length.out = (\d+)\)$", r)
@@ -102,7 +98,7 @@ def _py_values(values: list) -> str:
 
 def python_inference(spec: ModelSpec, inf: Inference) -> str:
     """mm_core calls that compute the pages' tests, ANOVA, marginal means and comparisons."""
-    ddf = "asymptotic" if _is_glmm(spec) else inf.ddf
+    ddf = "asymptotic" if spec.is_glmm else inf.ddf
     lv = f"level={inf.level!r}"
     out = []
     if inf.anova_type:
@@ -131,7 +127,7 @@ def _r_formula(specs: tuple, by: tuple = ()) -> str:
 
 def r_inference(spec: ModelSpec, inf: Inference) -> list[str]:
     """lmerTest / car / emmeans calls that reproduce the pages' tables from the fit ``m``."""
-    glmm = _is_glmm(spec)
+    glmm = spec.is_glmm
     lines = [""]
     if inf.anova_type and glmm:
         lines += ["summary(m)$coefficients  # Wald z tests", f"confint(m, method = \"Wald\", level = {inf.level:g})",
@@ -179,7 +175,7 @@ def r_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | N
     f = spec.to_formula()
     libs = ["library(lme4)"]
     if inference:
-        libs = (["library(lme4)", "library(car)"] if _is_glmm(spec) else
+        libs = (["library(lme4)", "library(car)"] if spec.is_glmm else
                 ["library(lmerTest)  # lme4's lmer with t tests, df and F tests"]) + ["library(emmeans)"]
     lines = libs + ["", _data_line(dataset, "r")]
     for col, levels in (inference.factors.items() if inference else ()):
