@@ -39,6 +39,9 @@ class EMMeans:
         made within each combination of ``by``).
     linfct : ndarray, shape (rows, p)
         The linear functions of β̂ the rows estimate (link scale).
+    estimable : ndarray of bool
+        False for a mean the data cannot estimate (a cell without observations when the fit
+        dropped redundant columns); its numbers are NaN, as emmeans' ``nonEst``.
     ddf : str
         Df method.
     level : float
@@ -54,6 +57,7 @@ class EMMeans:
     specs: tuple
     by: tuple
     linfct: np.ndarray
+    estimable: np.ndarray
     ddf: str
     level: float
     scale: str
@@ -147,10 +151,12 @@ def _table(keys: pd.DataFrame, cols: dict) -> pd.DataFrame:
     return out
 
 
-def _summarise(result, L, ddf, level, scale, link_name) -> dict:
+def _summarise(result, L, ddf, level, scale, link_name, estimable) -> dict:
     inf = inference(result, ddf)
     est, se, df = inf.t(L)
     cols = t_table(est, se, df, level)
+    for c in cols:
+        cols[c] = np.where(estimable, cols[c], np.nan)
     if scale == "response" and link_name != "identity":
         from ..families import get_link
         link = get_link(link_name)
@@ -220,7 +226,7 @@ def emmeans(result, specs, *, by=None, at=None, ddf=None, scale: str = "link",
     >>> m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"), reml=True)
     >>> e = emmeans(m, "days", at={"days": [0, 9]})
     >>> e.table["estimate"].round(1).tolist()
-    [251.4, 345.8]
+    [251.4, 345.6]
     """
     level, method, spec_vars, by_vars, at = _prepare(result, specs, by, at, ddf, level, scale,
                                                      data)
@@ -229,10 +235,11 @@ def emmeans(result, specs, *, by=None, at=None, ddf=None, scale: str = "link",
     _check_vars(grid, by_vars, at, "by")
     W, keys = _averaging(grid, spec_vars + by_vars, at)
     L = W @ grid.X
-    cols = _summarise(result, L, method, level, scale, result.link)
+    ok = grid.estimable(W @ grid.X_full)
+    cols = _summarise(result, L, method, level, scale, result.link, ok)
     return EMMeans(table=_table(keys, cols), specs=tuple(spec_vars), by=tuple(by_vars),
-                   linfct=L, ddf=method, level=level, scale=scale, link=result.link,
-                   result=result)
+                   linfct=L, estimable=ok, ddf=method, level=level, scale=scale,
+                   link=result.link, result=result)
 
 
 def emtrends(result, specs, var: str, *, by=None, at=None, ddf=None, level: float = 0.95,
@@ -287,7 +294,8 @@ def emtrends(result, specs, var: str, *, by=None, at=None, ddf=None, level: floa
     W, keys = _averaging(base, spec_vars + by_vars, at)
     L = W @ ((hi.X - lo.X) / (2 * h))
     L[np.abs(L) < 1e-9 * max(1.0, np.abs(L).max())] = 0.0
-    cols = _summarise(result, L, method, level, "link", "identity")
+    ok = base.estimable(W @ ((hi.X_full - lo.X_full) / (2 * h)))
+    cols = _summarise(result, L, method, level, "link", "identity", ok)
     return EMMeans(table=_table(keys, cols), specs=tuple(spec_vars), by=tuple(by_vars),
-                   linfct=L, ddf=method, level=level, scale="link", link=result.link, var=var,
-                   result=result)
+                   linfct=L, estimable=ok, ddf=method, level=level, scale="link",
+                   link=result.link, var=var, result=result)

@@ -43,6 +43,12 @@ class ReferenceGrid:
     covariates : dict
         Covariate column -> value used where it is not a grid variable.
     structure : FixedStructure
+    X_full : ndarray
+        The model matrix with every column of the design, including those the fit dropped as
+        redundant.
+    null_space : ndarray, shape (columns of the design, r)
+        A basis of the null space of the fit's design matrix (r = 0 unless columns were
+        dropped): a linear function l of the full coefficients is estimable when l·N = 0.
     """
 
     frame: pd.DataFrame
@@ -51,6 +57,16 @@ class ReferenceGrid:
     factors: tuple
     covariates: dict
     structure: FixedStructure
+    X_full: np.ndarray
+    null_space: np.ndarray
+
+    def estimable(self, L_full: np.ndarray) -> np.ndarray:
+        """Whether each row of L_full (over the design's columns) is estimable (emmeans'
+        ``nonest`` check)."""
+        if not self.null_space.shape[1]:
+            return np.ones(len(L_full), bool)
+        scale = np.maximum(np.abs(L_full).max(axis=1), 1.0)
+        return np.all(np.abs(L_full @ self.null_space) <= 1e-6 * scale[:, None], axis=1)
 
 
 def covariate_means(result, structure: FixedStructure, data=None) -> dict:
@@ -155,7 +171,19 @@ def reference_grid(result, at: dict | None = None, data=None) -> ReferenceGrid:
         if col in factor_cols:
             frame[col] = frame[col].astype(object)
     X_all, _ = fixed_effects_matrix(result, frame)
-    X = X_all[:, fixef_columns(result.model.design, list(result.fixef.index))]
+    design = result.model.design
+    X = X_all[:, fixef_columns(design, list(result.fixef.index))]
     return ReferenceGrid(frame=frame, X=X, variables=variables,
                          factors=tuple(c for c in names if c in factor_cols),
-                         covariates=fixed_covs, structure=structure)
+                         covariates=fixed_covs, structure=structure, X_full=X_all,
+                         null_space=_null_space(design.X) if result.dropped_columns
+                         else np.zeros((X_all.shape[1], 0)))
+
+
+def _null_space(X: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the null space of X (from the eigenvectors of XᵀX)."""
+    scale = np.sqrt(np.maximum(np.sum(X * X, axis=0), 1e-300))
+    w, V = np.linalg.eigh((X / scale).T @ (X / scale))
+    basis = V[:, w <= 1e-9 * max(w.max(), 1.0)] / scale[:, None]
+    q, _ = np.linalg.qr(basis) if basis.shape[1] else (basis, None)
+    return q

@@ -103,6 +103,8 @@ def pairwise(means: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
         pairs = [(ix[i], ix[j]) for i in range(k) for j in range(i + 1, k)]
         L = np.array([means.linfct[a] - means.linfct[b] for a, b in pairs])
         est, se, df = inf.t(L)
+        ok = np.array([means.estimable[a] and means.estimable[b] for a, b in pairs])
+        est, se, df = (np.where(ok, x, np.nan) for x in (est, se, df))
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = est / se
         p, crit = _adjusted(stat, df, k, len(pairs), adj, level)
