@@ -23,7 +23,7 @@ References (R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, emmeans 1.8.4):
 """
 from __future__ import annotations
 
-from tests.gui.test_pages import n_charts, page_with_fit, problems
+from tests.gui.test_pages import n_charts, page_with_fit, primed, problems, visit
 
 EFFECTS = "pages/effects.py"
 
@@ -32,6 +32,14 @@ def table_with(at, column: str):
     hits = [d.value for d in at.dataframe if column in d.value.columns]
     assert hits, f"no table with a '{column}' column"
     return hits[0]
+
+
+def test_effects_without_a_fit_says_where_to_make_one(sleepstudy):
+    at = visit(primed(data=sleepstudy, name="sleepstudy"), EFFECTS)
+    assert not problems(at), problems(at)
+    assert at.title[0].value == "Effects"
+    assert any("No fitted model yet" in i.value for i in at.info)
+    assert n_charts(at) == 0
 
 
 def test_effects_of_a_factor_in_an_lmm(lmm_factor_record, sleepstudy):
