@@ -1,5 +1,5 @@
-"""gui.effects: the predictors, grids, words and notes the Summary and Effects pages build on,
-on real fits (no Streamlit). The engine's numbers are tested in tests/core against R."""
+"""gui.effects: the predictors, grids, words and notes the Summary and Effects pages build on, on
+real fits (no Streamlit). The engine's numbers are tested against R in tests/core/test_effects*.py."""
 from __future__ import annotations
 
 import pickle
