@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import MixedModelError
 from ..results import labels
@@ -100,7 +99,7 @@ def parse_specs(specs, by=None) -> tuple[list, list]:
     return spec_vars, by_vars
 
 
-def _averaging(grid: ReferenceGrid, keep: list, at: dict) -> tuple[np.ndarray, pd.DataFrame]:
+def _averaging(grid: ReferenceGrid, keep: list) -> tuple[np.ndarray, pd.DataFrame]:
     """Equal-weight averaging matrix (rows of the means × grid rows) and the means' labels."""
     frame = grid.frame
     values = {}
@@ -155,8 +154,6 @@ def _summarise(result, L, ddf, level, scale, link_name, estimable) -> dict:
     inf = inference(result, ddf)
     est, se, df = inf.t(L)
     cols = t_table(est, se, df, level)
-    for c in cols:
-        cols[c] = np.where(estimable, cols[c], np.nan)
     if scale == "response" and link_name != "identity":
         from ..families import get_link
         link = get_link(link_name)
@@ -164,18 +161,16 @@ def _summarise(result, L, ddf, level, scale, link_name, estimable) -> dict:
         cols["lower"], cols["upper"] = np.minimum(lo, hi), np.maximum(lo, hi)
         cols["std_error"] = np.abs(link.mu_eta(est)) * se
         cols["estimate"] = link.linkinv(est)
-    return cols
+    return {c: np.where(estimable, v, np.nan) for c, v in cols.items()}
 
 
-def _prepare(result, specs, by, at, ddf, level, scale, data):
+def _prepare(result, specs, by, at, ddf, level):
+    """Checked arguments shared by :func:`emmeans` and :func:`emtrends`."""
     check_fitted(result)
     level = check_level(level)
     method = resolve_ddf(result, ddf)
-    if scale not in ("link", "response"):
-        raise MixedModelError(f"scale must be 'link' or 'response', not {scale!r}")
     spec_vars, by_vars = parse_specs(specs, by)
-    at = dict(at or {})
-    return level, method, spec_vars, by_vars, at
+    return level, method, spec_vars, by_vars, dict(at or {})
 
 
 def emmeans(result, specs, *, by=None, at=None, ddf=None, scale: str = "link",
@@ -228,12 +223,13 @@ def emmeans(result, specs, *, by=None, at=None, ddf=None, scale: str = "link",
     >>> e.table["estimate"].round(1).tolist()
     [251.4, 345.6]
     """
-    level, method, spec_vars, by_vars, at = _prepare(result, specs, by, at, ddf, level, scale,
-                                                     data)
+    level, method, spec_vars, by_vars, at = _prepare(result, specs, by, at, ddf, level)
+    if scale not in ("link", "response"):
+        raise MixedModelError(f"scale must be 'link' or 'response', not {scale!r}")
     grid = reference_grid(result, at=at, data=data)
     _check_vars(grid, spec_vars, at, "specs")
     _check_vars(grid, by_vars, at, "by")
-    W, keys = _averaging(grid, spec_vars + by_vars, at)
+    W, keys = _averaging(grid, spec_vars + by_vars)
     L = W @ grid.X
     ok = grid.estimable(W @ grid.X_full)
     cols = _summarise(result, L, method, level, scale, result.link, ok)
@@ -273,11 +269,7 @@ def emtrends(result, specs, var: str, *, by=None, at=None, ddf=None, level: floa
     >>> round(float(emtrends(m, "1", "days").table["estimate"].iloc[0]), 2)
     10.47
     """
-    check_fitted(result)
-    at = dict(at or {})
-    level = check_level(level)
-    method = resolve_ddf(result, ddf)
-    spec_vars, by_vars = parse_specs(specs, by)
+    level, method, spec_vars, by_vars, at = _prepare(result, specs, by, at, ddf, level)
     base = reference_grid(result, at=at, data=data)
     if var not in base.structure.covariate_columns:
         raise MixedModelError(f"var must be a numeric covariate of the model's fixed part; "
@@ -291,7 +283,7 @@ def emtrends(result, specs, var: str, *, by=None, at=None, ddf=None, level: floa
     h = 1e-4 * max(abs(x0), 1.0)
     hi = reference_grid(result, at={**at, var: x0 + h}, data=data)
     lo = reference_grid(result, at={**at, var: x0 - h}, data=data)
-    W, keys = _averaging(base, spec_vars + by_vars, at)
+    W, keys = _averaging(base, spec_vars + by_vars)
     L = W @ ((hi.X - lo.X) / (2 * h))
     L[np.abs(L) < 1e-9 * max(1.0, np.abs(L).max())] = 0.0
     ok = base.estimable(W @ ((hi.X_full - lo.X_full) / (2 * h)))

@@ -15,7 +15,7 @@ Type III
     all its levels), orthogonalised against the columns of the terms containing it (higher
     order first), then carried into the fit's coding by ``X_treat⁺ X_fit``. All three designs
     are built on the cells of the factors (with generic values of the covariates), where the
-    algebra is exact.
+    algebra is exact; when the fit dropped columns for empty cells, on the observed cells.
 
 Terms, containment and codings come from :mod:`mm_core.effects.model_terms`.
 """
@@ -115,6 +115,8 @@ def type3(result) -> dict:
     if X.shape[1] <= 1 or len(terms) <= 1:
         return type1(result)
     codes, values = _cells(structure)
+    if result.dropped_columns and not structure.numerics:
+        codes, values = _observed_cells(structure, codes, values, design.X)
     X_fit, fit_names, _ = structure.model_matrix(codes, values, "model")
     X_treat, treat_names, treat_owner = structure.model_matrix(codes, values, "treatment")
     X_full, full_names, _ = structure.model_matrix(codes, values, "full")
@@ -174,6 +176,20 @@ def _cells(structure: FixedStructure) -> tuple[dict, dict]:
               + np.sin(np.arange(n) * (i + 1.3))
               for i, k in enumerate(structure.numerics)}
     return codes, values
+
+
+def _observed_cells(structure: FixedStructure, codes: dict, values: dict, X: np.ndarray):
+    """The cells that hold observations, found by their rows of the fit's design matrix.
+
+    With empty cells lmerTest's hypotheses come from the observed cells only (its regression of
+    the indicator design on X over the data); any replication of a cell gives the same result.
+    """
+    X_cells, _, _ = structure.model_matrix(codes, values, "model")
+    scale = np.maximum(np.abs(X).max(axis=0), 1.0)
+    key = lambda M: [tuple(r) for r in np.round(M / scale, 8)]  # noqa: E731
+    seen = set(key(X))
+    keep = np.array([k in seen for k in key(X_cells)])
+    return {k: v[keep] for k, v in codes.items()}, {k: v[keep] for k, v in values.items()}
 
 
 TYPES = {1: type1, 2: type2, 3: type3}

@@ -166,3 +166,32 @@ def test_kenward_roger_size_limit_recommends_satterthwaite(monkeypatch):
 def test_exported():
     for name in ("fixef_tests", "anova", "emmeans", "emtrends", "pairwise", "EMMeans"):
         assert name in mm_core.__all__ and hasattr(mm_core, name)
+
+
+def test_empty_cell():
+    """lme4's cake without the cell recipe C × 225°: the fit drops ``recipeC:tempT225``.
+
+    R (versions as above)::
+
+        d <- read.csv(cake.csv)[-(recipe C at T225), ]
+        m <- lmer(angle ~ 1 + recipe * temp + (1|recipe:replicate), d, control = <tight bobyqa>)
+        anova(m)                                # type III, Satterthwaite
+        summary(emmeans(m, ~ temp | recipe))    # T225 C: nonEst
+    """
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "reference" / "effects" / "data" / "cake.csv"
+    d = pd.read_csv(path)
+    d = d[~((d.recipe == "C") & (d.temp == "T225"))]
+    m = fit("angle ~ 1 + recipe * temp + (1 | recipe:replicate)", d, reml=True)
+    assert m.dropped_columns == ("recipeC:tempT225",)
+    a = anova(m, type=3)
+    np.testing.assert_allclose(a["f_value"], [0.317595, 18.770771, 1.058008], rtol=2e-6)
+    np.testing.assert_allclose(a["den_df"], [42.14556, 195.93801, 195.93801], rtol=2e-5)
+    np.testing.assert_allclose(a["p_value"], [7.296243e-01, 3.154433e-15, 3.957129e-01],
+                               rtol=2e-5)
+    e = emmeans(m, "temp", by="recipe").table
+    missing = (e["recipe"] == "C") & (e["temp"] == "T225")
+    assert e.loc[missing, "estimate"].isna().all()
+    assert e.loc[~missing, "estimate"].notna().all()
+    pw = pairwise(emmeans(m, "temp", by="recipe"))
+    assert pw.loc[pw["contrast"].str.contains("T225") & (pw["recipe"] == "C"), "p_value"].isna().all()
