@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import MixedModelError
 from ..results import labels
-from .grid import ReferenceGrid, reference_grid
+from .grid import ReferenceGrid, covariate_range, reference_grid
 from .inference import check_fitted, check_level, inference, resolve_ddf, t_table
 
 MEANS_COLUMNS = ["estimate", "std_error", "df", "lower", "upper", "statistic", "p_value"]
@@ -259,8 +259,9 @@ def emtrends(result, specs, var: str, *, by=None, at=None, ddf=None, level: floa
 
     Notes
     -----
-    R equivalent: ``emtrends(m, ~ recipe, var = "x", lmer.df = "satterthwaite")``. The
-    derivative is a central difference of the model matrix (exact for terms linear in ``var``).
+    R equivalent: ``emtrends(m, ~ recipe, var = "x", lmer.df = "satterthwaite")``. As there,
+    the derivative is a forward difference of the model matrix with step 0.001 × the range of
+    ``var`` (exact for terms linear in ``var``).
 
     Examples
     --------
@@ -280,13 +281,15 @@ def emtrends(result, specs, var: str, *, by=None, at=None, ddf=None, level: floa
     _check_vars(base, spec_vars, at, "specs")
     _check_vars(base, by_vars, at, "by")
     x0 = base.covariates[var]
-    h = 1e-4 * max(abs(x0), 1.0)
-    hi = reference_grid(result, at={**at, var: x0 + h}, data=data)
-    lo = reference_grid(result, at={**at, var: x0 - h}, data=data)
+    # emmeans' forward difference with step 0.001 × the covariate's range (exact for terms
+    # linear in var; the same approximation otherwise)
+    rng = covariate_range(result, var, data)
+    h = 1e-3 * rng if rng else 1e-4 * max(abs(x0), 1.0)
+    ahead = reference_grid(result, at={**at, var: x0 + h}, data=data)
     W, keys = _averaging(base, spec_vars + by_vars)
-    L = W @ ((hi.X - lo.X) / (2 * h))
+    L = W @ ((ahead.X - base.X) / h)
     L[np.abs(L) < 1e-9 * max(1.0, np.abs(L).max())] = 0.0
-    ok = base.estimable(W @ ((hi.X_full - lo.X_full) / (2 * h)))
+    ok = base.estimable(W @ ((ahead.X_full - base.X_full) / h))
     cols = _summarise(result, L, method, level, "link", "identity", ok)
     return EMMeans(table=_table(keys, cols), specs=tuple(spec_vars), by=tuple(by_vars),
                    linfct=L, estimable=ok, ddf=method, level=level, scale="link",

@@ -90,6 +90,18 @@ def covariate_means(result, structure: FixedStructure, data=None) -> dict:
     return out
 
 
+def covariate_range(result, col: str, data=None) -> float | None:
+    """max − min of a covariate over the rows the model used (None when the fit cannot tell)."""
+    design = result.model.design
+    if data is not None and col in data.columns:
+        v = pd.to_numeric(data[col].iloc[result.rows], errors="coerce").to_numpy(float)
+    elif col in design.fixef_names:
+        v = design.X[:, design.fixef_names.index(col)]
+    else:
+        return None
+    return float(np.nanmax(v) - np.nanmin(v))
+
+
 def reference_grid(result, at: dict | None = None, data=None) -> ReferenceGrid:
     """Build the reference grid of a fitted model.
 

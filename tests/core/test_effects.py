@@ -195,3 +195,28 @@ def test_empty_cell():
     assert e.loc[~missing, "estimate"].notna().all()
     pw = pairwise(emmeans(m, "temp", by="recipe"))
     assert pw.loc[pw["contrast"].str.contains("T225") & (pw["recipe"] == "C"), "p_value"].isna().all()
+
+
+def test_covariate_inside_a_function():
+    """A covariate that enters only as ``log(days + 1)``: its mean (and range) come from the
+    data, the grid evaluates the log at the mean, and the slope is emmeans' forward difference.
+
+    R::
+
+        m <- lmer(reaction ~ 1 + log(days + 1) + (1|subj), sleepstudy)
+        summary(emmeans(m, ~ 1))                                 # 306.28479, SE 9.076376
+        summary(emmeans(m, ~ days, at = list(days = c(0, 3))))   # 238.05425, 293.53906
+        summary(emtrends(m, ~ 1, var = "days"))                  # 7.271112, SE 0.6472567
+    """
+    d = datasets.load("sleepstudy")
+    m = fit("reaction ~ 1 + log(days + 1) + (1 | subj)", d, reml=True)
+    with pytest.raises(MixedModelError, match="at=.*or pass the data"):
+        emmeans(m, "1")
+    e = emmeans(m, "1", data=d).table
+    assert e["estimate"].iloc[0] == pytest.approx(306.28479, rel=1e-7)
+    assert e["std_error"].iloc[0] == pytest.approx(9.076376, rel=1e-6)
+    g = emmeans(m, "days", at={"days": [0, 3]}).table
+    np.testing.assert_allclose(g["estimate"], [238.05425, 293.53906], rtol=1e-7)
+    t = emtrends(m, "1", "days", data=d).table
+    assert t["estimate"].iloc[0] == pytest.approx(7.271112, rel=1e-6)
+    assert t["std_error"].iloc[0] == pytest.approx(0.6472567, rel=1e-6)
