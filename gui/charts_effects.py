@@ -21,7 +21,8 @@ from gui.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty
 
 #: at most this many observed points are drawn under an effect plot (evenly spaced rows beyond)
 MAX_OBSERVED = 4000
-#: a factor on the x axis with more levels than this is drawn without dodging the lines
+#: with a factor on the x axis, the lines' points at one level spread over this width (1 = the
+#: distance between levels), so their error bars do not overlap
 DODGE_WIDTH = 0.5
 
 
@@ -120,7 +121,7 @@ def effect_plot(grid: pd.DataFrame, x: str, *, lines: str | None = None, x_is_fa
 
 
 def _colour(k: int) -> str:
-    return PALETTE[k % len(PALETTE)] if k >= 0 else BLUE
+    return PALETTE[k % len(PALETTE)]
 
 
 def _subset(frame: pd.DataFrame, lines: str | None, g: object) -> pd.DataFrame:
@@ -183,6 +184,8 @@ def _factor_traces(fig: go.Figure, grid: pd.DataFrame, x: str, lines: str | None
 
 def _observed_traces(fig: go.Figure, obs: pd.DataFrame, x: str, lines: str | None, groups: list,
                      x_levels: list | None) -> None:
+    if x_levels is not None:
+        pos, step = _positions([str(v) for v in x_levels], [str(h) for h in groups] if lines else [None])
     for k, g in enumerate(groups):
         d = _subset(obs, lines, g)
         if d.empty:
@@ -191,7 +194,6 @@ def _observed_traces(fig: go.Figure, obs: pd.DataFrame, x: str, lines: str | Non
         if x_levels is None:
             xs = d[x].to_numpy(float)
         else:
-            pos, step = _positions([str(v) for v in x_levels], [str(h) for h in groups] if lines else [None])
             key = str(g) if lines else None
             base = np.array([pos.get((str(v), key), np.nan) for v in d[x].astype(str)])
             width = (step if lines else DODGE_WIDTH) * 0.8
