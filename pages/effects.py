@@ -112,8 +112,8 @@ def pairs_section(rec, preds, m, c):
                   f"pairs_fit{rec.id}")
     words = effects.scales(rec.result)
     what = f"{words.ratio}s" if m.ratio else "differences"
-    st.caption(f"Estimates are {what}; p-values and intervals with {effects.ADJUST_LABELS[c.adjust]} adjustment"
-               + (" (none)." if c.adjust == "none" else "."))
+    st.caption(f"Estimates are {what}; p-values and intervals " + ("not adjusted for multiple comparisons."
+               if c.adjust == "none" else f"with {effects.ADJUST_LABELS[c.adjust]} adjustment."))
 
 
 def body(rec) -> None:
@@ -121,11 +121,14 @@ def body(rec) -> None:
     if not preds.variables:
         st.info("This model has no fixed-effect predictors, only an intercept. Add some on the **Model** page.")
         return
+    c = None
     with widgets.guard("the controls"):
         c = controls(rec, preds)
         c.ddf, why = cache.effects(rec, "usable_ddf", ddf=c.ddf)
         if why:
             st.warning(why)
+    if c is None:
+        return
     m = None
     with widgets.guard("the marginal means"):
         m = means_section(rec, preds, c)
@@ -141,6 +144,7 @@ def body(rec) -> None:
             trend=None if factor_x else c.x, grid=tuple(v for v in (c.x, c.lines) if v),
             at={} if factor_x else {c.x: effects.covariate_grid(rec, c.x)}, scale=c.scale,
             adjust=c.adjust if m is not None and m.pairs is not None else "", level=c.level))
+
 
 page.run("Effects", body, "What the fixed effects say: estimated marginal means, comparisons and the model's "
                           "predictions, with t tests as in lmerTest and emmeans.", per_fit=True)
