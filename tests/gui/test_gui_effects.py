@@ -120,3 +120,18 @@ def test_kenward_roger_beyond_the_engine_s_limit_falls_back_to_satterthwaite_wit
     assert ddf == "satterthwaite"
     assert "Kenward–Roger is limited" in why and why.endswith("The tables show Satterthwaite df instead.")
     assert effects.usable_ddf(rec, "satterthwaite") == ("satterthwaite", "")
+
+
+def test_the_python_code_of_the_page_runs_and_gives_the_page_s_numbers(contra_record):
+    from gui import codegen
+
+    inf = effects.code_inference(contra_record, ddf="asymptotic", anova_type=3, specs=("livch",), by=("urban",),
+                                 grid=("age", "urban"), at={"age": [-10.0, 0.0, 10.0]}, scale="response",
+                                 adjust="holm")
+    code = codegen.python_code(contra_record.spec, "contra", inf)
+    code = code.replace("print(result.summary())", "")
+    env: dict = {}
+    exec(compile(code, "<generated>", "exec"), env)               # the code panel's text, as a user runs it
+    shown = effects.means(contra_record, ["livch"], by=["urban"], scale="response", adjust="holm")
+    np.testing.assert_allclose(env["means"].table["estimate"], shown.table["estimate"], rtol=1e-6)
+    assert "mm_core.pairwise(means, adjust='holm')" in code and "at={'age': [-10, 0, 10]}" in code
