@@ -31,6 +31,8 @@ from .emmeans import EMMeans
 from .inference import inference
 
 ADJUSTMENTS = ("tukey", "holm", "bonferroni", "none")
+#: Most comparisons made at once (each Tukey p-value integrates the studentized range).
+MAX_PAIRS = 1000
 PAIRS_COLUMNS = ["estimate", "std_error", "df", "lower", "upper", "statistic", "p_value"]
 
 
@@ -63,7 +65,8 @@ def pairwise(means: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
     Raises
     ------
     MixedModelError
-        Unknown ``adjust``; fewer than two means to compare.
+        Unknown ``adjust``; fewer than two means to compare; more than ``MAX_PAIRS``
+        comparisons.
 
     Notes
     -----
@@ -91,6 +94,11 @@ def pairwise(means: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
         what = f" within each combination of {', '.join(by)}" if by else ""
         raise MixedModelError(f"a pairwise comparison needs at least two means{what}; there "
                               f"is only one ({', '.join(specs) or 'the overall mean'})")
+    npairs = sum(len(ix) * (len(ix) - 1) // 2 for ix in groups.values())
+    if npairs > MAX_PAIRS:
+        raise MixedModelError(f"{npairs:,} pairwise comparisons are too many to compute and read "
+                              f"(the limit is {MAX_PAIRS:,}); compare within groups of another "
+                              "factor (by=...) or choose fewer levels with at=...")
     ratio = means.back_transformed and means.link in ("log", "logit")
     inf = inference(means.result, means.ddf)
     level = means.level

@@ -220,3 +220,10 @@ def test_covariate_inside_a_function():
     t = emtrends(m, "1", "days", data=d).table
     assert t["estimate"].iloc[0] == pytest.approx(7.271112, rel=1e-6)
     assert t["std_error"].iloc[0] == pytest.approx(0.6472567, rel=1e-6)
+
+
+def test_number_of_comparisons_is_bounded(pen, monkeypatch):
+    import importlib
+    monkeypatch.setattr(importlib.import_module("mm_core.effects.pairwise"), "MAX_PAIRS", 10)
+    with pytest.raises(MixedModelError, match="15 pairwise comparisons are too many"):
+        pairwise(emmeans(pen, "sample"))
