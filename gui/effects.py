@@ -189,17 +189,25 @@ def usable_ddf(rec: Any, ddf: str) -> tuple[str, str]:
     """The df method the tables are computed with, and why it is not the one asked for.
 
     Kenward–Roger has limits (fits by REML, no prior weights, a bounded number of random
-    effects, as pbkrtest has); where the engine refuses it, the pages fall back to
-    Satterthwaite, as JASP does, and say so with the engine's reason.
+    effects, as pbkrtest has); where the engine refuses it the pages fall back to Satterthwaite,
+    as JASP does, and where Satterthwaite cannot be had either, to z tests; they say so with
+    the engine's reason.
     """
-    ddf = _ddf(rec, ddf)
-    if ddf != "kenward-roger":
-        return ddf, ""
-    try:
-        engine.fixef_tests(rec.result, ddf=ddf)
-    except engine.MixedModelError as e:
-        return "satterthwaite", f"{e} The tables show Satterthwaite df instead."
-    return ddf, ""
+    chain = ["kenward-roger", "satterthwaite", "asymptotic"]
+    reasons = []
+    for method in chain[chain.index(_ddf(rec, ddf)):-1]:
+        try:
+            engine.fixef_tests(rec.result, ddf=method)
+        except engine.MixedModelError as e:
+            reasons.append(str(e))
+            continue
+        break
+    else:
+        method = "asymptotic"
+    if not reasons:
+        return method, ""
+    what = "tests" if method == "asymptotic" else "df"
+    return method, " ".join(reasons) + f" The tables show {DDF_LABELS[method]} {what} instead."
 
 
 def fixef_tests(rec: Any, ddf: str, level: float = 0.95) -> pd.DataFrame:
