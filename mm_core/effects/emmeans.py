@@ -150,9 +150,16 @@ def _table(keys: pd.DataFrame, cols: dict) -> pd.DataFrame:
     return out
 
 
-def _summarise(result, L, ddf, level, scale, link_name, estimable) -> dict:
+def mean_offset(result) -> float:
+    """The mean of the formula's offsets over the rows used (emmeans' offset in the grid)."""
+    offset = result.model.design.offset
+    return float(np.mean(offset)) if offset is not None else 0.0
+
+
+def _summarise(result, L, ddf, level, scale, link_name, estimable, offset=0.0) -> dict:
     inf = inference(result, ddf)
     est, se, df = inf.t(L)
+    est = est + offset
     cols = t_table(est, se, df, level)
     if scale == "response" and link_name != "identity":
         from ..families import get_link
@@ -232,7 +239,7 @@ def emmeans(result, specs, *, by=None, at=None, ddf=None, scale: str = "link",
     W, keys = _averaging(grid, spec_vars + by_vars)
     L = W @ grid.X
     ok = grid.estimable(W @ grid.X_full)
-    cols = _summarise(result, L, method, level, scale, result.link, ok)
+    cols = _summarise(result, L, method, level, scale, result.link, ok, mean_offset(result))
     return EMMeans(table=_table(keys, cols), specs=tuple(spec_vars), by=tuple(by_vars),
                    linfct=L, estimable=ok, ddf=method, level=level, scale=scale,
                    link=result.link, result=result)

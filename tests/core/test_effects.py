@@ -227,3 +227,28 @@ def test_number_of_comparisons_is_bounded(pen, monkeypatch):
     monkeypatch.setattr(importlib.import_module("mm_core.effects.pairwise"), "MAX_PAIRS", 10)
     with pytest.raises(MixedModelError, match="15 pairwise comparisons are too many"):
         pairwise(emmeans(pen, "sample"))
+
+
+def test_offset_enters_the_means_at_its_mean():
+    """emmeans adds the mean of the offset over the data (here mean(log(expo))).
+
+    R (versions as above; ``expo`` drawn once with ``set.seed(1); round(runif(n, 1, 3), 2)``
+    and stored in grouseticks_exposure.csv)::
+
+        m <- glmer(ticks ~ year + offset(log(expo)) + (1|location), d, family = poisson,
+                   control = glmerControl(tolPwrss = 1e-12, optimizer = c("bobyqa", "bobyqa"),
+                                          optCtrl = list(rhoend = 1e-10)))
+        summary(emmeans(m, ~ year)); summary(emmeans(m, ~ year), type = "response")
+    """
+    from pathlib import Path
+    path = (Path(__file__).resolve().parent.parent / "reference" / "effects" / "extra" / "data"
+            / "grouseticks_exposure.csv")
+    m = fit("ticks ~ year + offset(log(expo)) + (1 | location)", pd.read_csv(path),
+            family="poisson")
+    link = emmeans(m, "year").table
+    np.testing.assert_allclose(link["estimate"], [0.6743348, 1.5615278, -0.8674635], rtol=2e-5)
+    np.testing.assert_allclose(link["std_error"], [0.18798162, 0.18290760, 0.19983640], rtol=2e-4)
+    rate = emmeans(m, "year", scale="response").table
+    np.testing.assert_allclose(rate["estimate"], [1.962727, 4.766097, 0.420016], rtol=2e-5)
+    np.testing.assert_allclose(rate["std_error"], [0.3689566, 0.8717554, 0.0839344], rtol=2e-4)
+    np.testing.assert_allclose(rate["lower"], [1.357843, 3.330210, 0.283899], rtol=1e-4)
