@@ -16,6 +16,7 @@ from itertools import product
 import numpy as np
 import pandas as pd
 
+from ..contrasts import level_label
 from ..errors import MixedModelError
 from ..predict import fixed_effects_matrix
 from ..simulate import fixef_columns
@@ -144,7 +145,9 @@ def reference_grid(result, at: dict | None = None, data=None) -> ReferenceGrid:
     for col, levels in factor_cols.items():
         chosen = levels
         if col in at:
-            wanted = [str(v) for v in np.atleast_1d(at[col])]
+            given = at[col]
+            items = list(given) if isinstance(given, (list, tuple, np.ndarray, pd.Index)) else [given]
+            wanted = [level_label(v.item() if isinstance(v, np.generic) else v) for v in items]
             bad = [v for v in wanted if v not in levels]
             if bad:
                 raise MixedModelError(f"at: {', '.join(repr(b) for b in bad)} not level(s) of "
