@@ -49,9 +49,6 @@ def resolve_ddf(result, ddf) -> str:
             f"{name} degrees of freedom apply to linear mixed models only; this model is a "
             f"generalized linear mixed model ({result.family}, {result.link} link), whose "
             "tests are asymptotic (z and chi-square): use ddf='asymptotic'")
-    if method == "kenward-roger" and not result.reml:
-        raise MixedModelError("Kenward–Roger degrees of freedom need a fit by REML (as in "
-                              "pbkrtest); refit with reml=True or use ddf='satterthwaite'")
     return method
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.lapack import dpotrf, dpotri
+from scipy.linalg.lapack import dpotri
 
+from ..dense import chol
 from ..errors import MixedModelError
 
 #: Largest number of random effects (columns of Z) Kenward–Roger is computed for.
@@ -135,12 +136,13 @@ def _lambda_matrix(layouts, lams, q: int) -> sp.csr_matrix:
 
 
 def _spd_inverse(C: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix by LAPACK's potrf and potri."""
-    c, info = dpotrf(C, lower=1, clean=1, overwrite_a=1)
-    if info != 0:
+    """Inverse of a symmetric positive definite matrix (Cholesky factor, then LAPACK's potri)."""
+    try:
+        c = chol(C, overwrite=True)
+    except np.linalg.LinAlgError:
         raise MixedModelError("the random-effects covariance is not positive definite at the "
-                              "estimates; Kenward–Roger cannot be computed")
-    inv, info = dpotri(c, lower=1, overwrite_c=1)
+                              "estimates; Kenward–Roger cannot be computed") from None
+    inv, _ = dpotri(c, lower=1, overwrite_c=1)
     il = np.tril_indices_from(inv, -1)
     inv[(il[1], il[0])] = inv[il]
     return inv
