@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mm_core import (anova, caterpillar, cooks_distance, emmeans, emtrends, fit, fixef_tests,  # noqa: F401 - re-exported
-                     icc, likelihood_ratio_test, materialize, pairwise, parse_formula, predict, qq_caterpillar,
-                     quantile_residuals, r_squared, residuals, shrinkage)
+from mm_core import (caterpillar, cooks_distance, fit, icc, likelihood_ratio_test,  # noqa: F401 - re-exported
+                     materialize, parse_formula, predict, qq_caterpillar, quantile_residuals, r_squared,
+                     residuals, shrinkage)
 from mm_core import parametric_bootstrap as _parametric_bootstrap
 from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
-from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - factors and covariates, as emmeans sees them
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
+
+# fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
+from mm_core import anova, emmeans, emtrends, fixef_tests, pairwise  # noqa: F401 - re-exported
+from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
 
 
 def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None) -> Any:

@@ -45,8 +45,9 @@ def chosen_fit() -> state.FitRecord | None:
 
 PAGE_FILES = {
     "data": "pages/data.py", "explore": "pages/explore.py", "model": "pages/model.py",
-    "summary": "pages/summary.py", "ranef": "pages/random_effects.py", "bootstrap": "pages/bootstrap.py",
-    "diagnostics": "pages/diagnostics.py", "compare": "pages/compare.py", "effects": "pages/effects.py",
+    "summary": "pages/summary.py", "effects": "pages/effects.py", "ranef": "pages/random_effects.py",
+    "bootstrap": "pages/bootstrap.py",
+    "diagnostics": "pages/diagnostics.py", "compare": "pages/compare.py",
 }
 
 
