@@ -79,20 +79,6 @@ def derived(rec: Any, what: str, **kwargs: Any) -> Any:
     return fit_derived(rec.key, what, rec, **kwargs)
 
 
-@st.cache_data(show_spinner="Computing tests and marginal means…", scope="session", max_entries=64)
-def fit_effects(fit_key: str, what: str, _rec: Any, **kwargs: Any) -> Any:
-    """A function of :mod:`gui.effects` of a fit (tests, ANOVA, marginal means, predictions),
-    cached under ``fit_key`` (data hash + fit id) and the arguments."""
-    from gui import effects as _effects
-
-    return getattr(_effects, what)(_rec, **kwargs)
-
-
-def effects(rec: Any, what: str, **kwargs: Any) -> Any:
-    """``gui.effects.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
-    return fit_effects(rec.key, what, rec, **kwargs)
-
-
 @st.cache_data(show_spinner="Testing…", scope="session", max_entries=16)
 def lrt(pair_key: str, _small: Any, _big: Any) -> Any:
     """Likelihood-ratio test of two fits (may refit REML fits by ML, so it is cached)."""
@@ -108,3 +94,17 @@ def clear_session_caches() -> None:
             fn.clear()
         except Exception:  # noqa: BLE001
             pass
+
+
+@st.cache_data(show_spinner="Computing tests and marginal means…", scope="session", max_entries=64)
+def fit_effects(fit_key: str, what: str, _rec: Any, **kwargs: Any) -> Any:
+    """A function of :mod:`gui.effects` of a fit (tests, ANOVA, marginal means, predictions),
+    cached under ``fit_key`` (data hash + fit id) and the arguments."""
+    from gui import effects as _effects
+
+    return getattr(_effects, what)(_rec, **kwargs)
+
+
+def effects(rec: Any, what: str, **kwargs: Any) -> Any:
+    """``gui.effects.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
+    return fit_effects(rec.key, what, rec, **kwargs)

@@ -12,15 +12,6 @@ import numpy as np
 import pandas as pd
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md_text(text: Any) -> str:
-    """User text (a column name, a factor level) for a Markdown element: shown as written,
-    never interpreted as Markdown, HTML, LaTeX or an emoji shortcode."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
-
-
 def fmt_num(x: Any, digits: int = 4) -> str:
     """Significant-digit formatting that keeps large numbers readable (1751.94, 0.0813)."""
     try:
@@ -61,10 +52,19 @@ def stars(p: Any) -> str:
 
 
 def coeftable_display(ct: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """The fit's Wald table (``result.coeftable``: z tests, Wald intervals) as
-    :func:`fixef_tests_display` shows coefficients: Estimate, Std. Error, z value, Pr(>|z|), CI."""
-    wald = ct.rename(columns={"z_value": "statistic", "ci_lower": "lower", "ci_upper": "upper"})
-    return fixef_tests_display(wald.assign(df=np.inf), level)
+    """Fixed-effects table with R-style labels: Estimate, Std. Error, z value, Pr(>|z|), CI."""
+    pct = f"{int(round(level * 100))}%"
+    out = pd.DataFrame(index=[str(i) for i in ct.index])
+    out.index.name = "coefficient"
+    out["Estimate"] = [fmt_num(v, 5) for v in ct["estimate"]]
+    out["Std. Error"] = [fmt_num(v, 4) for v in ct["std_error"]]
+    out["z value"] = [f"{v:.2f}" if np.isfinite(v) else "" for v in ct["z_value"].astype(float)]
+    out["Pr(>|z|)"] = [fmt_p(v) for v in ct["p_value"]]
+    out[""] = [stars(v) for v in ct["p_value"]]
+    if "ci_lower" in ct:
+        out[f"{pct} lower"] = [fmt_num(v, 5) for v in ct["ci_lower"]]
+        out[f"{pct} upper"] = [fmt_num(v, 5) for v in ct["ci_upper"]]
+    return out
 
 
 def varcorr_display(vc: pd.DataFrame) -> pd.DataFrame:
@@ -158,6 +158,15 @@ def interval_table(intervals: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------ fixed-effects inference
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(text: Any) -> str:
+    """User text (a column name, a factor level) for a Markdown element: shown as written,
+    never interpreted as Markdown, HTML, LaTeX or an emoji shortcode."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def _fixed(v: Any, fmt: str = ".2f") -> str:
