@@ -252,3 +252,24 @@ def test_offset_enters_the_means_at_its_mean():
     np.testing.assert_allclose(rate["estimate"], [1.962727, 4.766097, 0.420016], rtol=2e-5)
     np.testing.assert_allclose(rate["std_error"], [0.3689566, 0.8717554, 0.0839344], rtol=2e-4)
     np.testing.assert_allclose(rate["lower"], [1.357843, 3.330210, 0.283899], rtol=1e-4)
+
+
+def test_weighted_and_ml_fits_match_lmertest():
+    """R::
+
+        d$w <- 1 + ((seq_len(nrow(d)) - 1) %% 3) / 2
+        lmer(reaction ~ 1 + days + (1 + days|subj), d, weights = w, control = <tight bobyqa>)
+        lmer(reaction ~ 1 + days + (1 + days|subj), d, REML = FALSE, control = <tight bobyqa>)
+        summary(m)$coefficients          # Satterthwaite
+    """
+    d = datasets.load("sleepstudy")
+    d["w"] = 1 + (np.arange(len(d)) % 3) / 2.0
+    m = fit("reaction ~ 1 + days + (1 + days | subj)", d, reml=True, weights="w")
+    t = fixef_tests(m)
+    np.testing.assert_allclose(t["std_error"], [6.5611415, 1.5611971], rtol=2e-6)
+    np.testing.assert_allclose(t["df"], [16.941747, 16.894376], rtol=2e-5)
+    np.testing.assert_allclose(t["p_value"], [6.5636651e-18, 3.9527862e-06], rtol=2e-4)
+    m = fit("reaction ~ 1 + days + (1 + days | subj)", d)
+    t = fixef_tests(m)
+    np.testing.assert_allclose(t["std_error"], [6.6322764, 1.5022368], rtol=2e-6)
+    np.testing.assert_allclose(t["df"], [18.000003, 17.999999], rtol=2e-5)
