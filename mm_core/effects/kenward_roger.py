@@ -206,16 +206,17 @@ def kenward_roger(result) -> KenwardRoger:
     C[np.diag_indices(q)] += 1.0
     S = _lambda_sandwich(Lam, _spd_inverse(C))   # Λ C⁻¹ Λᵀ
     AS = np.asarray(A @ S)                        # A S; S A is its transpose
-    FA = A.toarray() - np.asarray(A @ AS.T)       # F A = A − A S A (symmetric)
+    FA = -np.asarray(A @ AS.T)                    # F A = A − A S A (symmetric)
+    coo = A.tocoo()
+    np.add.at(FA, (coo.row, coo.col), coo.data)
     FB = B - AS @ B
     FFB = FB - AS @ FB
-    M1 = FA / s2                                  # ZᵀΣ⁻¹Z
     T1 = FB / s2                                  # ZᵀΣ⁻¹X
     T2 = FFB / s2 ** 2                            # ZᵀΣ⁻²X
     G = B.T @ S
     X3 = (XX - G @ (B + FB + FFB)) / s2 ** 3      # XᵀΣ⁻³X
     X2 = (XX - G @ (B + FB)) / s2 ** 2            # XᵀΣ⁻²X
-    trK = n - float(np.sum(S * A.toarray()))
+    trK = n - float(A.multiply(S).sum())
     tr_S2 = (trK - float(np.sum(S * FA))) / s2 ** 2
 
     def m2_entries(i, j):
@@ -240,12 +241,12 @@ def kenward_roger(result) -> KenwardRoger:
     K = np.zeros((m, m))
     for r, (rows_r, src_r) in enumerate(params):
         P[r] = -T1[rows_r].T @ T1[src_r]
-        MT = M1[rows_r] if len(rows_r) else None
+        MT = FA[rows_r] / s2                      # rows of ZᵀΣ⁻¹Z = FA / σ²
         for s in range(r, len(params)):
             rows_s, src_s = params[s]
             Q[r, s] = T1[src_r].T @ MT[:, rows_s] @ T1[src_s]
-            K[r, s] = K[s, r] = float(np.sum(M1[np.ix_(src_r, rows_s)]
-                                             * M1[np.ix_(src_s, rows_r)].T))
+            K[r, s] = K[s, r] = float(np.sum(FA[np.ix_(src_r, rows_s)]
+                                             * FA[np.ix_(src_s, rows_r)].T)) / s2 ** 2
         Q[r, m - 1] = T1[rows_r].T @ T2[src_r]
         K[r, m - 1] = K[m - 1, r] = float(np.sum(m2_entries(src_r, rows_r)))
     P[m - 1] = -X2
