@@ -273,3 +273,25 @@ def test_weighted_and_ml_fits_match_lmertest():
     t = fixef_tests(m)
     np.testing.assert_allclose(t["std_error"], [6.6322764, 1.5022368], rtol=2e-6)
     np.testing.assert_allclose(t["df"], [18.000003, 17.999999], rtol=2e-5)
+
+
+@pytest.mark.slow
+def test_insteval_satterthwaite_matches_lmertest():
+    """The large crossed design (73,421 rows, 2,972 students × 1,128 lecturers).
+
+    R (versions as above; the bundled insteval written to CSV)::
+
+        m <- lmer(y ~ 1 + service + (1|s) + (1|d), d, REML = TRUE, control = <tight bobyqa>)
+        REMLcrit(m); summary(m)$coefficients; anova(m)
+    """
+    m = fit("y ~ 1 + service + (1 | s) + (1 | d)", datasets.load("insteval"), reml=True)
+    assert m.objective == pytest.approx(237743.583116107, abs=1e-4)
+    t = fixef_tests(m)
+    np.testing.assert_allclose(t["std_error"], [0.01881418832, 0.01327111810], rtol=1e-6)
+    np.testing.assert_allclose(t["df"], [1655.220883, 54302.498202], rtol=2e-5)
+    assert t.loc["serviceY", "p_value"] == pytest.approx(6.628907383e-12, rel=1e-4)
+    a = anova(m)
+    assert a.loc["service", "f_value"] == pytest.approx(47.15509, rel=1e-6)
+    assert a.loc["service", "den_df"] == pytest.approx(54302.4982, rel=2e-5)
+    with pytest.raises(MixedModelError, match="at most 3,000 random effects"):
+        fixef_tests(m, ddf="kenward-roger")
