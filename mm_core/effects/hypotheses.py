@@ -196,5 +196,17 @@ TYPES = {1: type1, 2: type2, 3: type3}
 
 
 def hypotheses(result, type: int) -> dict:
-    """Term label -> hypothesis matrix for ``type`` 1, 2 or 3."""
+    """Term label -> hypothesis matrix (rows × the fit's coefficients) for ``type`` 1, 2 or 3.
+
+    Notes
+    -----
+    R equivalent: ``attr(anova(m, type = type), "hypotheses")`` of an lmerTest fit.
+
+    Examples
+    --------
+    >>> from mm_core import datasets, fit
+    >>> m = fit("diameter ~ 1 + sample + (1 | plate)", datasets.load("penicillin"), reml=True)
+    >>> hypotheses(m, 3)["sample"].shape
+    (5, 6)
+    """
     return TYPES[type](result)

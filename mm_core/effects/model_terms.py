@@ -154,7 +154,22 @@ class FixedStructure:
 
 
 def fixed_structure(design) -> FixedStructure:
-    """The :class:`FixedStructure` of a :class:`mm_core.design.Design`."""
+    """The :class:`FixedStructure` of a :class:`mm_core.design.Design`.
+
+    Notes
+    -----
+    R equivalent: ``attr(terms(m), "factors")`` with the model frame's ``dataClasses`` and
+    ``m@frame``'s factor levels.
+
+    Examples
+    --------
+    >>> from mm_core import datasets
+    >>> from mm_core.design import materialize
+    >>> d = materialize("y ~ 1 + service * dept + (1 | s)", datasets.load("insteval"))
+    >>> s = fixed_structure(d)
+    >>> [t.label for t in s.terms], s.containment()["service"]
+    (['service', 'dept', 'service:dept'], ['service:dept'])
+    """
     formula = design.formula
     factors, numerics, terms = {}, {}, []
     for t in sorted(formula.fixed, key=lambda t: t.degree):
