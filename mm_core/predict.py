@@ -299,8 +299,7 @@ def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_leve
     return contrib
 
 
-def fixed_effects_matrix(result, newdata: pd.DataFrame, *, contrasts: dict | None = None
-                         ) -> tuple[np.ndarray, list[str]]:
+def fixed_effects_matrix(result, newdata: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The fixed-effects model matrix of the fit's formula on new rows.
 
     Parameters
@@ -308,9 +307,7 @@ def fixed_effects_matrix(result, newdata: pd.DataFrame, *, contrasts: dict | Non
     result : MixedModelResult
     newdata : pandas.DataFrame
         Every predictor column of the fixed part, without missing values; categorical columns
-        hold levels of the fit.
-    contrasts : dict, optional
-        Coding per factor label replacing the fit's (``{"recipe": Treatment()}``).
+        hold levels of the fit, coded with the fit's contrasts.
 
     Returns
     -------
@@ -321,7 +318,7 @@ def fixed_effects_matrix(result, newdata: pd.DataFrame, *, contrasts: dict | Non
 
     Notes
     -----
-    R equivalent: ``model.matrix(delete.response(terms(m)), newdata, contrasts.arg = ...)``.
+    R equivalent: ``model.matrix(delete.response(terms(m)), newdata)``.
 
     Examples
     --------
@@ -336,7 +333,5 @@ def fixed_effects_matrix(result, newdata: pd.DataFrame, *, contrasts: dict | Non
     formula = design.formula
     rows = np.arange(len(newdata))
     b = _builder(design, newdata, rows, _factor_columns(formula, design.factor_levels))
-    if contrasts is not None:
-        b.user_contrasts = dict(b.user_contrasts, **contrasts)
     X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
     return X, list(names)
