@@ -26,10 +26,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import time
+
 import numpy as np
+
+from ..errors import MixedModelError
 
 #: Eigenvalues of the Hessian at or below this are treated as zero (lmerTest's ``tol``).
 HESSIAN_TOL = 1e-8
+#: Refuse (with a message) when the k² + k + 1 evaluations are estimated to take longer.
+MAX_SECONDS = 120.0
 #: Relative step of the central differences in θ (absolute for |θ| below ``STEP_FLOOR``).
 STEP = 1e-3
 STEP_FLOOR = 0.1
@@ -136,7 +142,15 @@ def varpar_covariance(result) -> VarparCovariance:
         Rinv = np.linalg.inv(Rx)
         return a, f.pwrss, Rinv.T @ Rinv
 
+    t0 = time.perf_counter()
     a0, r0, C0 = pieces(theta)
+    evaluations = k * k + k
+    estimate = evaluations * (time.perf_counter() - t0)
+    if estimate > MAX_SECONDS:
+        raise MixedModelError(
+            f"Satterthwaite's df need {evaluations:,} more evaluations of the REML criterion for "
+            f"the {k} covariance parameters of this model (about {estimate:.0f} s); use "
+            "ddf='asymptotic', or simplify the random effects")
     plus, minus = [], []
     for i in range(k):
         e = np.zeros(k)

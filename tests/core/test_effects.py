@@ -295,3 +295,12 @@ def test_insteval_satterthwaite_matches_lmertest():
     assert a.loc["service", "den_df"] == pytest.approx(54302.4982, rel=2e-5)
     with pytest.raises(MixedModelError, match="at most 3,000 random effects"):
         fixef_tests(m, ddf="kenward-roger")
+
+
+def test_satterthwaite_cost_is_bounded(monkeypatch):
+    import importlib
+    monkeypatch.setattr(importlib.import_module("mm_core.effects.satterthwaite"), "MAX_SECONDS",
+                        0.0)
+    m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"), reml=True)
+    with pytest.raises(MixedModelError, match="12 more evaluations.*ddf='asymptotic'"):
+        fixef_tests(m)
