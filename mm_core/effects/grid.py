@@ -22,8 +22,9 @@ from ..predict import fixed_effects_matrix
 from ..simulate import fixef_columns
 from .model_terms import FixedStructure, fixed_structure
 
-#: Largest reference grid built (rows); more combinations than this raise an error.
+#: Largest reference grid built: rows, and rows × coefficients (its model matrix).
 MAX_GRID = 200_000
+MAX_GRID_ENTRIES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def reference_grid(result, at: dict | None = None, data=None) -> ReferenceGrid:
         else:
             fixed_covs[col] = mean
     size = int(np.prod([len(v) for v in variables.values()])) if variables else 1
-    if size > MAX_GRID:
+    if size > MAX_GRID or size * len(result.model.design.fixef_names) > MAX_GRID_ENTRIES:
         raise MixedModelError(f"the reference grid would have {size:,} rows (every combination "
                               f"of {', '.join(variables)}); restrict it with at= or simplify "
                               "the model")
