@@ -105,7 +105,7 @@ def _wald_chisq(result, t: int) -> pd.DataFrame:
             if np.any(owner == u):
                 Ls[u] = I[owner == u]
     else:
-        contained = structure.containment()
+        contained = structure.containment(same_covariates=False)
         for u in terms:
             cols = np.flatnonzero(owner == u)
             if not len(cols):

@@ -138,18 +138,19 @@ class FixedStructure:
         X = np.hstack(blocks) if blocks else np.zeros((n, 0))
         return X, names, owner
 
-    def containment(self) -> dict:
-        """Term -> the terms that contain it (lmerTest's ``containment``).
+    def containment(self, same_covariates: bool = True) -> dict:
+        """Term -> the terms that contain it.
 
-        T is contained in T2 when T2 has all of T's variables and more, and both involve the
-        same numeric variables.
+        T is contained in T2 when T2 has all of T's variables and more; lmerTest
+        (``containment``) also asks that both involve the same numeric variables, car
+        (``relatives``, ``same_covariates=False``) does not.
         """
         out = {}
         for t in self.terms:
             vt, nt = set(t.keys), set(self.numeric_keys(t))
             out[t.label] = [t2.label for t2 in self.terms
                             if vt <= set(t2.keys) and set(t2.keys) - vt
-                            and nt == set(self.numeric_keys(t2))]
+                            and (not same_covariates or nt == set(self.numeric_keys(t2)))]
         return out
 
 

@@ -304,3 +304,23 @@ def test_satterthwaite_cost_is_bounded(monkeypatch):
     m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"), reml=True)
     with pytest.raises(MixedModelError, match="12 more evaluations.*ddf='asymptotic'"):
         fixef_tests(m)
+
+
+def test_car_type2_with_a_factor_by_covariate_interaction():
+    """car's type II tests a main effect after the terms that do not contain it, whatever
+    covariates the containing term has (lmerTest's own type II asks for the same covariates).
+
+    R (versions as above)::
+
+        m <- glmer(ticks ~ 1 + year * height + (1|location), grouseticks, family = poisson,
+                   control = <tight>)
+        car::Anova(m, type = 2); car::Anova(m, type = 3)
+    """
+    from pathlib import Path
+    path = (Path(__file__).resolve().parent.parent / "reference" / "effects" / "extra" / "data"
+            / "grouseticks.csv")
+    m = fit("ticks ~ 1 + year * height + (1 | location)", pd.read_csv(path), family="poisson")
+    np.testing.assert_allclose(anova(m, type=2)["chisq"], [516.96020, 38.54242, 16.19151],
+                               rtol=2e-4)
+    np.testing.assert_allclose(anova(m, type=3)["chisq"],
+                               [12.95094, 276.59699, 45.61825, 16.19151], rtol=2e-4)
