@@ -324,3 +324,34 @@ def test_car_type2_with_a_factor_by_covariate_interaction():
                                rtol=2e-4)
     np.testing.assert_allclose(anova(m, type=3)["chisq"],
                                [12.95094, 276.59699, 45.61825, 16.19151], rtol=2e-4)
+
+
+def test_three_by_three_correlated_random_effects():
+    """``(1 + machine | worker)``: six covariance parameters, a 3 × 3 λ per worker.
+
+    R (versions as above)::
+
+        m <- lmer(score ~ 1 + machine + (1 + machine|worker), machines, control = <tight>)
+        REMLcrit(m)                                         # 208.311218316
+        summary(m)$coefficients; summary(m, ddf = "Kenward-Roger")$coefficients
+        anova(m); anova(m, ddf = "Kenward-Roger")
+        pairs(emmeans(m, ~ machine, lmer.df = "kenward-roger"))
+    """
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "reference" / "effects" / "data" / "machines.csv"
+    m = fit("score ~ 1 + machine + (1 + machine | worker)", pd.read_csv(path), reml=True)
+    assert m.objective == pytest.approx(208.311218316, abs=1e-6)
+    se = [1.680710968, 2.420850963, 1.540099772]
+    s = fixef_tests(m)
+    np.testing.assert_allclose(s["std_error"], se, rtol=1e-6)
+    np.testing.assert_allclose(s["df"], [5.000002011, 4.999999369, 5.000000276], rtol=2e-3)
+    k = fixef_tests(m, ddf="kenward-roger")
+    np.testing.assert_allclose(k["df"], 5.0, rtol=1e-6)
+    a = anova(m)
+    assert a.loc["machine", "f_value"] == pytest.approx(41.00377, rel=1e-6)
+    a = anova(m, ddf="kenward-roger")
+    assert a.loc["machine", "den_df"] == pytest.approx(4.0, rel=1e-6)
+    assert a.loc["machine", "f_value"] == pytest.approx(32.80301, rel=1e-6)
+    pw = pairwise(emmeans(m, "machine", ddf="kenward-roger"))
+    np.testing.assert_allclose(pw["std_error"], [2.4208510, 1.5400998, 2.4464748], rtol=1e-6)
+    np.testing.assert_allclose(pw["p_value"], [0.0481, 0.0007, 0.1253], atol=1e-4)
