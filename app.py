@@ -21,6 +21,7 @@ pages = {
     "Model": [
         st.Page(P["model"], title="Model", icon=":material/functions:"),
         st.Page(P["summary"], title="Summary", icon=":material/summarize:"),
+        st.Page(P["effects"], title="Effects", icon=":material/insights:"),
         st.Page(P["ranef"], title="Random effects", icon=":material/format_list_bulleted:"),
         st.Page(P["diagnostics"], title="Diagnostics", icon=":material/troubleshoot:"),
     ],

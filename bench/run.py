@@ -4,7 +4,8 @@
 Every timing is the median of several complete fits (formula to result), after one warm-up fit.
 Options: ``--cases id,id`` to run a subset, ``--reps N`` to override repetitions, ``--no-r``,
 ``--no-memory`` (skip the peak-memory runs of the scaling suite), ``--max-rows N`` (leave out
-scaling cases with more rows).
+scaling cases with more rows), ``--no-effects`` (skip the fixed-effects inference timings of
+:mod:`bench.effects`), ``--no-power``, ``--no-workspace``.
 
 Besides the reference battery (the bundled datasets) it times two mlmRev models (``bench/data``,
 exported from R's mlmRev package) and a scaling suite on a seeded synthetic crossed design, whose
@@ -333,6 +334,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-power", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--max-rows", type=int, default=None)
+    ap.add_argument("--no-effects", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "README.md"))
     ap.add_argument("--fit-once", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tool", default="mm_core", help=argparse.SUPPRESS)
@@ -361,6 +363,9 @@ def main(argv=None) -> int:
     if not args.no_workspace:
         from bench.workspace import append_report
         append_report(Path(args.out))
+    if not args.no_effects:  # Satterthwaite / Kenward–Roger tables against lmerTest / pbkrtest
+        from bench.effects import run_effects
+        run_effects(Path(args.out), no_r=args.no_r)
     return 0
 
 

@@ -6,7 +6,8 @@ Layers (checked by ``tests/gui/test_layers.py``):
   ``data_design`` (column kinds, families, candidate terms, nesting/crossing), ``io``
   (uploads), ``charts`` (+ ``charts_*``: pure Plotly builders), ``numerics`` (plot smoothers),
   ``tables`` (display formatting), ``codegen`` (Python / R / Julia code), ``derived`` (the
-  engine's diagnostics and predictions, shaped for the pages), ``sparsity``, ``report`` (plain-language warnings), ``comparison`` (LRT),
+  engine's diagnostics and predictions, shaped for the pages), ``effects`` (tests, ANOVA, marginal
+  means and comparisons of a fit, shaped for the Summary and Effects pages), ``sparsity``, ``report`` (plain-language warnings), ``comparison`` (LRT),
   ``bootstrap_view``, ``jobs`` (background work), ``workers`` (worker processes), ``engine``
   (the one doorway to ``mm_core``), ``workspace`` (the saved-session file), ``versions``,
   ``fixef_table`` (fixed-effects tests), ``report_document`` and ``report_figures`` (HTML and

@@ -89,8 +89,22 @@ def lrt(pair_key: str, _small: Any, _big: Any) -> Any:
 
 def clear_session_caches() -> None:
     """Forget everything derived from this session's data ("clear my data")."""
-    for fn in (read_upload, column_table, design_summary, sparsity, fit_derived, lrt):
+    for fn in (read_upload, column_table, design_summary, sparsity, fit_derived, fit_effects, lrt):
         try:
             fn.clear()
         except Exception:  # noqa: BLE001
             pass
+
+
+@st.cache_data(show_spinner="Computing tests and marginal means…", scope="session", max_entries=64)
+def fit_effects(fit_key: str, what: str, _rec: Any, **kwargs: Any) -> Any:
+    """A function of :mod:`gui.effects` of a fit (tests, ANOVA, marginal means, predictions),
+    cached under ``fit_key`` (data hash + fit id) and the arguments."""
+    from gui import effects as _effects
+
+    return getattr(_effects, what)(_rec, **kwargs)
+
+
+def effects(rec: Any, what: str, **kwargs: Any) -> Any:
+    """``gui.effects.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
+    return fit_effects(rec.key, what, rec, **kwargs)

@@ -2,13 +2,14 @@
 
 The builders live in topic modules: :mod:`gui.charts_data` (Explore), :mod:`gui.charts_ranef`
 (Random effects), :mod:`gui.charts_diag` (Diagnostics), :mod:`gui.charts_fit` (Summary,
-Bootstrap, Compare). None of them calls ``st.*``.
+Bootstrap, Compare), :mod:`gui.charts_effects` (Effects). None of them calls ``st.*``.
 """
 from __future__ import annotations
 
 from gui.charts_common import chart_config, empty_figure  # noqa: F401
 from gui.charts_data import (binary_by_covariate, crosstab_heatmap, dotplot_by_group, histogram,  # noqa: F401
                              trellis)
+from gui.charts_effects import contrast_plot, effect_plot  # noqa: F401
 from gui.charts_diag import (dispersion_histogram, leverage_plot, qq_normal, qq_uniform,  # noqa: F401
                              resid_by_group, resid_histogram, resid_vs_fitted, scale_location,
                              scaled_vs_predicted)

@@ -41,8 +41,9 @@ def optimizer_trace(trace: pd.DataFrame) -> go.Figure:
 
 
 def coefplot(coeftable: pd.DataFrame, *, show_intercept: bool = False, exp: bool = False,
-             level_label: str = "95%") -> go.Figure:
-    """Fixed-effects estimates with their confidence intervals (forest plot)."""
+             level_label: str = "95%", interval: str = "Wald interval") -> go.Figure:
+    """Fixed-effects estimates with their confidence intervals (forest plot); ``interval`` names
+    them on the axis ("Wald interval", "t interval (Satterthwaite df)")."""
     if coeftable is None or coeftable.empty:
         return empty_figure("No fixed effects.")
     ct = coeftable
@@ -62,7 +63,7 @@ def coefplot(coeftable: pd.DataFrame, *, show_intercept: bool = False, exp: bool
                                              "<extra></extra>"))
     fig.add_vline(x=1.0 if exp else 0.0, line={"color": GREY, "dash": "dot"})
     fig.update_yaxes(type="category", automargin=True)
-    fig.update_xaxes(title_text=("exp(estimate)" if exp else "estimate") + f" and {level_label} Wald interval")
+    fig.update_xaxes(title_text=("exp(estimate)" if exp else "estimate") + f" and {level_label} {interval}")
     return base_layout(fig, "Fixed effects", None, height=int(max(260, 34 * len(names) + 120)))
 
 

@@ -5,8 +5,9 @@ Pure string building from a :class:`~gui.model_spec.ModelSpec`; no Streamlit.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
-from gui.model_spec import ModelSpec, canonical_link
+from gui.model_spec import ModelSpec, canonical_link, column_of, quote_name
 
 _R_FAMILY = {"gaussian": "gaussian", "binomial": "binomial", "poisson": "poisson", "gamma": "Gamma",
              "inverse_gaussian": "inverse.gaussian"}
@@ -28,20 +29,31 @@ def _data_line(dataset: str | None, lang: str) -> str:
     return (f'data = MixedModels.dataset(:{name})' if bundled else f'data = CSV.read("{name}", DataFrame)')
 
 
-def python_code(spec: ModelSpec, dataset: str | None = None) -> str:
+def python_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | None = None) -> str:
     f = spec.to_formula()
     kw = spec.fit_kwargs()
     args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     head = "import mm_core\nfrom mm_core import datasets\n" if dataset and "." not in dataset else \
         "import pandas as pd\nimport mm_core\n"
+    if inference and inference.at:
+        head = "import numpy as np\n" + head
     return (f"{head}\n{_data_line(dataset, 'python')}\n"
             f"result = mm_core.fit(\n    {f!r},\n    data,\n    {args},\n)\n"
-            "print(result.summary())\nresult.ranef  # conditional modes by grouping factor\n")
+            "print(result.summary())\nresult.ranef  # conditional modes by grouping factor\n"
+            + ("\n" + python_inference(spec, inference) if inference else ""))
 
 
-def r_code(spec: ModelSpec, dataset: str | None = None) -> str:
+def r_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | None = None) -> str:
     f = spec.to_formula()
-    lines = ["library(lme4)", "", _data_line(dataset, "r")]
+    libs = ["library(lme4)"]
+    if inference:
+        libs = (["library(lme4)", "library(car)"] if spec.is_glmm else
+                ["library(lmerTest)  # lme4's lmer with t tests, df and F tests"]) + ["library(emmeans)"]
+    lines = libs + ["", _data_line(dataset, "r")]
+    for col, levels in (inference.factors.items() if inference else ()):
+        ref = f"data[[{_r_str(col)}]]"
+        lv = ", ".join(_r_str(v) for v in levels)
+        lines.append(f"{ref} <- factor({ref}, levels = c({lv}))")
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m <- lmer({f},\n          data = data, REML = {'TRUE' if spec.reml else 'FALSE'})")
     else:
@@ -53,6 +65,8 @@ def r_code(spec: ModelSpec, dataset: str | None = None) -> str:
         nagq = 0 if spec.fast else spec.n_agq
         lines.append(f"m <- glmer({f},\n           data = data, family = {famtxt}, nAGQ = {nagq})")
     lines += ["summary(m)", "ranef(m, condVar = TRUE)  # conditional modes", "lattice::dotplot(ranef(m))"]
+    if inference:
+        lines += r_inference(spec, inference)
     return "\n".join(lines) + "\n"
 
 
@@ -103,6 +117,137 @@ def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def all_code(spec: ModelSpec, dataset: str | None = None) -> dict[str, str]:
-    return {"Python (mm_core)": python_code(spec, dataset), "R (lme4)": r_code(spec, dataset),
+def all_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | None = None) -> dict[str, str]:
+    return {"Python (mm_core)": python_code(spec, dataset, inference), "R (lme4)": r_code(spec, dataset, inference),
             "Julia (MixedModels.jl)": julia_code(spec, dataset)}
+
+
+# ------------------------------------------------ fixed-effects inference (Summary, Effects)
+
+
+@dataclass(frozen=True)
+class Inference:
+    """The fixed-effects inference a page shows, for the code that reproduces its tables.
+
+    Fields
+    ------
+    ddf : str
+        ``"satterthwaite"``, ``"kenward-roger"`` or ``"asymptotic"`` (z tests).
+    anova_type : int
+        Type of the ANOVA table (3 or 2); 0 leaves the coefficient tests and ANOVA out.
+    specs, by : tuple of str
+        Marginal means of ``specs`` within each level of ``by`` (both empty: no means), or the
+        levels at which the slopes of ``trend`` are taken.
+    trend : str or None
+        Slopes of this covariate at each level of ``specs`` instead of means.
+    grid, at : tuple of str, dict
+        Predictions over the variables ``grid`` with covariate values ``at`` (an effect plot's).
+    scale : str
+        ``"link"`` or ``"response"`` (GLMM means back-transformed, ratios for pairs).
+    adjust : str
+        p-value adjustment of the pairwise comparisons (``""``: no comparisons).
+    level : float
+        Confidence level.
+    factors : dict
+        Data column -> levels of the factors the model uses (R reads numeric-looking codes as
+        numbers; ``factor(..., levels = )`` restores the fit's coding and reference level).
+    """
+
+    ddf: str = "satterthwaite"
+    anova_type: int = 3
+    specs: tuple = ()
+    by: tuple = ()
+    trend: str | None = None
+    grid: tuple = ()
+    at: dict = field(default_factory=dict)
+    scale: str = "link"
+    adjust: str = "tukey"
+    level: float = 0.95
+    factors: dict = field(default_factory=dict)
+
+
+_R_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
+
+
+def _r_str(text: object) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _r_var(label: str) -> str:
+    """A predictor as emmeans names it: the variable inside ``factor()``, backticked if needed."""
+    return quote_name(column_of(label))
+
+
+def _r_values(values: list) -> str:
+    v = [float(x) for x in values]
+    if len(v) > 3 and all(abs((v[i + 1] - v[i]) - (v[1] - v[0])) < 1e-9 * max(1.0, abs(v[-1])) for i in
+                          range(len(v) - 1)):
+        return f"seq({v[0]:.10g}, {v[-1]:.10g}, length.out = {len(v)})"
+    return "c(" + ", ".join(f"{x:.10g}" for x in v) + ")"
+
+
+def _py_values(values: list) -> str:
+    r = _r_values(values)
+    m = re.match(r"^seq\((.+), (.+), length.out = (\d+)\)$", r)
+    return f"np.linspace({m.group(1)}, {m.group(2)}, {m.group(3)}).tolist()" if m else r.replace("c(", "[")[:-1] + "]"
+
+
+def python_inference(spec: ModelSpec, inf: Inference) -> str:
+    """mm_core calls that compute the pages' tests, ANOVA, marginal means and comparisons."""
+    ddf = "asymptotic" if spec.is_glmm else inf.ddf
+    lv = f"level={inf.level!r}"
+    out = []
+    if inf.anova_type:
+        out += [f"mm_core.fixef_tests(result, ddf={ddf!r}, {lv})", f"mm_core.anova(result, type={inf.anova_type}, "
+                f"ddf={ddf!r})"]
+    if inf.trend:
+        out.append(f"means = mm_core.emtrends(result, {list(inf.specs)!r}, {inf.trend!r}, ddf={ddf!r}, {lv})")
+    elif inf.specs:
+        by = f", by={list(inf.by)!r}" if inf.by else ""
+        out.append(f"means = mm_core.emmeans(result, {list(inf.specs)!r}{by}, ddf={ddf!r}, scale={inf.scale!r}, {lv})")
+    if inf.trend or inf.specs:
+        out.append("means.table")
+        if inf.adjust:
+            out.append(f"mm_core.pairwise(means, adjust={inf.adjust!r})")
+    if inf.grid:
+        at = (", at={" + ", ".join(f"{k!r}: {_py_values(v)}" for k, v in inf.at.items()) + "}") if inf.at else ""
+        out.append(f"mm_core.emmeans(result, {list(inf.grid)!r}{at}, ddf={ddf!r}, scale={inf.scale!r}, "
+                   f"{lv}).table  # the effect plot")
+    return "\n".join(out) + "\n"
+
+
+def _r_formula(specs: tuple, by: tuple = ()) -> str:
+    rhs = " * ".join(_r_var(s) for s in specs) or "1"
+    return "~ " + rhs + (" | " + " * ".join(_r_var(b) for b in by) if by else "")
+
+
+def r_inference(spec: ModelSpec, inf: Inference) -> list[str]:
+    """lmerTest / car / emmeans calls that reproduce the pages' tables from the fit ``m``."""
+    glmm = spec.is_glmm
+    lines = [""]
+    if inf.anova_type and glmm:
+        lines += ["summary(m)$coefficients  # Wald z tests", f"confint(m, method = \"Wald\", level = {inf.level:g})",
+                  f"car::Anova(m, type = {inf.anova_type})  # Wald chi-square tests"]
+    elif inf.anova_type and inf.ddf == "asymptotic":
+        lines += ["ct <- summary(m, ddf = \"lme4\")$coefficients  # z tests: the t values against the normal",
+                  "cbind(ct, \"Pr(>|z|)\" = 2 * pnorm(-abs(ct[, \"t value\"])))",
+                  f"anova(m, type = {inf.anova_type}, ddf = \"lme4\")"]
+    elif inf.anova_type:
+        ddf = _r_str(_R_DDF[inf.ddf])
+        lines += [f"summary(m, ddf = {ddf})", f"anova(m, type = {inf.anova_type}, ddf = {ddf})"]
+    df_arg = "" if glmm else f", lmer.df = {_r_str(inf.ddf)}"
+    typ = ", type = \"response\"" if glmm and inf.scale == "response" else ""
+    infer = f"infer = TRUE, level = {inf.level:g}"
+    if inf.trend:
+        var = _r_str(column_of(inf.trend))
+        lines += [f"emm <- emtrends(m, {_r_formula(inf.specs)}, var = {var}{df_arg})", f"summary(emm, {infer})"]
+    elif inf.specs:
+        lines += [f"emm <- emmeans(m, {_r_formula(inf.specs, inf.by)}{df_arg})", f"summary(emm, {infer}{typ})"]
+    if (inf.trend or inf.specs) and inf.adjust:
+        lines.append(f"summary(pairs(emm, adjust = {_r_str(inf.adjust)}), {infer}{'' if inf.trend else typ})")
+    if inf.grid:
+        at = ", at = list(" + ", ".join(f"{_r_var(k)} = {_r_values(v)}" for k, v in inf.at.items()) + ")" \
+            if inf.at else ""
+        lines.append(f"summary(emmeans(m, {_r_formula(inf.grid)}{at}{df_arg}), {infer}{typ})"
+                     "  # the effect plot")
+    return lines

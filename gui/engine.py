@@ -19,6 +19,10 @@ from mm_core.power_analysis import (CoefficientTest, LikelihoodRatioTest, StudyD
 from mm_core.power_analysis import power as _power
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
 
+# fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
+from mm_core import anova, emmeans, emtrends, fixef_tests, pairwise  # noqa: F401 - re-exported
+from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
+
 
 def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None) -> Any:
     """The engine's bootstrap, in chunks small enough for a lively progress bar and a quick cancel."""

@@ -30,6 +30,15 @@ def quote_name(name: str) -> str:
     return name if _SYNTACTIC.match(name) and name not in _RESERVED else f"`{name}`"
 
 
+_FACTOR_CALL = re.compile(r"^(?:factor|as\.factor|ordered)\(\s*(.+?)\s*\)$")
+
+
+def column_of(label: str) -> str:
+    """The data column behind a predictor's label: ``factor(days)`` → ``days``, ```my x``` → ``my x``."""
+    m = _FACTOR_CALL.match(label.strip())
+    return (m.group(1) if m else label.strip()).strip("`")
+
+
 def canonical_link(family: str) -> str:
     return FAMILIES.get(family, ("identity",))[0]
 

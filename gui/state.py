@@ -459,6 +459,22 @@ def set_pref(name: str, value: Any) -> None:
     _ss()[PREFS] = p
 
 
+# Preferences of the fixed-effects inference on the Summary and Effects pages. The df method is
+# shared by both pages (LMMs only: a GLMM's tests are asymptotic); the predictor choices of the
+# Effects page are kept per fit, because another fit has other predictors.
+PREF_DDF = "effects.ddf.lmm"
+PREF_ANOVA_TYPE = "effects.anova_type"
+PREF_SCALE = "effects.scale"
+PREF_ADJUST = "effects.adjust"
+PREF_LEVEL = "effects.level"
+PREF_OBSERVED = "effects.observed"
+
+
+def effects_pref(what: str, fit_id: int) -> str:
+    """Preference name of the Effects page's choice ``what`` ("x", "lines", "compare") for one fit."""
+    return f"effects.{what}.{fit_id}"
+
+
 def widget_key(name: str) -> str:
     """Key of a widget bound to the preference ``name``."""
     return f"w.pref.{name}"

@@ -5,6 +5,7 @@ unrounded numbers). No Streamlit here.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -154,3 +155,108 @@ def interval_table(intervals: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(out[c]):
             out[c] = [fmt_num(v, 5) for v in out[c]]
     return out
+
+
+# ------------------------------------------------------------ fixed-effects inference
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(text: Any) -> str:
+    """User text (a column name, a factor level) for a Markdown element: shown as written,
+    never interpreted as Markdown, HTML, LaTeX or an emoji shortcode."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def _fixed(v: Any, fmt: str = ".2f") -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return ""
+    return format(f, fmt) if math.isfinite(f) else fmt_num(f)
+
+
+def _df(values: Any) -> list[str]:
+    """A column of df: whole numbers as such when all are whole, else all with two decimals
+    (Satterthwaite's fractions); ∞ for asymptotic tests."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+    fin = v[np.isfinite(v)]
+    whole = bool(np.all(np.abs(fin - np.round(fin)) < 1e-6))
+    return ["" if np.isnan(x) else fmt_num(x) if not np.isfinite(x) else f"{x:,.0f}" if whole else f"{x:,.2f}"
+            for x in v]
+
+
+def _asymptotic(df: pd.Series) -> bool:
+    return bool(np.all(~np.isfinite(df.astype(float))))
+
+
+def fixef_tests_display(ft: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Coefficients with t tests (lmerTest's layout: Estimate, Std. Error, df, t value, Pr(>|t|));
+    z value and Pr(>|z|) without a df column when the df are infinite (asymptotic)."""
+    pct = f"{round(level * 100, 1):g}%"
+    z = _asymptotic(ft["df"])
+    stat = "z" if z else "t"
+    out = pd.DataFrame(index=[str(i) for i in ft.index])
+    out.index.name = "coefficient"
+    out["Estimate"] = [fmt_num(v, 5) for v in ft["estimate"]]
+    out["Std. Error"] = [fmt_num(v, 4) for v in ft["std_error"]]
+    if not z:
+        out["df"] = _df(ft["df"])
+    out[f"{stat} value"] = [_fixed(v) for v in ft["statistic"]]
+    out[f"Pr(>|{stat}|)"] = [fmt_p(v) for v in ft["p_value"]]
+    out[""] = [stars(v) for v in ft["p_value"]]
+    out[f"{pct} lower"] = [fmt_num(v, 5) for v in ft["lower"]]
+    out[f"{pct} upper"] = [fmt_num(v, 5) for v in ft["upper"]]
+    return out
+
+
+def anova_display(a: pd.DataFrame) -> pd.DataFrame:
+    """ANOVA table as R prints it: lmerTest's F tests (Sum Sq, Mean Sq, NumDF, DenDF, F value,
+    Pr(>F)) or car's Wald χ² tests (Chisq, Df, Pr(>Chisq))."""
+    out = pd.DataFrame(index=[str(i) for i in a.index])
+    out.index.name = "term"
+    if "chisq" in a:
+        out["Chisq"] = [_fixed(v, ".3f") for v in a["chisq"]]
+        out["Df"] = _df(a["df"])
+        out["Pr(>Chisq)"] = [fmt_p(v) for v in a["p_value"]]
+    else:
+        out["Sum Sq"] = [fmt_num(v, 5) for v in a["sum_sq"]]
+        out["Mean Sq"] = [fmt_num(v, 5) for v in a["mean_sq"]]
+        out["NumDF"] = _df(a["num_df"])
+        out["DenDF"] = _df(a["den_df"])
+        out["F value"] = [_fixed(v, ".3f") for v in a["f_value"]]
+        out["Pr(>F)"] = [fmt_p(v) for v in a["p_value"]]
+    out[""] = [stars(v) for v in a["p_value"]]
+    return out
+
+
+def means_display(table: pd.DataFrame, columns: list[str] | tuple, level: float = 0.95, *,
+                  estimate: str = "Estimate", tests: bool = False) -> pd.DataFrame:
+    """Marginal means, slopes or predictions (emmeans' layout): the grid's variables as text,
+    then the estimate, SE, df and interval; the test against zero only with ``tests``."""
+    pct = f"{round(level * 100, 1):g}%"
+    out = pd.DataFrame({c: [fmt_num(v, 5) if isinstance(v, float) else str(v) for v in table[c]]
+                        for c in columns if c in table})
+    out[estimate] = [fmt_num(v, 5) for v in table["estimate"]]
+    out["SE"] = [fmt_num(v, 4) for v in table["std_error"]]
+    z = _asymptotic(table["df"])
+    if not z:
+        out["df"] = _df(table["df"])
+    out[f"{pct} lower"] = [fmt_num(v, 5) for v in table["lower"]]
+    out[f"{pct} upper"] = [fmt_num(v, 5) for v in table["upper"]]
+    if tests:
+        out["z ratio" if z else "t ratio"] = [_fixed(v) for v in table["statistic"]]
+        out["p"] = [fmt_p(v) for v in table["p_value"]]
+    return out
+
+
+def pairs_display(pairs: pd.DataFrame, by: list[str] | tuple = (), level: float = 0.95, *,
+                  ratio: bool = False) -> pd.DataFrame:
+    """Pairwise comparisons (emmeans' ``pairs`` layout): contrast, the ``by`` columns, estimate
+    (difference or ratio), SE, df, adjusted interval, t or z ratio, adjusted p."""
+    out = pairs[["contrast"] + [b for b in by if b in pairs]].astype(str).reset_index(drop=True)
+    shown = means_display(pairs.reset_index(drop=True), [], level, estimate="Ratio" if ratio else "Difference",
+                          tests=True)
+    shown[""] = [stars(v) for v in pairs["p_value"]]
+    return pd.concat([out, shown], axis=1)

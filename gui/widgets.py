@@ -45,7 +45,8 @@ def chosen_fit() -> state.FitRecord | None:
 
 PAGE_FILES = {
     "data": "pages/data.py", "explore": "pages/explore.py", "model": "pages/model.py",
-    "summary": "pages/summary.py", "ranef": "pages/random_effects.py", "bootstrap": "pages/bootstrap.py",
+    "summary": "pages/summary.py", "effects": "pages/effects.py", "ranef": "pages/random_effects.py",
+    "bootstrap": "pages/bootstrap.py",
     "diagnostics": "pages/diagnostics.py", "compare": "pages/compare.py",
     "plan": "pages/plan.py",
 }
@@ -161,10 +162,12 @@ def job_panel(kind: str | None = None) -> bool:
 # -------------------------------------------------------------------- code
 
 
-def code_panel(spec: Any, dataset: str | None) -> None:
+def code_panel(spec: Any, dataset: str | None, inference: Any = None) -> None:
+    """The model as Python, R and Julia code; with ``inference`` (a :class:`gui.codegen.Inference`)
+    also the calls that reproduce the page's tests and marginal means."""
     from gui.codegen import all_code
 
-    codes = all_code(spec, dataset)
+    codes = all_code(spec, dataset, inference)
     tabs = st.tabs(list(codes))
     lang = {"Python (mm_core)": "python", "R (lme4)": "r", "Julia (MixedModels.jl)": "julia"}
     for tab, (name, text) in zip(tabs, codes.items()):

@@ -9,6 +9,8 @@ The public surface::
     power(fit_or_design, test, *, n_sim, seed, along=None, sizes=None, ...) -> PowerResult
     simulate_design(StudyDesign, TrueModel, seed) -> DataFrame   data from known true values
     datasets.load(name)               the bundled example data
+    fixef_tests, anova, emmeans, emtrends, pairwise
+                                      df-corrected tests, marginal means, contrasts
 
 Example
 -------
@@ -39,6 +41,7 @@ from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_d
                           shrinkage)
 from .power_analysis import (CoefficientTest, LikelihoodRatioTest, PowerResult, StudyDesign, TermTest,
                     TrueModel, power, simulate_design)
+from .effects import EMMeans, anova, emmeans, emtrends, fixef_tests, pairwise
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
@@ -50,4 +53,5 @@ __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Des
            "CoefficientTest", "TermTest", "LikelihoodRatioTest",
            "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
            "NotNestedError", "DifferentDataError", "NewLevelError",
-           "ConvergenceWarning", "SingularFitWarning", "SeparationWarning"]
+           "ConvergenceWarning", "SingularFitWarning", "SeparationWarning",
+           "fixef_tests", "anova", "emmeans", "emtrends", "EMMeans", "pairwise"]

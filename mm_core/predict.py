@@ -333,3 +333,41 @@ def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_leve
     if new.any() and new_levels == "missing":
         contrib[new] = np.nan
     return contrib
+
+
+def fixed_effects_matrix(result, newdata: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The fixed-effects model matrix of the fit's formula on new rows.
+
+    Parameters
+    ----------
+    result : MixedModelResult
+    newdata : pandas.DataFrame
+        Every predictor column of the fixed part, without missing values; categorical columns
+        hold levels of the fit, coded with the fit's contrasts.
+
+    Returns
+    -------
+    X : ndarray, shape (len(newdata), number of columns of the fit's design)
+        All columns of the design, including those the fit dropped as redundant.
+    names : list of str
+        Column names (``"(Intercept)"``, ``"recipeB:tempT185"``).
+
+    Notes
+    -----
+    R equivalent: ``model.matrix(delete.response(terms(m)), newdata)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mm_core import datasets, fit
+    >>> m = fit("reaction ~ 1 + days + (1 | subj)", datasets.load("sleepstudy"))
+    >>> fixed_effects_matrix(m, pd.DataFrame({"days": [0.0, 2.0]}))[0].tolist()
+    [[1.0, 0.0], [1.0, 2.0]]
+    """
+    _check_result(result)
+    design = result.model.design
+    formula = design.formula
+    rows = np.arange(len(newdata))
+    b = _builder(design, newdata, rows, _factor_columns(formula, design.factor_levels))
+    X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
+    return X, list(names)

@@ -25,10 +25,11 @@ def body() -> None:
         same = rec is not None and rec.spec.to_dict() == spec.to_dict() and rec.data_key == state.data_key()
         if not running and same and not state.formula_error():
             st.success(f"{rec.short_label} is this model ({rec.seconds:.2f} s). See the results:")
-            c1, c2, c3 = st.columns(3)
+            c1, c2, c3, c4 = st.columns(4)
             c1.page_link(widgets.PAGE_FILES["summary"], label="Summary", icon=":material/summarize:")
-            c2.page_link(widgets.PAGE_FILES["ranef"], label="Random effects", icon=":material/format_list_bulleted:")
-            c3.page_link(widgets.PAGE_FILES["diagnostics"], label="Diagnostics", icon=":material/troubleshoot:")
+            c2.page_link(widgets.PAGE_FILES["effects"], label="Effects", icon=":material/insights:")
+            c3.page_link(widgets.PAGE_FILES["ranef"], label="Random effects", icon=":material/format_list_bulleted:")
+            c4.page_link(widgets.PAGE_FILES["diagnostics"], label="Diagnostics", icon=":material/troubleshoot:")
 
     with widgets.guard("the model widgets"):
         left, right = st.columns(2, gap="large")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, page, report, tables, widgets
+from gui import cache, charts, effects, page, report, state, tables, widgets
 
 
 def body(rec) -> None:
@@ -38,15 +38,41 @@ def body(rec) -> None:
                 st.caption("Adjusted ICC by grouping factor: " + ", ".join(
                     f"{g} {v:.3f}" for g, v in ve.icc["adjusted"].drop("total").items()))
 
+    ddf, anova_type = "asymptotic", 0
     with widgets.guard("the fixed effects"):
         st.subheader("Fixed effects")
-        widgets.table(res.coeftable, f"fixef_fit{rec.id}", display=tables.coeftable_display(res.coeftable),
-                      key="dl.coeftable")
-        st.caption("Wald z tests and 95% Wald intervals. Significance: *** < 0.001, ** < 0.01, * < 0.05, . < 0.1")
-        if len(res.coeftable) > 1 or res.coeftable.index[0] != "(Intercept)":
+        if res.is_lmm:
+            ddf = widgets.pref_select("Degrees of freedom", state.PREF_DDF, effects.ddf_choices(res), widget="radio",
+                                      format_func=effects.DDF_LABELS.get, help=effects.DDF_HELP)
+            ddf, why = cache.effects(rec, "usable_ddf", ddf=ddf)
+            if why:
+                st.warning(why)
+        ft = cache.effects(rec, "fixef_tests", ddf=ddf)
+        widgets.table(ft, f"fixef_fit{rec.id}", display=tables.fixef_tests_display(ft), key="dl.coeftable")
+        st.caption(("Wald z tests and 95% Wald intervals" if ddf == "asymptotic" else
+                    f"t tests and 95% intervals with {effects.DDF_LABELS[ddf]} df")
+                   + ". Significance: *** < 0.001, ** < 0.01, * < 0.05, . < 0.1")
+        if len(ft) > 1 or ft.index[0] != "(Intercept)":
             exp = res.link in ("log", "logit") and widgets.pref_toggle(
                 "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
-            widgets.chart(charts.coefplot(res.coeftable, exp=bool(exp)), f"coefplot_fit{rec.id}")
+            widgets.chart(charts.coefplot(ft.rename(columns={"lower": "ci_lower", "upper": "ci_upper"}),
+                                          exp=bool(exp), interval="Wald interval" if ddf == "asymptotic" else
+                                          f"t interval ({effects.DDF_LABELS[ddf]} df)"), f"coefplot_fit{rec.id}")
+
+    with widgets.guard("the ANOVA table"):
+        preds = effects.predictors(rec)
+        if preds.terms:
+            st.subheader("Tests of the model's terms")
+            anova_type = widgets.pref_select("Sums of squares", state.PREF_ANOVA_TYPE, [3, 2], widget="segmented",
+                                             format_func=lambda t: f"type {'III' if t == 3 else 'II'}",
+                                             help="Type III: each term adjusted for all others (lmerTest's "
+                                                  "default). Type II: each term adjusted for the terms that do not "
+                                                  "contain it (car's default).")
+            a = cache.effects(rec, "anova", type=anova_type, ddf=ddf)
+            widgets.table(a, f"anova_type{anova_type}_fit{rec.id}", display=tables.anova_display(a), key="dl.anova")
+            st.caption(f"F tests with {effects.DDF_LABELS[ddf]} denominator df (lmerTest's anova)" if res.is_lmm and
+                       ddf != "asymptotic" else "Wald χ² tests (car::Anova)" if not res.is_lmm else
+                       "F tests with infinite denominator df")
 
     with widgets.guard("the fit statistics table"):
         st.subheader("Fit statistics")
@@ -83,7 +109,7 @@ def body(rec) -> None:
         st.code(res.summary(), language=None)
 
     with tab_code, widgets.guard("the code panel"):
-        widgets.code_panel(rec.spec, rec.data_name)
+        widgets.code_panel(rec.spec, rec.data_name, effects.code_inference(rec, ddf=ddf, anova_type=anova_type))
 
     with widgets.guard("the report and results downloads"):
         with st.expander("Report and results: download a report of this fit, or the data with its results"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,16 @@ def lmm_record():
 @pytest.fixture(scope="session")
 def glmm_record():
     return _fit_record("cbpp", "cbind(incidence, size - incidence) ~ 1 + period + (1 | herd)", family="binomial")
+
+
+@pytest.fixture(scope="session")
+def lmm_factor_record():
+    """A linear mixed model with a factor, fitted by REML (so Kenward–Roger applies). Fit 2: the
+    page caches key fits by data and fit id, and ``lmm_record`` is fit 1 of the same data."""
+    return replace(_fit_record("sleepstudy", "reaction ~ 1 + factor(days) + (1 | subj)", reml=True), id=2)
+
+
+@pytest.fixture(scope="session")
+def contra_record():
+    """A binomial GLMM with two interacting factors and a covariate (fit 3)."""
+    return replace(_fit_record("contra", "use ~ 1 + age + urban * livch + (1 | dist)", family="binomial"), id=3)

@@ -9,7 +9,8 @@ GUI = ROOT / "gui"
 PAGES = ROOT / "pages"
 
 # modules that must stay free of Streamlit (pure functions, unit-tested without a script run)
-PURE = ["charts", "charts_common", "charts_data", "charts_diag", "charts_fit", "charts_ranef", "numerics",
+PURE = ["charts", "charts_common", "charts_data", "charts_diag", "charts_effects", "charts_fit", "charts_ranef",
+        "effects", "numerics",
         "model_spec", "data_design", "tables", "codegen", "derived", "sparsity", "io", "jobs", "workers",
         "bootstrap_view", "comparison", "report", "engine"]
 

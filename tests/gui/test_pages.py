@@ -15,7 +15,7 @@ from gui.data_design import simple_parse
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGES = ["pages/data.py", "pages/explore.py", "pages/model.py", "pages/summary.py", "pages/random_effects.py",
-         "pages/diagnostics.py", "pages/bootstrap.py", "pages/compare.py"]
+         "pages/diagnostics.py", "pages/bootstrap.py", "pages/compare.py", "pages/effects.py"]
 TIMEOUT = 120
 
 
