@@ -364,7 +364,7 @@ def fixed_effects_matrix(result, newdata: pd.DataFrame) -> tuple[np.ndarray, lis
     >>> fixed_effects_matrix(m, pd.DataFrame({"days": [0.0, 2.0]}))[0].tolist()
     [[1.0, 0.0], [1.0, 2.0]]
     """
-    _check_result(result)
+    check_result(result)
     design = result.model.design
     formula = design.formula
     rows = np.arange(len(newdata))
