@@ -250,6 +250,14 @@ def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
     return _Builder(f, data, contrasts or {}).build(success_level)
 
 
+def interaction_columns(a: np.ndarray, a_names: list, b: np.ndarray, b_names: list) -> tuple:
+    """Columns of the interaction of two column blocks, in R's order (the first factor varies
+    fastest): every product ``a[:, i] * b[:, j]`` named ``"a_i:b_j"``."""
+    n = a.shape[0]
+    cols = (a[:, :, None] * b[:, None, :]).transpose(0, 2, 1).reshape(n, -1)
+    return cols, [f"{x}:{y}" for y in b_names for x in a_names]
+
+
 def text_column_names(data: pd.DataFrame) -> pd.DataFrame:
     """The table with its column labels as text (a formula names columns by text: a column
     labelled by the number 0 is written `` `0` ``); the same table when they already are."""
@@ -520,11 +528,7 @@ class _Builder:
             for fac in t.factors:
                 key = fac.to_text()
                 b, bn = self._block(variables[key], (ti, key) in full)
-                if mat is None:
-                    mat, nm = b, bn
-                else:
-                    mat = (mat[:, :, None] * b[:, None, :]).transpose(0, 2, 1).reshape(n, -1)
-                    nm = [f"{a}:{c}" for c in bn for a in nm]
+                mat, nm = (b, bn) if mat is None else interaction_columns(mat, nm, b, bn)
             blocks.append(mat)
             names += nm
             labels += [t.label] * len(nm)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..contrasts import Treatment
+from ..design import interaction_columns
 from ..formula.terms import Call, Name
 
 
@@ -127,11 +128,7 @@ class FixedStructure:
                         cod = model_coding if coding == "model" else Treatment().resolve(levels)
                         cmat, suffix = cod.matrix(levels)
                         b, bn = cmat[codes[key]], [key + s for s in suffix]
-                if mat is None:
-                    mat, nm = b, bn
-                else:
-                    mat = (mat[:, :, None] * b[:, None, :]).transpose(0, 2, 1).reshape(n, -1)
-                    nm = [f"{a}:{c}" for c in bn for a in nm]
+                mat, nm = (b, bn) if mat is None else interaction_columns(mat, nm, b, bn)
             blocks.append(mat)
             names += nm
             owner += [t.label] * len(nm)
