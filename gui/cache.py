@@ -37,7 +37,7 @@ def bundled_dataset(name: str) -> pd.DataFrame:
     return datasets.load(name)
 
 
-@st.cache_data(show_spinner="Reading file…", scope="session", max_entries=4)
+@st.cache_data(show_spinner=False, scope="session", max_entries=4)
 def read_upload(name: str, digest: str, _data: bytes) -> pd.DataFrame:
     """Parsed upload, keyed by file name and content hash, private to the session."""
     from gui.io import read_table

@@ -64,6 +64,47 @@ def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
     return "continuous"
 
 
+def family_for_response(spec: ModelSpec, data: pd.DataFrame, previous: str | None) -> tuple[ModelSpec, str]:
+    """Re-derive the family and link when the response changed from ``previous`` to ``spec.response``.
+
+    A response of another kind (binary, count, continuous, ...) gets its natural family with
+    the canonical link; a family the new response does not allow is replaced the same way.
+    Returns the spec (unchanged when the response or its kind did not change) and a sentence
+    saying what changed ("" when nothing did), so a Poisson model never silently outlives
+    its count response.
+    """
+    if not spec.response or spec.response == previous:
+        return spec, ""
+    kind = response_kind_of_text(spec.response, data)
+    fams = families_for(kind)
+    if not fams:
+        return spec, ""
+    old_kind = response_kind_of_text(previous, data) if previous else None
+    if spec.family in fams and kind == old_kind:
+        return spec, ""
+    family = fams[0]
+    if family == spec.family:
+        return spec, ""
+    new = spec.with_(family=family, link=None)
+    return new, (f"The response {spec.response} is {kind.replace('-large', '')}: the family is now {family} "
+                 f"with the {new.effective_link} link (it was {spec.family} for {previous or 'no response'}). "
+                 "Choose another family under Response and family if you mean it.")
+
+
+def family_problem(spec: ModelSpec, data: pd.DataFrame) -> str:
+    """Why the family does not suit the response ("" when it does)."""
+    if not spec.response:
+        return ""
+    kind = response_kind_of_text(spec.response, data)
+    fams = families_for(kind)
+    if kind == "categorical":
+        return f"the response {spec.response} is a factor with more than two levels; choose a numeric or binary response"
+    if fams and spec.family not in fams:
+        return (f"the {spec.family} family does not suit the {kind.replace('-large', '')} response "
+                f"{spec.response}; choose {' or '.join(fams)}")
+    return ""
+
+
 def column_table(data: pd.DataFrame) -> pd.DataFrame:
     """One row per column: kind, missing values, distinct values, levels or range."""
     rows = []

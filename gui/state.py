@@ -28,7 +28,8 @@ DATA_SOURCE = "mm.data_source"  # "bundled" | "upload"
 DATA_KEY = "mm.data_key"        # content hash of DATA
 COL_TYPES = "mm.col_types"      # {column: "numeric" | "categorical"} overrides
 REF_LEVELS = "mm.ref_levels"    # {column: reference level}
-UPLOAD_SIG = "mm.upload_sig"    # (name, size, hash) of the upload last read
+UPLOAD_SIG = "mm.upload_sig"    # (name, size, file id) of the upload last read
+UPLOAD_OUTCOME = "mm.upload_outcome"  # (sig, kind, text): what became of that upload
 MESSAGE = "mm.message"          # (kind, text) shown once at the top of the next page run
 SPEC = "mm.spec"
 SPEC_VERSION = "mm.spec_version"  # bumped on every change of SPEC; widgets re-prime when it moves
@@ -106,7 +107,7 @@ class BootRecord:
 
 _DEFAULTS: dict[str, Any] = {
     DATA: None, DATA_RAW: None, DATA_NAME: None, DATA_SOURCE: None, DATA_KEY: None,
-    UPLOAD_SIG: None, MESSAGE: None, FORMULA_ERROR: None, CURRENT_FIT: None, JOB: None,
+    UPLOAD_SIG: None, UPLOAD_OUTCOME: None, MESSAGE: None, FORMULA_ERROR: None, CURRENT_FIT: None, JOB: None,
 }
 
 
@@ -219,8 +220,8 @@ def set_working_data(df: pd.DataFrame) -> None:
 
 def clear_data() -> None:
     ss = _ss()
-    for k in (DATA, DATA_RAW, DATA_NAME, DATA_SOURCE, DATA_KEY, UPLOAD_SIG):
-        ss[k] = None
+    for k in (DATA, DATA_RAW, DATA_NAME, DATA_SOURCE, DATA_KEY, UPLOAD_OUTCOME):   # UPLOAD_SIG stays: the
+        ss[k] = None                                                                 # uploader's file is not re-read
     ss[COL_TYPES] = {}
     ss[REF_LEVELS] = {}
 
@@ -239,6 +240,15 @@ def upload_sig() -> Any:
 
 def set_upload_sig(sig: Any) -> None:
     _ss()[UPLOAD_SIG] = sig
+
+
+def upload_outcome() -> tuple[Any, str, str] | None:
+    """(sig, kind, text) of the last upload: shown beside the uploader while it holds that file."""
+    return _get(UPLOAD_OUTCOME)
+
+
+def set_upload_outcome(sig: Any, kind: str, text: str) -> None:
+    _ss()[UPLOAD_OUTCOME] = (sig, kind, text)
 
 
 # ---------------------------------------------------------------- messages

@@ -14,6 +14,7 @@ import streamlit as st
 from gui import actions, state
 from gui.page import guard  # noqa: F401 - re-exported for pages
 from gui.charts_common import chart_config
+from gui.tables import escape_markdown
 
 
 def _point_to(page: str, text: str, icon: str) -> None:
@@ -51,6 +52,11 @@ PAGE_FILES = {
 
 
 # ------------------------------------------------------------- chart, table
+
+
+def plain_message(kind: str, text: str) -> None:
+    """A success/info/warning/error box showing ``text`` literally (no Markdown from user text)."""
+    getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(escape_markdown(text))
 
 
 def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
@@ -146,9 +152,9 @@ def job_panel(kind: str | None = None) -> bool:
             st.rerun()
         frac = j.fraction()
         if frac is not None:
-            st.progress(frac, text=j.describe())
+            st.progress(frac, text=escape_markdown(j.describe()))
         else:
-            with st.status(j.describe(), state="running", expanded=False):
+            with st.status(escape_markdown(j.describe()), state="running", expanded=False):
                 st.write("The page stays usable; other pages show the previous results.")
         st.button("Cancel", key=f"cancel.{j.kind}", on_click=actions.cancel_job, icon=":material/cancel:",
                   disabled=j.cancel_requested)

@@ -11,7 +11,8 @@ def body(rec) -> None:
     res = rec.result
 
     with widgets.guard("the fit statistics"):
-        st.caption(f"`{rec.formula}` · {report.method_label(res)} · data: {rec.data_name} · {rec.seconds:.2f} s")
+        st.caption(f"{tables.md_code(rec.formula)} · {report.method_label(res)} · data: "
+                   f"{tables.escape_markdown(rec.data_name)} · {rec.seconds:.2f} s")
         cols = st.columns(6)
         for col, (label, value, help_) in zip(cols, report.headline(res)):
             col.metric(label, value, help=help_)
