@@ -1,10 +1,21 @@
 """The same model as code for mm_core (Python), lme4 (R) and MixedModels.jl (Julia).
 
-Pure string building from a :class:`~gui.model_spec.ModelSpec`; no Streamlit.
+Pure string building from a :class:`~gui.model_spec.ModelSpec`; no Streamlit. The code is
+safe to run whatever the user's file and column names are: every name is written as a string
+literal or quoted identifier of its language (Python and R string literals, R backticks,
+Julia ``Symbol("…")`` and ``var"…"``), never pasted as code. Given the app's working data, the
+code also sets the categorical columns and reference levels chosen on the Data page, so it
+reproduces the app's coefficients.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 from gui.model_spec import ModelSpec, canonical_link
 
@@ -15,33 +26,166 @@ _JL_FAMILY = {"gaussian": "Normal()", "binomial": "Bernoulli()", "poisson": "Poi
 _JL_LINK = {"logit": "LogitLink()", "probit": "ProbitLink()", "cloglog": "CloglogLink()", "log": "LogLink()",
             "identity": "IdentityLink()", "sqrt": "SqrtLink()", "inverse": "InverseLink()",
             "cauchit": "CauchitLink()", "1/mu^2": "InverseSquareLink()"}
+_JL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_JL_KEYWORDS = {"begin", "while", "if", "for", "try", "return", "break", "continue", "function", "macro", "quote",
+                "let", "local", "global", "const", "do", "struct", "module", "baremodule", "using", "import",
+                "export", "end", "else", "elseif", "catch", "finally", "true", "false", "abstract", "mutable",
+                "primitive", "type", "where", "in", "isa", "outer"}
+
+
+def py_str(text: str) -> str:
+    """A Python string literal of ``text`` (quotes, backslashes and control characters escaped)."""
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def r_str(text: str) -> str:
+    """An R string literal of ``text``."""
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def jl_str(text: str) -> str:
+    """A Julia string literal of ``text`` (``$`` escaped, so nothing is interpolated)."""
+    return json.dumps(str(text), ensure_ascii=False).replace("$", "\\$")
+
+
+def jl_symbol(name: str) -> str:
+    """A Julia Symbol: ``:subj`` or ``Symbol("my col")``."""
+    return f":{name}" if _JL_IDENT.match(name) and name not in _JL_KEYWORDS else f"Symbol({jl_str(name)})"
+
+
+def jl_var(name: str) -> str:
+    """A column name inside ``@formula``: ``subj`` or ``var"my col"`` (a raw string: ``\\"`` escapes)."""
+    if _JL_IDENT.match(name) and name not in _JL_KEYWORDS:
+        return name
+    raw = re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', name)
+    raw = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, raw)
+    return f'var"{raw}"'
+
+
+@dataclass(frozen=True)
+class FactorSetting:
+    """A column the app treats as categorical: its name, reference level and whether the file
+    holds it as numbers (numeric codes such as subject 1, 2, 3)."""
+
+    name: str
+    reference: str | None
+    numeric_codes: bool
+
+
+def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFrame | None = None
+                    ) -> list[FactorSetting]:
+    """The categorical columns of the model in the app's working ``data``, with their reference
+    levels (the first category), in the order of the data's columns."""
+    if data is None or not spec.response:
+        return []
+    from gui import engine
+
+    try:
+        used = engine.parse_formula(spec.to_formula()).columns
+    except Exception:  # noqa: BLE001 - an incomplete model has no code settings yet
+        return []
+    groups = {g for r in spec.random for g in r.group.split(":")}
+    out = []
+    for c in data.columns:
+        s = data[c]
+        if c not in used or not isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        source = raw[c] if raw is not None and c in raw.columns else s
+        numeric = pd.api.types.is_numeric_dtype(source) and bool(np.all(np.mod(source.dropna(), 1) == 0))
+        ref = None if (c in groups and c not in _fixed_columns(spec)) or not len(s.cat.categories) \
+            else str(s.cat.categories[0])
+        out.append(FactorSetting(str(c), ref, bool(numeric)))
+    return out
+
+
+def _fixed_columns(spec: ModelSpec) -> set:
+    names = set()
+    for t in list(spec.fixed) + [x for r in spec.random for x in r.slopes]:
+        names |= {m.group(1) or m.group(2) for m in re.finditer(r"`([^`]*)`|([A-Za-z.][A-Za-z0-9._]*)", t)}
+    return names
+
+
+def _ext(dataset: str | None) -> str:
+    return os.path.splitext(dataset or "")[1].lower().lstrip(".")
+
+
+def _is_bundled(dataset: str | None) -> bool:
+    return bool(dataset) and not _ext(dataset)
 
 
 def _data_line(dataset: str | None, lang: str) -> str:
     name = dataset or "mydata.csv"
-    bundled = dataset and "." not in dataset
+    ext = _ext(name)
     if lang == "python":
-        return f'data = datasets.load("{name}")' if bundled else f'data = pd.read_csv("{name}")'
+        if _is_bundled(dataset):
+            return f"data = datasets.load({py_str(name)})"
+        reader = {"xlsx": "read_excel", "xls": "read_excel", "parquet": "read_parquet", "arrow": "read_feather",
+                  "feather": "read_feather", "ipc": "read_feather", "sav": "read_spss", "dta": "read_stata",
+                  "tsv": "read_table"}.get(ext, "read_csv")
+        return f"data = pd.{reader}({py_str(name)})"
     if lang == "r":
-        return f'data <- read.csv("{name}.csv", stringsAsFactors = TRUE)' if bundled else \
-            f'data <- read.csv("{name}", stringsAsFactors = TRUE)'
-    return (f'data = MixedModels.dataset(:{name})' if bundled else f'data = CSV.read("{name}", DataFrame)')
+        if _is_bundled(dataset):
+            return f"data <- read.csv({r_str(name + '.csv')}, stringsAsFactors = TRUE)"
+        reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
+                  "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
+                  "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
+        if reader:
+            return f"data <- as.data.frame({reader}({r_str(name)}))"
+        sep = ', sep = "\\t"' if ext == "tsv" else ""
+        return f"data <- read.csv({r_str(name)}{sep}, stringsAsFactors = TRUE, check.names = FALSE)"
+    if _is_bundled(dataset):
+        return f"data = DataFrame(MixedModels.dataset({jl_symbol(name)}))"
+    if ext in ("arrow", "feather", "ipc"):
+        return f"data = DataFrame(Arrow.Table({jl_str(name)}))"
+    if ext in ("csv", "tsv", "txt", ""):
+        return f"data = CSV.read({jl_str(name)}, DataFrame)"
+    return f"data = CSV.read({jl_str(os.path.splitext(name)[0] + '.csv')}, DataFrame)  # save the table as CSV first"
 
 
-def python_code(spec: ModelSpec, dataset: str | None = None) -> str:
+def _python_factors(factors: list[FactorSetting]) -> str:
+    if not factors:
+        return ""
+    lines = ["", "# the columns the app treats as categorical, with their reference levels",
+             "def factor(column, reference=None, codes=False):",
+             "    s = data[column]",
+             "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
+             "    if reference is not None:",
+             "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
+             "    return s", ""]
+    for f in factors:
+        args = [py_str(f.name)] + ([py_str(f.reference)] if f.reference is not None else []) + \
+            (["codes=True"] if f.numeric_codes else [])
+        lines.append(f"data[{py_str(f.name)}] = factor({', '.join(args)})")
+    return "\n".join(lines) + "\n"
+
+
+def python_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
+                raw: pd.DataFrame | None = None) -> str:
     f = spec.to_formula()
     kw = spec.fit_kwargs()
     args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
-    head = "import mm_core\nfrom mm_core import datasets\n" if dataset and "." not in dataset else \
+    head = "import mm_core\nfrom mm_core import datasets\n" if _is_bundled(dataset) else \
         "import pandas as pd\nimport mm_core\n"
-    return (f"{head}\n{_data_line(dataset, 'python')}\n"
-            f"result = mm_core.fit(\n    {f!r},\n    data,\n    {args},\n)\n"
+    return (f"{head}\n{_data_line(dataset, 'python')}\n{_python_factors(factor_settings(spec, data, raw))}"
+            f"result = mm_core.fit(\n    {py_str(f)},\n    data,\n    {args},\n)\n"
             "print(result.summary())\nresult.ranef  # conditional modes by grouping factor\n")
 
 
-def r_code(spec: ModelSpec, dataset: str | None = None) -> str:
+def _r_factors(factors: list[FactorSetting]) -> list[str]:
+    if not factors:
+        return []
+    lines = ["# the columns the app treats as categorical, with their reference levels"]
+    for f in factors:
+        col = f"data[[{r_str(f.name)}]]"
+        lines.append(f"{col} <- relevel(factor({col}), ref = {r_str(f.reference)})" if f.reference is not None
+                     else f"{col} <- factor({col})")
+    return lines
+
+
+def r_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
+           raw: pd.DataFrame | None = None) -> str:
     f = spec.to_formula()
-    lines = ["library(lme4)", "", _data_line(dataset, "r")]
+    lines = ["library(lme4)", "", _data_line(dataset, "r")] + _r_factors(factor_settings(spec, data, raw))
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m <- lmer({f},\n          data = data, REML = {'TRUE' if spec.reml else 'FALSE'})")
     else:
@@ -57,38 +201,53 @@ def r_code(spec: ModelSpec, dataset: str | None = None) -> str:
 
 
 def julia_formula(spec: ModelSpec) -> str:
-    """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions."""
+    """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions,
+    ``var"my col"`` for names that are not Julia identifiers."""
     rhs = ["1" if spec.intercept else "0"] + [_jl_term(t) for t in spec.fixed]
-    rhs += [f"offset({o})" for o in spec.offsets]
+    rhs += [f"offset({_jl_term(o)})" for o in spec.offsets]
     for r in spec.random:
         parts = ["1" if r.intercept else "0"] + [_jl_term(s) for s in r.slopes]
-        group = " & ".join(r.group.split(":"))
+        group = " & ".join(jl_var(g) for g in r.group.split(":"))
         term = f"({' + '.join(parts)} | {group})"
         if not r.correlated and len(r.columns) > 1:
             term = f"zerocorr{term}"
         rhs.append(term)
     resp = spec.response or "y"
     m = re.match(r"^cbind\((.+?),", resp.replace(" ", ""))
-    if m:
-        resp = f"({m.group(1)} / n)"
+    resp = f"({_jl_term(m.group(1))} / n)" if m else _jl_term(resp)
     return f"@formula({resp} ~ {' + '.join(rhs)})"
 
 
+_NAME_OR_QUOTED = re.compile(r"`([^`]*)`|(?<![A-Za-z0-9_.])([A-Za-z.][A-Za-z0-9._]*)(?![A-Za-z0-9_.(])")
+
+
 def _jl_term(t: str) -> str:
-    t = re.sub(r"factor\(([^)]+)\)", r"\1", t)
-    return " & ".join(p for p in t.split(":"))
+    t = re.sub(r"factor\(([^()]+)\)", r"\1", t)
+    t = _NAME_OR_QUOTED.sub(lambda m: jl_var(m.group(1) if m.group(1) is not None else m.group(2)), t)
+    return " & ".join(p.strip() for p in t.split(":"))
 
 
-def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
+def _jl_level(f: FactorSetting) -> str:
+    return str(int(float(f.reference))) if f.numeric_codes else jl_str(f.reference)
+
+
+def julia_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
+               raw: pd.DataFrame | None = None) -> str:
     f = julia_formula(spec)
-    lines = ["using MixedModels, DataFrames" + ("" if dataset and "." not in dataset else ", CSV"), "",
-             _data_line(dataset, "julia"), f"form = {f}"]
-    factor_terms = [re.sub(r"factor\(([^)]+)\)", r"\1", t) for t in spec.fixed + [s for r in spec.random
-                                                                                 for s in r.slopes]
-                    if t.startswith("factor(")]
+    ext = _ext(dataset)
+    pkgs = "" if _is_bundled(dataset) else (", Arrow" if ext in ("arrow", "feather", "ipc") else ", CSV")
+    lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"), f"form = {f}"]
+    coding = {fs.name: f"DummyCoding(base = {_jl_level(fs)})" for fs in factor_settings(spec, data, raw)
+              if fs.reference is not None}
+    for t in spec.fixed + [s for r in spec.random for s in r.slopes]:
+        m = re.fullmatch(r"factor\((.+)\)", t)
+        if m:
+            name = m.group(1)[1:-1] if m.group(1).startswith("`") else m.group(1)
+            coding.setdefault(name, "DummyCoding()")
     contr = ""
-    if factor_terms:
-        contr = ", contrasts = Dict(" + ", ".join(f":{c} => DummyCoding()" for c in factor_terms) + ")"
+    if coding:
+        contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => {v}"
+                                                   for c, v in coding.items()) + ")"
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m = fit(MixedModel, form, data; REML = {'true' if spec.reml else 'false'}{contr})")
     else:
@@ -103,6 +262,9 @@ def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def all_code(spec: ModelSpec, dataset: str | None = None) -> dict[str, str]:
-    return {"Python (mm_core)": python_code(spec, dataset), "R (lme4)": r_code(spec, dataset),
-            "Julia (MixedModels.jl)": julia_code(spec, dataset)}
+def all_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
+             raw: pd.DataFrame | None = None) -> dict[str, str]:
+    """Python, R and Julia code of the model; with the app's working ``data`` (and the data as
+    loaded, ``raw``) it also sets the categorical columns and reference levels."""
+    return {"Python (mm_core)": python_code(spec, dataset, data, raw), "R (lme4)": r_code(spec, dataset, data, raw),
+            "Julia (MixedModels.jl)": julia_code(spec, dataset, data, raw)}

@@ -30,6 +30,31 @@ def escape_markdown(text: Any) -> str:
     return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(v: Any) -> Any:
+    return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+
+
+def csv_safe(df: pd.DataFrame, index: bool = True) -> bytes:
+    """CSV bytes of ``df`` in which no text cell can run as a spreadsheet formula.
+
+    Text cells, column names and index labels starting with ``= + - @`` (or a tab or carriage
+    return) get a leading apostrophe, as OWASP's CSV-injection guidance recommends; numbers,
+    including negative ones, are written unchanged.
+    """
+    out = df.copy()
+    out.columns = [_neutral(str(c)) if isinstance(c, str) else c for c in out.columns]
+    for c in out.columns:
+        s = out[c]
+        if s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s):
+            out[c] = s.astype(object).map(_neutral)
+    if index:
+        out.index = out.index.map(_neutral)
+    return out.to_csv(index=index).encode("utf-8")
+
+
 def md_code(text: Any) -> str:
     """``text`` as a Markdown code span (monospace, nothing rendered), whatever backticks it holds."""
     text = str(text).replace("\n", " ")

@@ -14,7 +14,7 @@ import streamlit as st
 from gui import actions, state
 from gui.page import guard  # noqa: F401 - re-exported for pages
 from gui.charts_common import chart_config
-from gui.tables import escape_markdown
+from gui.tables import csv_safe, escape_markdown
 
 
 def _point_to(page: str, text: str, icon: str) -> None:
@@ -72,7 +72,7 @@ def table(df: pd.DataFrame, name: str, *, display: pd.DataFrame | None = None, i
           height: int | str = "auto", key: str | None = None) -> None:
     """Show a table (``display`` if given, e.g. rounded) and a CSV download of ``df`` (full precision)."""
     st.dataframe(display if display is not None else df, hide_index=not index, height=height)
-    st.download_button("Download CSV", df.to_csv(index=index).encode("utf-8"), file_name=f"{_slug(name)}.csv",
+    st.download_button("Download CSV", csv_safe(df, index=index), file_name=f"{_slug(name)}.csv",
                        mime="text/csv", key=key or f"dl.{_slug(name)}", icon=":material/download:")
 
 
@@ -166,10 +166,13 @@ def job_panel(kind: str | None = None) -> bool:
 # -------------------------------------------------------------------- code
 
 
-def code_panel(spec: Any, dataset: str | None) -> None:
+def code_panel(spec: Any, dataset: str | None, data: pd.DataFrame | None = None) -> None:
+    """The model as Python, R and Julia code; with ``data`` (the app's working data) the code also
+    sets the categorical columns and reference levels."""
     from gui.codegen import all_code
 
-    codes = all_code(spec, dataset)
+    raw = state.data_raw() if data is not None and data is state.data() else None
+    codes = all_code(spec, dataset, data, raw)
     tabs = st.tabs(list(codes))
     lang = {"Python (mm_core)": "python", "R (lme4)": "r", "Julia (MixedModels.jl)": "julia"}
     for tab, (name, text) in zip(tabs, codes.items()):

@@ -84,7 +84,7 @@ def body(rec) -> None:
         st.code(res.summary(), language=None)
 
     with tab_code, widgets.guard("the code panel"):
-        widgets.code_panel(rec.spec, rec.data_name)
+        widgets.code_panel(rec.spec, rec.data_name, rec.data)
 
 
 page.run("Summary", body, per_fit=True)
