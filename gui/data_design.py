@@ -56,7 +56,9 @@ def links_for(family: str) -> list[str]:
 
 
 def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
-    """Kind of a response written as formula text (a column or ``cbind(s, f)``)."""
+    """Kind of a response written as formula text (a column, a quoted `column` or ``cbind(s, f)``)."""
+    if len(response) > 2 and response[0] == response[-1] == "`" and response[1:-1] in data.columns:
+        response = response[1:-1]
     if response in data.columns:
         return response_kind(data[response])
     if response.replace(" ", "").startswith("cbind("):
@@ -237,7 +239,8 @@ def default_spec(data: pd.DataFrame, name: str | None = None) -> ModelSpec:
     nums = [c for c in data.columns if c not in cats]
     response = nums[-1] if nums else None
     group = max(cats, key=lambda c: data[c].nunique()) if cats else None
-    spec = ModelSpec(response=response, random=[] if group is None else [RandomSpec(group)])
+    spec = ModelSpec(response=None if response is None else quote_name(response),
+                     random=[] if group is None else [RandomSpec(group)])
     if response:
         kind = response_kind(data[response])
         fams = families_for(kind)

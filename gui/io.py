@@ -46,8 +46,8 @@ def read_table(name: str, data: bytes) -> pd.DataFrame:
     if not data:
         raise UploadError(f"'{name}' is empty.")
     if len(data) > MAX_BYTES:
-        raise UploadError(f"'{name}' is {len(data) / 2**20:,.0f} MB; the app reads files up to "
-                          f"{MAX_BYTES / 2**20:,.0f} MB. Upload a subset of the rows or columns.")
+        raise UploadError(f"'{name}' is {_size(len(data))}; the app reads files up to {_size(MAX_BYTES)}. "
+                          "Upload a subset of the rows or columns.")
     try:
         _check_signature(data, ext)
         if ext in ("csv", "tsv", "txt"):
@@ -188,6 +188,10 @@ def _read_stat(data: bytes, ext: str) -> pd.DataFrame:
         reader = pyreadstat.read_sav if ext == "sav" else pyreadstat.read_dta
         df, meta = reader(tmp.name, apply_value_formats=True, formats_as_category=True)
     return df
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 2**10:,.1f} KB"
 
 
 def _short(e: Exception) -> str:

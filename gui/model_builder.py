@@ -13,7 +13,7 @@ import streamlit as st
 from gui import actions, state
 from gui.data_design import (families_for, family_for_response, family_problem, grouping_candidates,
                              interaction_candidates, links_for, response_kind_of_text, term_candidates)
-from gui.model_spec import ModelSpec, RandomSpec, canonical_link
+from gui.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
 from gui.tables import escape_markdown
 
 P = "w.m."          # prefix of every model widget key
@@ -29,7 +29,7 @@ def _k(name: str) -> str:
 def response_options(data: pd.DataFrame, spec: ModelSpec) -> list[str]:
     from gui.data_design import is_categorical
 
-    out = [c for c in data.columns if not is_categorical(data[c]) or data[c].nunique() == 2]
+    out = [quote_name(c) for c in data.columns if not is_categorical(data[c]) or data[c].nunique() == 2]
     if spec.response and spec.response not in out:
         out.insert(0, spec.response)
     return out

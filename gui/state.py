@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,7 @@ class FitRecord:
     result: Any
     seconds: float = 0.0
     created: str = field(default_factory=lambda: time.strftime("%H:%M:%S"))
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def label(self) -> str:
@@ -90,8 +92,9 @@ class FitRecord:
 
     @property
     def key(self) -> str:
-        """Identifies the fit within the session for the caches (data hash + fit id)."""
-        return f"{self.data_key}:{self.id}"
+        """Identifies the fit for the caches (data hash, fit id and a random part, so that two
+        sessions' "fit 1" of the same data never share a cache entry)."""
+        return f"{self.data_key}:{self.id}:{self.uid}"
 
 
 @dataclass
