@@ -476,3 +476,54 @@ def test_two_sessions_keep_their_own_cached_results():
         assert not at.exception
         r2[name] = next(m.value for m in at.metric if m.label == "Marginal R²")
     assert r2["b"] == "0.000" and r2["a"] != r2["b"]
+
+
+# ------------------------------------------------------------------- Compare
+def fit_formula(at: AppTest, formula: str, *, reml: bool = True) -> None:
+    at.switch_page("pages/model.py").run()
+    at.text_area(key="w.m.formula").input(formula).run()
+    if at.toggle(key="w.m.reml").value != reml:
+        at.toggle(key="w.m.reml").set_value(reml).run()
+    n = len(at.session_state[gstate.FITS])
+    at.button(key="w.fit").click().run()
+    assert len(at.session_state[gstate.FITS]) == n + 1, texts(at)
+
+
+def lrt_tables(at: AppTest) -> list:
+    return [d for d in at.dataframe if "chisq" in [str(c).lower() for c in d.value.columns]]
+
+
+def test_ml_and_reml_of_one_formula_get_the_advice_to_refit_with_ml():
+    at = app()
+    fit_formula(at, "reaction ~ 1 + days + (1 | subj)", reml=True)
+    fit_formula(at, "reaction ~ 1 + days + (1 | subj)", reml=False)
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and not at.error, texts(at)
+    info = texts(at, "info")
+    assert "same model, fitted once by REML and once by ML" in info and "fit each of them with ML" in info
+    assert "compare AIC" not in info and not lrt_tables(at)
+    assert "REML criteria compare only REML fits" in texts(at, "warning")     # the IC chart's caveat
+
+
+def test_a_test_that_needs_ml_refits_waits_for_a_click():
+    at = app()
+    fit_formula(at, "reaction ~ 1 + (1 | subj)")
+    fit_formula(at, "reaction ~ 1 + days + (1 | subj)")
+    at.switch_page("pages/compare.py").run()
+    assert not lrt_tables(at) and "refitted by ML first" in texts(at, "info")
+    at.button(key="w.cmp.refit").click().run()
+    assert not at.exception and not at.error, texts(at)
+    (table,) = lrt_tables(at)
+    assert float(table.value["chisq"].iloc[1]) > 100                # days matters a lot
+    assert "REML fits were refitted by maximum likelihood" in texts(at, "warning")
+
+
+def test_information_criteria_of_different_responses_or_rows_are_flagged():
+    at = app()
+    fit_formula(at, "reaction ~ 1 + days + (1 | subj)", reml=False)
+    fit_formula(at, "log(reaction) ~ 1 + days + (1 | subj)", reml=False)
+    at.switch_page("pages/compare.py").run()
+    warn = texts(at, "warning")
+    assert "AIC and BIC compare only fits of the same response to the same rows" in warn
+    assert "response log(reaction)" in warn
+    assert "different responses" in texts(at, "info") and not lrt_tables(at)
