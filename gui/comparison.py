@@ -21,7 +21,8 @@ class LRTOutcome:
 
 
 def _same_model(a: Any, b: Any) -> bool:
-    return a.spec.with_(reml=True).to_dict() == b.spec.with_(reml=True).to_dict()
+    """Same formula and family fitted (REML or ML aside)."""
+    return (a.formula, a.result.family, a.result.link) == (b.formula, b.result.family, b.result.link)
 
 
 def precheck(small: Any, big: Any) -> str:
