@@ -25,8 +25,9 @@ _CTX: Any = None
 _START_LOCK = threading.Lock()
 PROGRESS_INTERVAL = 0.1     # seconds between progress messages from the worker
 # seconds after a cancel request before the worker is terminated: a fit checks its callback
-# after every evaluation, a bootstrap after every chunk of replicates (and then keeps them)
-KILL_AFTER = {"fit": 10.0, "bootstrap": 60.0}
+# after every evaluation, a bootstrap after every chunk of replicates (sized to about half a
+# second of work, see engine.bootstrap_chunk_size) and then keeps them
+KILL_AFTER = {"fit": 10.0, "bootstrap": 15.0}
 
 
 class WorkerDied(RuntimeError):
@@ -81,10 +82,11 @@ def _task_fit(progress: Callable[..., bool], formula: str, data: Any, kwargs: di
     return engine.fit(formula, data, progress=progress, **kwargs)
 
 
-def _task_bootstrap(progress: Callable[..., bool], result: Any, n: int, seed: int) -> Any:
+def _task_bootstrap(progress: Callable[..., bool], result: Any, n: int, seed: int,
+                    seconds_per_fit: float | None = None) -> Any:
     from gui import engine
 
-    return engine.parametric_bootstrap(result, n, seed=seed, progress=progress)
+    return engine.parametric_bootstrap(result, n, seed=seed, progress=progress, seconds_per_fit=seconds_per_fit)
 
 
 TASKS = {"fit": _task_fit, "bootstrap": _task_bootstrap}
@@ -189,8 +191,8 @@ def in_process(task: str, *args: Any) -> Callable[[Callable[..., bool]], Any]:
                 elif kind == "error":
                     raise msg[1]
         finally:
-            if proc.is_alive():
-                proc.join(timeout=2)
+            if proc.is_alive():      # it has sent its result or was cancelled: give it a moment to exit
+                proc.join(timeout=0.5)
             if proc.is_alive():
                 _terminate(proc)
                 proc.join(timeout=2)

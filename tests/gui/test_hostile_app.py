@@ -527,3 +527,44 @@ def test_information_criteria_of_different_responses_or_rows_are_flagged():
     assert "AIC and BIC compare only fits of the same response to the same rows" in warn
     assert "response log(reaction)" in warn
     assert "different responses" in texts(at, "info") and not lrt_tables(at)
+
+
+# ----------------------------------------------------------------- bootstrap
+@pytest.mark.slow
+def test_bootstrap_of_a_slow_glmm_moves_at_once_and_cancels_keeping_replicates():
+    """contra with a random slope refits at about one replicate a second: the bar moves from the
+    first replicates, and Cancel ends the run keeping the finished ones."""
+    from gui import engine, workers
+    from gui.data_design import simple_parse
+    from gui.io import frame_hash
+    from mm_core import datasets
+
+    workers.warm_up()
+    data = datasets.load("contra")
+    spec = simple_parse("use ~ 1 + age + urban + (1 + urban | dist)")
+    spec.family = "binomial"
+    res = engine.fit(spec.to_formula(), data, **spec.fit_kwargs())
+    rec = gstate.FitRecord(id=1, spec=spec, formula=spec.to_formula(), data_name="contra", data_key=frame_hash(data),
+                           data=data, result=res, seconds=1.0)
+    assert engine.bootstrap_chunk_size(200, rec.seconds) == 1
+    at = AppTest.from_file(APP, default_timeout=RUN_LIMIT)
+    gstate.prime(at.session_state, data=data, name="contra", spec=spec, fits=[rec])
+    at.run()
+    at.switch_page("pages/bootstrap.py").run()
+    at.button(key="w.boot.run").click().run()
+    job = at.session_state[gstate.JOB]
+    assert job is not None and job.total == 200
+    while job.running and job.snapshot().get("done", 0) < 2:      # the bar moves from the first replicates
+        job.wait(0.1)
+    done = job.snapshot()["done"]
+    assert 2 <= done < 200
+    job.cancel()                                                   # what the Cancel button does
+    job.wait(30)
+    assert not job.running
+    at.run()
+    assert not at.exception and not at.error, texts(at)
+    boot = at.session_state[gstate.BOOTS][1]
+    kept = boot.result.n
+    assert boot.result.cancelled and done <= kept < 200
+    assert f"cancelled: {kept} of 200 replicates were kept" in texts(at, "warning")
+    assert len(at.session_state[gstate.FITS]) == 1
