@@ -154,8 +154,9 @@ def job_panel(kind: str | None = None) -> bool:
         if frac is not None:
             st.progress(frac, text=escape_markdown(j.describe()))
         else:
-            with st.status(escape_markdown(j.describe()), state="running", expanded=False):
-                st.write("The page stays usable; other pages show the previous results.")
+            # not a ``with`` block: leaving one would mark the status complete (a tick) while it runs
+            box = st.status(escape_markdown(j.describe()), state="running", expanded=False)
+            box.write("The page stays usable; other pages show the previous results.")
         st.button("Cancel", key=f"cancel.{j.kind}", on_click=actions.cancel_job, icon=":material/cancel:",
                   disabled=j.cancel_requested)
 

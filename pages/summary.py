@@ -13,9 +13,10 @@ def body(rec) -> None:
     with widgets.guard("the fit statistics"):
         st.caption(f"{tables.md_code(rec.formula)} · {report.method_label(res)} · data: "
                    f"{tables.escape_markdown(rec.data_name)} · {rec.seconds:.2f} s")
-        cols = st.columns(6)
-        for col, (label, value, help_) in zip(cols, report.headline(res)):
-            col.metric(label, value, help=help_)
+        tiles = report.headline(res)
+        for start in range(0, len(tiles), 3):     # three to a row, so that large numbers are not cut
+            for col, (label, value, help_) in zip(st.columns(3), tiles[start:start + 3]):
+                col.metric(label, value, help=help_)
 
     with widgets.guard("the warnings"):
         for level, text in report.advice(res):
@@ -41,12 +42,13 @@ def body(rec) -> None:
 
     with widgets.guard("the fixed effects"):
         st.subheader("Fixed effects")
-        widgets.table(res.coeftable, f"fixef_fit{rec.id}", display=tables.coeftable_display(res.coeftable),
-                      key="dl.coeftable")
+        exp = res.link in ("log", "logit") and widgets.pref_toggle(
+            "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
+        ratio = "odds ratio" if res.link == "logit" else ("rate ratio" if res.family == "poisson" else "exp(estimate)")
+        widgets.table(res.coeftable, f"fixef_fit{rec.id}",
+                      display=tables.coeftable_display(res.coeftable, exp=bool(exp), ratio=ratio), key="dl.coeftable")
         st.caption("Wald z tests and 95% Wald intervals. Significance: *** < 0.001, ** < 0.01, * < 0.05, . < 0.1")
         if len(res.coeftable) > 1 or res.coeftable.index[0] != "(Intercept)":
-            exp = res.link in ("log", "logit") and widgets.pref_toggle(
-                "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
             widgets.chart(charts.coefplot(res.coeftable, exp=bool(exp)), f"coefplot_fit{rec.id}")
 
     with widgets.guard("the fit statistics table"):
