@@ -39,6 +39,18 @@ def base_layout(fig: go.Figure, title: str | None = None, subtitle: str | None =
     return fig
 
 
+def presentation_figure(fig: go.Figure, scale: float = 1.5) -> go.Figure:
+    """A copy of ``fig`` with its type and height scaled for a projector (presentation mode)."""
+    out = go.Figure(fig)
+    base = (out.layout.font.size or 12) * scale
+    out.update_layout(font={"size": base}, title_font={"size": base * 1.3}, hoverlabel={"font_size": base})
+    out.update_annotations(font_size=base)
+    if out.layout.height:
+        out.update_layout(height=int(out.layout.height * 1.25))
+    out.update_layout(margin={"l": 80, "t": (out.layout.margin.t or 70) + 20})
+    return out
+
+
 def empty_figure(message: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,

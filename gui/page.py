@@ -71,8 +71,26 @@ def _warm_up_once() -> None:
         threading.Thread(target=workers.warm_up, daemon=True, name="mm-warm-up").start()
 
 
+PRESENTATION = "presentation"     # preference: larger type and charts for a projector
+_PRESENTATION_CSS = """<style>
+html { font-size: 21px; }
+[data-testid="stMetricValue"] { font-size: 2.4rem; }
+[data-testid="stDataFrame"] * { font-size: 1rem; }
+</style>"""
+
+
+def presentation() -> bool:
+    return bool(state.pref(PRESENTATION, False))
+
+
 def _sidebar() -> None:
+    if presentation():
+        st.html(_PRESENTATION_CSS)
     with st.sidebar:
+        key = state.widget_key(PRESENTATION)
+        state.set_widget(key, presentation())        # the durable choice, on every page
+        st.toggle("Presentation mode", key=key, on_change=state.store_pref, args=(PRESENTATION,),
+                  help="Larger type and charts, for a projector or a screen shared with a class.")
         df = state.data()
         if df is not None:
             st.caption(f"**Data:** {escape_markdown(state.data_name())} · {df.shape[0]:,} rows × {df.shape[1]} "

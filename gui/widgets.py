@@ -13,7 +13,7 @@ import streamlit as st
 
 from gui import actions, state
 from gui.page import guard  # noqa: F401 - re-exported for pages
-from gui.charts_common import chart_config
+from gui.charts_common import chart_config, presentation_figure
 from gui.tables import csv_safe, escape_markdown
 
 
@@ -60,7 +60,12 @@ def plain_message(kind: str, text: str) -> None:
 
 
 def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
-    """A Plotly figure with the toolbar's camera button exporting ``name``.png."""
+    """A Plotly figure with the toolbar's camera button exporting ``name``.png (larger type and
+    height in presentation mode)."""
+    from gui.page import presentation
+
+    if presentation():
+        fig = presentation_figure(fig)
     st.plotly_chart(fig, config=chart_config(name), theme=None, key=key)
 
 

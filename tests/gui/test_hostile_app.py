@@ -568,3 +568,19 @@ def test_bootstrap_of_a_slow_glmm_moves_at_once_and_cancels_keeping_replicates()
     assert boot.result.cancelled and done <= kept < 200
     assert f"cancelled: {kept} of 200 replicates were kept" in texts(at, "warning")
     assert len(at.session_state[gstate.FITS]) == 1
+
+
+# ----------------------------------------------------------- presentation mode
+def test_presentation_mode_enlarges_type_and_charts():
+    import json
+
+    at = app()
+    at.switch_page("pages/explore.py").run()
+    size = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"].get("font", {}).get("size")
+    at.toggle(key=gstate.widget_key("presentation")).set_value(True).run()
+    assert not at.exception and not at.error, texts(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert spec["font"]["size"] >= 1.5 * (size or 12)
+    at.switch_page("pages/data.py").run()                       # the choice holds on every page
+    assert at.toggle(key=gstate.widget_key("presentation")).value is True
+    assert any("font-size: 21px" in str(h.proto) for h in at.get("html"))
