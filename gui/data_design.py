@@ -66,6 +66,11 @@ def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
     return "continuous"
 
 
+_KIND_WORDS = {"binary": "binary (two values)", "count": "a count", "count-large": "a count",
+               "continuous": "continuous", "positive": "continuous and positive",
+               "proportion": "a proportion (successes, failures)", "categorical": "a factor"}
+
+
 def family_for_response(spec: ModelSpec, data: pd.DataFrame, previous: str | None) -> tuple[ModelSpec, str]:
     """Re-derive the family and link when the response changed from ``previous`` to ``spec.response``.
 
@@ -88,7 +93,7 @@ def family_for_response(spec: ModelSpec, data: pd.DataFrame, previous: str | Non
     if family == spec.family:
         return spec, ""
     new = spec.with_(family=family, link=None)
-    return new, (f"The response {spec.response} is {kind.replace('-large', '')}: the family is now {family} "
+    return new, (f"The response {spec.response} is {_KIND_WORDS.get(kind, kind)}: the family is now {family} "
                  f"with the {new.effective_link} link (it was {spec.family} for {previous or 'no response'}). "
                  "Choose another family under Response and family if you mean it.")
 
@@ -102,8 +107,8 @@ def family_problem(spec: ModelSpec, data: pd.DataFrame) -> str:
     if kind == "categorical":
         return f"the response {spec.response} is a factor with more than two levels; choose a numeric or binary response"
     if fams and spec.family not in fams:
-        return (f"the {spec.family} family does not suit the {kind.replace('-large', '')} response "
-                f"{spec.response}; choose {' or '.join(fams)}")
+        return (f"the {spec.family} family does not suit the response {spec.response}, which is "
+                f"{_KIND_WORDS.get(kind, kind)}; choose {' or '.join(fams)}")
     return ""
 
 

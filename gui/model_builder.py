@@ -231,9 +231,9 @@ _FAMILY_NAMES = {"gaussian": "Gaussian", "binomial": "binomial", "poisson": "Poi
 
 
 def fit_label(spec: ModelSpec) -> str:
-    """The Fit button's text, naming what it will fit: "Fit LMM (REML)", "Fit Poisson GLMM (log link)"."""
+    """The Fit button's text, naming what it will fit: "Fit Gaussian LMM (REML)", "Fit Poisson GLMM (log link)"."""
     if not spec.is_glmm:
-        return f"Fit LMM ({'REML' if spec.reml else 'ML'})"
+        return f"Fit Gaussian LMM ({'REML' if spec.reml else 'ML'})"
     fam = _FAMILY_NAMES.get(spec.family, spec.family)
     how = ", nAGQ = 0" if spec.fast else (f", {spec.n_agq} quadrature points" if spec.n_agq > 1 else "")
     return f"Fit {fam} GLMM ({spec.effective_link} link{how})"

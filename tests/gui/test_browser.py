@@ -57,7 +57,7 @@ def walk(pg: Page) -> None:
     shot(pg, "2_model")
 
     # 4. fit by ML
-    pg.get_by_role("button", name="Fit LMM (ML)").click()
+    pg.get_by_role("button", name="Fit Gaussian LMM (ML)").click()
     settle(pg)
     expect(pg.get_by_text(re.compile(r"Fit 1 done in"))).to_be_visible(timeout=120_000)
 

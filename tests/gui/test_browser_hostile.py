@@ -108,7 +108,7 @@ def test_add_random_effects_never_duplicates_a_term(page: Page):
         choose(pg, "w.m.add_group", "batch")
         choose(pg, "w.m.add_group", "batch:cask")
         expect(formula_box(pg)).to_have_value("strength ~ 1 + (1 | batch) + (1 | batch:cask)")
-        pg.get_by_role("button", name="Fit LMM (REML)").click()
+        pg.get_by_role("button", name="Fit Gaussian LMM (REML)").click()
         settle(pg)
         expect(formula_box(pg)).to_have_value("strength ~ 1 + (1 | batch) + (1 | batch:cask)")
         expect(pg.get_by_text(re.compile(r"Fit \d+ done in"))).to_be_visible(timeout=120_000)
@@ -151,9 +151,9 @@ def test_family_follows_the_response(page: Page, tmp_path: Path):
         expect(pg.get_by_text(re.compile(r"the family is now gaussian"))).to_be_visible()
         expect(widget(pg, "w.m.family").get_by_role("combobox")).to_have_value("gaussian")
         fit = pg.get_by_role("button", name=re.compile(r"^Fit "))
-        expect(fit.first).to_have_text(re.compile(r"Fit LMM \(REML\)"))
+        expect(fit.first).to_have_text(re.compile(r"Fit Gaussian LMM \(REML\)"))
         shot(pg, "hostile_2_model")
-        caption = fit_and_read_summary(pg, "Fit LMM (REML)")
+        caption = fit_and_read_summary(pg, "Fit Gaussian LMM (REML)")
         assert "linear mixed model, REML" in caption, caption
         assert "poisson" not in caption.lower()
         shot(pg, "hostile_2_summary")
@@ -189,7 +189,7 @@ def test_treat_as_categorical_is_remembered(page: Page, tmp_path: Path):
         shot(pg, "hostile_3_data")
         go(pg, "Model")
         expect(formula_box(pg)).to_have_value("score ~ 1 + time + (1 + time | subject)")
-        caption = fit_and_read_summary(pg, "Fit LMM (REML)")
+        caption = fit_and_read_summary(pg, "Fit Gaussian LMM (REML)")
         assert "score ~ 1 + time + (1 + time | subject)" in caption, caption
         go(pg, "Random effects")
         pg.wait_for_function("() => document.querySelector('.js-plotly-plot') && "

@@ -389,7 +389,7 @@ def test_a_changed_response_re_derives_the_family():
     spec = at.session_state[gstate.SPEC]
     assert (spec.family, spec.effective_link, spec.reml) == ("gaussian", "identity", True)
     assert "the family is now gaussian" in texts(at, "info")
-    assert at.button(key="w.fit").label == "Fit LMM (REML)"
+    assert at.button(key="w.fit").label == "Fit Gaussian LMM (REML)"
     at.button(key="w.fit").click().run()
     res = at.session_state[gstate.FITS][-1].result
     assert res.family == "gaussian" and res.reml
@@ -401,16 +401,16 @@ def test_a_family_that_does_not_suit_the_response_cannot_be_fitted():
     gstate.prime(at.session_state, data=at.session_state[gstate.DATA], name="sleepstudy", spec=spec)
     at.switch_page("pages/model.py").run()
     assert at.button(key="w.fit").disabled
-    assert "poisson family does not suit the positive response reaction" in texts(at, "caption")
+    assert "poisson family does not suit the response reaction, which is continuous and positive" in texts(at, "caption")
 
 
 def test_reml_is_the_default_and_ml_one_click_away():
     at = app()
     at.switch_page("pages/model.py").run()
     assert at.toggle(key="w.m.reml").value is True
-    assert at.button(key="w.fit").label == "Fit LMM (REML)"
+    assert at.button(key="w.fit").label == "Fit Gaussian LMM (REML)"
     at.toggle(key="w.m.reml").set_value(False).run()
-    assert at.button(key="w.fit").label == "Fit LMM (ML)"
+    assert at.button(key="w.fit").label == "Fit Gaussian LMM (ML)"
     at.button(key="w.fit").click().run()
     assert at.session_state[gstate.FITS][-1].result.reml is False
 
