@@ -584,3 +584,39 @@ def test_presentation_mode_enlarges_type_and_charts():
     at.switch_page("pages/data.py").run()                       # the choice holds on every page
     assert at.toggle(key=gstate.widget_key("presentation")).value is True
     assert any("font-size: 21px" in str(h.proto) for h in at.get("html"))
+
+
+# ------------------------------------------------------------ generated code
+def test_generated_python_code_reproduces_the_apps_coefficients(tmp_path, monkeypatch):
+    """Numeric subject codes marked categorical and a non-default reference level: the Python
+    code of the Model page, run on the uploaded file, gives the app's coefficients."""
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"subject": np.repeat(np.arange(101, 113), 6), "dose": np.tile(["high", "low", "mid"], 24),
+                       "t": np.tile(np.arange(6.0), 12)})
+    df["y"] = (10 + 2 * (df["dose"] == "low") - 1.5 * (df["dose"] == "mid") + 0.3 * df["t"]
+               + np.repeat(rng.normal(0, 1, 12), 6) + rng.normal(0, 0.5, len(df))).round(4)
+    name = "dose study.csv"
+    (tmp_path / name).write_bytes(as_bytes(df, "csv"))
+    at = app()
+    upload(at, name, as_bytes(df, "csv"))
+    at.multiselect(key="w.data.categorical").set_value(["subject", "dose"]).run()
+    at.selectbox(key="w.data.ref_factor").set_value("dose").run()
+    at.selectbox(key="w.data.ref_level").set_value("mid").run()
+    at.switch_page("pages/model.py").run()
+    at.text_area(key="w.m.formula").input("y ~ 1 + dose + t + (1 | subject)").run()
+    at.button(key="w.fit").click().run()
+    assert not at.error, texts(at)
+    app_fixef = at.session_state[gstate.FITS][-1].result.fixef
+    assert list(app_fixef.index) == ["(Intercept)", "dosehigh", "doselow", "t"]     # reference: mid
+    code = next(c.value for c in at.code if c.language == "python")
+    assert 'factor("dose", "mid")' in code and 'factor("subject", codes=True)' in code
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code.replace("result.ranef", "None"), "generated.py", "exec"), scope)   # noqa: S102 - our code
+    fixef = scope["result"].fixef
+    assert list(fixef.index) == list(app_fixef.index)
+    np.testing.assert_allclose(fixef.to_numpy(), app_fixef.to_numpy(), rtol=1e-6)
+    r_code = next(c.value for c in at.code if c.language == "r")
+    assert 'data[["dose"]] <- relevel(factor(data[["dose"]]), ref = "mid")' in r_code
+    jl = next(c.value for c in at.code if c.language == "julia")
+    assert ':dose => DummyCoding(base = "mid")' in jl
