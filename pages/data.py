@@ -32,7 +32,7 @@ def _upload_status(f) -> None:
         actions.load_upload(f.name, f.getvalue(), f.file_id)
         st.rerun()
     outcome = state.upload_outcome()
-    if outcome and outcome[0] == sig:
+    if outcome and outcome[0] == sig and (outcome[1] == "error" or state.data_source() == "upload"):
         widgets.plain_message(outcome[1], outcome[2])
 
 
