@@ -13,7 +13,7 @@ import streamlit as st
 
 from gui import actions, state
 from gui.page import guard  # noqa: F401 - re-exported for pages
-from gui.charts_common import chart_config, presentation_figure
+from gui.charts_common import chart_config, presentation_figure, without_links
 from gui.tables import csv_safe, escape_markdown
 
 
@@ -64,6 +64,7 @@ def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
     height in presentation mode)."""
     from gui.page import presentation
 
+    fig = without_links(fig)
     if presentation():
         fig = presentation_figure(fig)
     st.plotly_chart(fig, config=chart_config(name), theme=None, key=key)

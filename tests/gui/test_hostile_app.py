@@ -10,6 +10,7 @@ limit), and that the session's data and fits survive.
 from __future__ import annotations
 
 import ast
+import re
 import io
 import pickle
 import signal
@@ -620,3 +621,17 @@ def test_generated_python_code_reproduces_the_apps_coefficients(tmp_path, monkey
     assert 'data[["dose"]] <- relevel(factor(data[["dose"]]), ref = "mid")' in r_code
     jl = next(c.value for c in at.code if c.language == "julia")
     assert ':dose => DummyCoding(base = "mid")' in jl
+
+
+def test_links_in_level_names_are_not_live_in_charts():
+    import json
+
+    df = pd.DataFrame({"g": np.repeat(['<a href="http://evil.example">click</a>', "b", "c"], 6),
+                       "y": np.arange(18.0), "x": np.tile(np.arange(6.0), 3)})
+    at = app()
+    upload(at, "links.csv", as_bytes(df, "csv"))
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and not at.error, texts(at)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert specs and any("&lt;a href" in s for s in specs)
+    assert not any(re.search(r"<a\s", json.loads(s).__repr__()) for s in specs)
