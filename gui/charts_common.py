@@ -77,7 +77,7 @@ def presentation_figure(fig: go.Figure, scale: float = 1.5) -> go.Figure:
     out.update_annotations(font_size=base)
     if out.layout.height:
         out.update_layout(height=int(out.layout.height * 1.25))
-    out.update_layout(margin={"l": 80, "t": (out.layout.margin.t or 70) + 20})
+    out.update_layout(margin={"l": 80, "t": int((out.layout.margin.t or 70) * scale) + 15})
     return out
 
 

@@ -75,7 +75,6 @@ PRESENTATION = "presentation"     # preference: larger type and charts for a pro
 _PRESENTATION_CSS = """<style>
 html { font-size: 21px; }
 [data-testid="stMetricValue"] { font-size: 2.4rem; }
-[data-testid="stDataFrame"] * { font-size: 1rem; }
 </style>"""
 
 
