@@ -136,7 +136,7 @@ def start_fit(spec: ModelSpec, data: pd.DataFrame, *, wait: float = SYNC_WAIT_SE
 
 
 def start_bootstrap(rec: state.FitRecord, n: int, seed: int, *, wait: float = 0.0) -> Job:
-    work = workers.in_process("bootstrap", rec.result, n, seed, rec.seconds)
+    work = workers.in_process("bootstrap", rec.result, n, seed)
     job = Job(work, kind="bootstrap", label=f"Bootstrap of fit {rec.id}", total=n,
               meta={"fit_id": rec.id, "n": n, "seed": seed}).start()
     state.set_job(job)

@@ -33,11 +33,12 @@ def bootstrap_chunk_size(n: int, seconds_per_fit: float | None = None) -> int:
     return max(1, min(by_time, math.ceil(n / 100), 200))
 
 
-def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None,
-                         seconds_per_fit: float | None = None) -> Any:
-    """The engine's bootstrap, in chunks small enough for a lively progress bar and a quick cancel."""
+def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None) -> Any:
+    """The engine's bootstrap, in chunks of about ``CHUNK_SECONDS`` (timed by the fit's own
+    optimization) for a lively progress bar and a quick cancel."""
+    per_fit = getattr(getattr(result, "optsum", None), "elapsed", None)
     return _parametric_bootstrap(result, n, seed=seed, progress=progress,
-                                 chunk_size=bootstrap_chunk_size(n, seconds_per_fit))
+                                 chunk_size=bootstrap_chunk_size(n, per_fit))
 
 
 def is_user_error(e: BaseException | None) -> bool:

@@ -25,9 +25,8 @@ _CTX: Any = None
 _START_LOCK = threading.Lock()
 PROGRESS_INTERVAL = 0.1     # seconds between progress messages from the worker
 # seconds after a cancel request before the worker is terminated: a fit checks its callback
-# after every evaluation, a bootstrap after every chunk of replicates (sized to about half a
-# second of work, see engine.bootstrap_chunk_size) and then keeps them
-KILL_AFTER = {"fit": 10.0, "bootstrap": 15.0}
+# after every evaluation, a bootstrap after every chunk of replicates (and then keeps them)
+KILL_AFTER = {"fit": 10.0, "bootstrap": 60.0}
 
 
 class WorkerDied(RuntimeError):
@@ -82,11 +81,10 @@ def _task_fit(progress: Callable[..., bool], formula: str, data: Any, kwargs: di
     return engine.fit(formula, data, progress=progress, **kwargs)
 
 
-def _task_bootstrap(progress: Callable[..., bool], result: Any, n: int, seed: int,
-                    seconds_per_fit: float | None = None) -> Any:
+def _task_bootstrap(progress: Callable[..., bool], result: Any, n: int, seed: int) -> Any:
     from gui import engine
 
-    return engine.parametric_bootstrap(result, n, seed=seed, progress=progress, seconds_per_fit=seconds_per_fit)
+    return engine.parametric_bootstrap(result, n, seed=seed, progress=progress)
 
 
 TASKS = {"fit": _task_fit, "bootstrap": _task_bootstrap}
