@@ -61,7 +61,7 @@ def fit_and_read_summary(pg: Page, button: str | re.Pattern) -> str:
 
 
 def upload(pg: Page, path: Path) -> None:
-    pg.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    widget(pg, "w.data.upload").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
     settle(pg)
 
 
