@@ -12,15 +12,13 @@ Screenshots go to ``tests/artifacts/hostile_*.png``.
 """
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from tests.gui.browser_kit import (ARTIFACTS, BROWSER_MARKS, Page, choose, expect, go, page,  # noqa: F401
+from tests.gui.browser_kit import (BROWSER_MARKS, Page, choose, expect, go, page,  # noqa: F401
                                    server, settle, shot, widget)
 
 pytestmark = BROWSER_MARKS

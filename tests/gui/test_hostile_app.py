@@ -10,9 +10,10 @@ limit), and that the session's data and fits survive.
 from __future__ import annotations
 
 import ast
-import re
 import io
+import json
 import pickle
+import re
 import signal
 from pathlib import Path
 
@@ -573,8 +574,6 @@ def test_bootstrap_of_a_slow_glmm_moves_at_once_and_cancels_keeping_replicates()
 
 # ----------------------------------------------------------- presentation mode
 def test_presentation_mode_enlarges_type_and_charts():
-    import json
-
     at = app()
     at.switch_page("pages/explore.py").run()
     size = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"].get("font", {}).get("size")
@@ -624,8 +623,6 @@ def test_generated_python_code_reproduces_the_apps_coefficients(tmp_path, monkey
 
 
 def test_links_in_level_names_are_not_live_in_charts():
-    import json
-
     df = pd.DataFrame({"g": np.repeat(['<a href="http://evil.example">click</a>', "b", "c"], 6),
                        "y": np.arange(18.0), "x": np.tile(np.arange(6.0), 3)})
     at = app()
