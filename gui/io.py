@@ -19,6 +19,7 @@ UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "xls", "parquet", "arrow", "feather
 MAX_ROWS = 2_000_000
 MAX_COLUMNS = 5_000
 MAX_BYTES = 200 * 1024 * 1024     # as Streamlit's default upload limit (server.maxUploadSize)
+MAX_UNPACKED = 2 * 1024 ** 3       # an Excel workbook's contents once unzipped (a zip bomb stops here)
 _BINARY_SIGNATURES = {b"PK\x03\x04": "a ZIP archive or Excel workbook (.xlsx)", b"PAR1": "a Parquet file",
                       b"ARROW1": "an Arrow/Feather file", b"\x80\x04": "a Python pickle",
                       b"\x80\x05": "a Python pickle", b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
@@ -53,10 +54,12 @@ def read_table(name: str, data: bytes) -> pd.DataFrame:
         if ext in ("csv", "tsv", "txt"):
             df = _read_text(data, ext)
         elif ext in ("xlsx", "xls"):
+            _check_unpacked(data)
             _check_header(list(pd.read_excel(io.BytesIO(data), header=None, nrows=1).iloc[0])
                           if len(data) else [])
             df = pd.read_excel(io.BytesIO(data))
         elif ext == "parquet":
+            _check_parquet_size(data)
             df = pd.read_parquet(io.BytesIO(data))
         elif ext in ("arrow", "feather", "ipc"):
             df = _read_arrow(data)
@@ -161,6 +164,29 @@ def _check_signature(data: bytes, ext: str) -> None:
     raise UploadError(f"this is not {_FORMAT_NAMES[ext]}: its content looks like {seems}.")
 
 
+def _check_unpacked(data: bytes) -> None:
+    """An .xlsx is a zip archive: refuse one whose contents unpack to more than ``MAX_UNPACKED``."""
+    import zipfile
+
+    if not data.startswith(b"PK\x03\x04"):
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        total = sum(i.file_size for i in z.infolist())
+    if total > MAX_UNPACKED:
+        raise UploadError(f"the workbook unpacks to {_size(total)}, more than the {_size(MAX_UNPACKED)} the app "
+                          "reads; save the sheet as CSV or upload fewer rows.")
+
+
+def _check_parquet_size(data: bytes) -> None:
+    """Rows and columns from the Parquet footer, checked before any column is decompressed."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    if meta.num_rows > MAX_ROWS or meta.num_columns > MAX_COLUMNS:
+        raise UploadError(f"it has {meta.num_rows:,} rows and {meta.num_columns:,} columns; the app accepts at "
+                          f"most {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns.")
+
+
 def _check_header(header: list) -> None:
     """Duplicate names in the header row (the readers would rename them silently to ``x.1``)."""
     names = [str(h).strip() for h in header if not (isinstance(h, float) and h != h)]
@@ -191,6 +217,8 @@ def _read_stat(data: bytes, ext: str) -> pd.DataFrame:
 
 
 def _size(n: int) -> str:
+    if n >= 2**30:
+        return f"{n / 2**30:,.1f} GB"
     return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 2**10:,.1f} KB"
 
 

@@ -632,3 +632,16 @@ def test_links_in_level_names_are_not_live_in_charts():
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert specs and any("&lt;a href" in s for s in specs)
     assert not any(re.search(r"<a\s", json.loads(s).__repr__()) for s in specs)
+
+
+def test_bombs_are_refused_before_they_unpack(monkeypatch):
+    """An Excel zip whose contents unpack beyond the limit, and a Parquet file whose footer
+    declares more rows than the app accepts, are refused from their headers."""
+    monkeypatch.setattr(gio, "MAX_UNPACKED", 2048)
+    at = fitted_app()
+    upload(at, "bomb.xlsx", as_bytes(frame(), "xlsx"))
+    fails_with(at, "bomb.xlsx", "unpacks to", "more than the 2.0 KB")
+    monkeypatch.setattr(gio, "MAX_ROWS", 10)
+    upload(at, "rows.parquet", as_bytes(frame(), "parquet"))
+    fails_with(at, "rows.parquet", "30 rows", "at most 10 rows")
+    survives(at)
