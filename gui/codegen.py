@@ -33,19 +33,19 @@ _JL_KEYWORDS = {"begin", "while", "if", "for", "try", "return", "break", "contin
                 "primitive", "type", "where", "in", "isa", "outer"}
 
 
-def py_str(text: str) -> str:
-    """A Python string literal of ``text`` (quotes, backslashes and control characters escaped)."""
-    return json.dumps(str(text), ensure_ascii=False)
+def quoted(text: str) -> str:
+    """A double-quoted string literal of ``text``, valid in Python and in R: quotes,
+    backslashes and control characters escaped (JSON's rules, which both languages read).
 
-
-def r_str(text: str) -> str:
-    """An R string literal of ``text``."""
+    >>> print(quoted('x.csv"); print("hi'))
+    "x.csv\\"); print(\\"hi"
+    """
     return json.dumps(str(text), ensure_ascii=False)
 
 
 def jl_str(text: str) -> str:
-    """A Julia string literal of ``text`` (``$`` escaped, so nothing is interpolated)."""
-    return json.dumps(str(text), ensure_ascii=False).replace("$", "\\$")
+    """A Julia string literal of ``text`` (``$`` escaped too, so nothing is interpolated)."""
+    return quoted(text).replace("$", "\\$")
 
 
 def jl_symbol(name: str) -> str:
@@ -81,28 +81,22 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
     from gui import engine
 
     try:
-        used = engine.parse_formula(spec.to_formula()).columns
+        parsed = engine.parse_formula(spec.to_formula())
     except Exception:  # noqa: BLE001 - an incomplete model has no code settings yet
         return []
-    groups = {g for r in spec.random for g in r.group.split(":")}
+    # columns whose coding shapes coefficients (not only grouping): their reference level matters
+    coded = {n.name for t in parsed.fixed for n in t.names()}
+    coded |= {n.name for r in parsed.random for t in r.terms for n in t.names()}
     out = []
     for c in data.columns:
         s = data[c]
-        if c not in used or not isinstance(s.dtype, pd.CategoricalDtype):
+        if c not in parsed.columns or not isinstance(s.dtype, pd.CategoricalDtype):
             continue
         source = raw[c] if raw is not None and c in raw.columns else s
         numeric = pd.api.types.is_numeric_dtype(source) and bool(np.all(np.mod(source.dropna(), 1) == 0))
-        ref = None if (c in groups and c not in _fixed_columns(spec)) or not len(s.cat.categories) \
-            else str(s.cat.categories[0])
+        ref = str(s.cat.categories[0]) if c in coded and len(s.cat.categories) else None
         out.append(FactorSetting(str(c), ref, bool(numeric)))
     return out
-
-
-def _fixed_columns(spec: ModelSpec) -> set:
-    names = set()
-    for t in list(spec.fixed) + [x for r in spec.random for x in r.slopes]:
-        names |= {m.group(1) or m.group(2) for m in re.finditer(r"`([^`]*)`|([A-Za-z.][A-Za-z0-9._]*)", t)}
-    return names
 
 
 def _ext(dataset: str | None) -> str:
@@ -118,21 +112,21 @@ def _data_line(dataset: str | None, lang: str) -> str:
     ext = _ext(name)
     if lang == "python":
         if _is_bundled(dataset):
-            return f"data = datasets.load({py_str(name)})"
+            return f"data = datasets.load({quoted(name)})"
         reader = {"xlsx": "read_excel", "xls": "read_excel", "parquet": "read_parquet", "arrow": "read_feather",
                   "feather": "read_feather", "ipc": "read_feather", "sav": "read_spss", "dta": "read_stata",
                   "tsv": "read_table"}.get(ext, "read_csv")
-        return f"data = pd.{reader}({py_str(name)})"
+        return f"data = pd.{reader}({quoted(name)})"
     if lang == "r":
         if _is_bundled(dataset):
-            return f"data <- read.csv({r_str(name + '.csv')}, stringsAsFactors = TRUE)"
+            return f"data <- read.csv({quoted(name + '.csv')}, stringsAsFactors = TRUE)"
         reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
                   "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
                   "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
         if reader:
-            return f"data <- as.data.frame({reader}({r_str(name)}))"
+            return f"data <- as.data.frame({reader}({quoted(name)}))"
         sep = ', sep = "\\t"' if ext == "tsv" else ""
-        return f"data <- read.csv({r_str(name)}{sep}, stringsAsFactors = TRUE, check.names = FALSE)"
+        return f"data <- read.csv({quoted(name)}{sep}, stringsAsFactors = TRUE, check.names = FALSE)"
     if _is_bundled(dataset):
         return f"data = DataFrame(MixedModels.dataset({jl_symbol(name)}))"
     if ext in ("arrow", "feather", "ipc"):
@@ -153,9 +147,9 @@ def _python_factors(factors: list[FactorSetting]) -> str:
              "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
              "    return s", ""]
     for f in factors:
-        args = [py_str(f.name)] + ([py_str(f.reference)] if f.reference is not None else []) + \
+        args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
             (["codes=True"] if f.numeric_codes else [])
-        lines.append(f"data[{py_str(f.name)}] = factor({', '.join(args)})")
+        lines.append(f"data[{quoted(f.name)}] = factor({', '.join(args)})")
     return "\n".join(lines) + "\n"
 
 
@@ -167,7 +161,7 @@ def python_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame 
     head = "import mm_core\nfrom mm_core import datasets\n" if _is_bundled(dataset) else \
         "import pandas as pd\nimport mm_core\n"
     return (f"{head}\n{_data_line(dataset, 'python')}\n{_python_factors(factor_settings(spec, data, raw))}"
-            f"result = mm_core.fit(\n    {py_str(f)},\n    data,\n    {args},\n)\n"
+            f"result = mm_core.fit(\n    {quoted(f)},\n    data,\n    {args},\n)\n"
             "print(result.summary())\nresult.ranef  # conditional modes by grouping factor\n")
 
 
@@ -176,8 +170,8 @@ def _r_factors(factors: list[FactorSetting]) -> list[str]:
         return []
     lines = ["# the columns the app treats as categorical, with their reference levels"]
     for f in factors:
-        col = f"data[[{r_str(f.name)}]]"
-        lines.append(f"{col} <- relevel(factor({col}), ref = {r_str(f.reference)})" if f.reference is not None
+        col = f"data[[{quoted(f.name)}]]"
+        lines.append(f"{col} <- relevel(factor({col}), ref = {quoted(f.reference)})" if f.reference is not None
                      else f"{col} <- factor({col})")
     return lines
 
