@@ -12,10 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
 
 from gui.model_spec import ModelSpec, canonical_link
 
@@ -62,43 +58,6 @@ def jl_var(name: str) -> str:
     return f'var"{raw}"'
 
 
-@dataclass(frozen=True)
-class FactorSetting:
-    """A column the app treats as categorical: its name, reference level and whether the file
-    holds it as numbers (numeric codes such as subject 1, 2, 3)."""
-
-    name: str
-    reference: str | None
-    numeric_codes: bool
-
-
-def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFrame | None = None
-                    ) -> list[FactorSetting]:
-    """The categorical columns of the model in the app's working ``data``, with their reference
-    levels (the first category), in the order of the data's columns."""
-    if data is None or not spec.response:
-        return []
-    from gui import engine
-
-    try:
-        parsed = engine.parse_formula(spec.to_formula())
-    except Exception:  # noqa: BLE001 - an incomplete model has no code settings yet
-        return []
-    # columns whose coding shapes coefficients (not only grouping): their reference level matters
-    coded = {n.name for t in parsed.fixed for n in t.names()}
-    coded |= {n.name for r in parsed.random for t in r.terms for n in t.names()}
-    out = []
-    for c in data.columns:
-        s = data[c]
-        if c not in parsed.columns or not isinstance(s.dtype, pd.CategoricalDtype):
-            continue
-        source = raw[c] if raw is not None and c in raw.columns else s
-        numeric = pd.api.types.is_numeric_dtype(source) and bool(np.all(np.mod(source.dropna(), 1) == 0))
-        ref = str(s.cat.categories[0]) if c in coded and len(s.cat.categories) else None
-        out.append(FactorSetting(str(c), ref, bool(numeric)))
-    return out
-
-
 def _ext(dataset: str | None) -> str:
     return os.path.splitext(dataset or "")[1].lower().lstrip(".")
 
@@ -136,50 +95,20 @@ def _data_line(dataset: str | None, lang: str) -> str:
     return f"data = CSV.read({jl_str(os.path.splitext(name)[0] + '.csv')}, DataFrame)  # save the table as CSV first"
 
 
-def _python_factors(factors: list[FactorSetting]) -> str:
-    if not factors:
-        return ""
-    lines = ["", "# the columns the app treats as categorical, with their reference levels",
-             "def factor(column, reference=None, codes=False):",
-             "    s = data[column]",
-             "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
-             "    if reference is not None:",
-             "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
-             "    return s", ""]
-    for f in factors:
-        args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
-            (["codes=True"] if f.numeric_codes else [])
-        lines.append(f"data[{quoted(f.name)}] = factor({', '.join(args)})")
-    return "\n".join(lines) + "\n"
-
-
-def python_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
-                raw: pd.DataFrame | None = None) -> str:
+def python_code(spec: ModelSpec, dataset: str | None = None) -> str:
     f = spec.to_formula()
     kw = spec.fit_kwargs()
     args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
-    head = "import mm_core\nfrom mm_core import datasets\n" if _is_bundled(dataset) else \
+    head = "import mm_core\nfrom mm_core import datasets\n" if dataset and "." not in dataset else \
         "import pandas as pd\nimport mm_core\n"
-    return (f"{head}\n{_data_line(dataset, 'python')}\n{_python_factors(factor_settings(spec, data, raw))}"
-            f"result = mm_core.fit(\n    {quoted(f)},\n    data,\n    {args},\n)\n"
+    return (f"{head}\n{_data_line(dataset, 'python')}\n"
+            f"result = mm_core.fit(\n    {f!r},\n    data,\n    {args},\n)\n"
             "print(result.summary())\nresult.ranef  # conditional modes by grouping factor\n")
 
 
-def _r_factors(factors: list[FactorSetting]) -> list[str]:
-    if not factors:
-        return []
-    lines = ["# the columns the app treats as categorical, with their reference levels"]
-    for f in factors:
-        col = f"data[[{quoted(f.name)}]]"
-        lines.append(f"{col} <- relevel(factor({col}), ref = {quoted(f.reference)})" if f.reference is not None
-                     else f"{col} <- factor({col})")
-    return lines
-
-
-def r_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
-           raw: pd.DataFrame | None = None) -> str:
+def r_code(spec: ModelSpec, dataset: str | None = None) -> str:
     f = spec.to_formula()
-    lines = ["library(lme4)", "", _data_line(dataset, "r")] + _r_factors(factor_settings(spec, data, raw))
+    lines = ["library(lme4)", "", _data_line(dataset, "r")]
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m <- lmer({f},\n          data = data, REML = {'TRUE' if spec.reml else 'FALSE'})")
     else:
@@ -221,27 +150,17 @@ def _jl_term(t: str) -> str:
     return " & ".join(p.strip() for p in t.split(":"))
 
 
-def _jl_level(f: FactorSetting) -> str:
-    return str(int(float(f.reference))) if f.numeric_codes else jl_str(f.reference)
-
-
-def julia_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
-               raw: pd.DataFrame | None = None) -> str:
+def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
     f = julia_formula(spec)
     ext = _ext(dataset)
     pkgs = "" if _is_bundled(dataset) else (", Arrow" if ext in ("arrow", "feather", "ipc") else ", CSV")
     lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"), f"form = {f}"]
-    coding = {fs.name: f"DummyCoding(base = {_jl_level(fs)})" for fs in factor_settings(spec, data, raw)
-              if fs.reference is not None}
-    for t in spec.fixed + [s for r in spec.random for s in r.slopes]:
-        m = re.fullmatch(r"factor\((.+)\)", t)
-        if m:
-            name = m.group(1)[1:-1] if m.group(1).startswith("`") else m.group(1)
-            coding.setdefault(name, "DummyCoding()")
+    factor_terms = [m.group(1) for t in spec.fixed + [s for r in spec.random for s in r.slopes]
+                    if (m := re.fullmatch(r"factor\((.+)\)", t))]
     contr = ""
-    if coding:
-        contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => {v}"
-                                                   for c, v in coding.items()) + ")"
+    if factor_terms:
+        names = [t[1:-1] if t.startswith("`") else t for t in factor_terms]
+        contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => DummyCoding()" for c in names) + ")"
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m = fit(MixedModel, form, data; REML = {'true' if spec.reml else 'false'}{contr})")
     else:
@@ -256,9 +175,60 @@ def julia_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame |
     return "\n".join(lines) + "\n"
 
 
-def all_code(spec: ModelSpec, dataset: str | None = None, data: pd.DataFrame | None = None,
-             raw: pd.DataFrame | None = None) -> dict[str, str]:
-    """Python, R and Julia code of the model; with the app's working ``data`` (and the data as
-    loaded, ``raw``) it also sets the categorical columns and reference levels."""
-    return {"Python (mm_core)": python_code(spec, dataset, data, raw), "R (lme4)": r_code(spec, dataset, data, raw),
-            "Julia (MixedModels.jl)": julia_code(spec, dataset, data, raw)}
+def all_code(spec: ModelSpec, dataset: str | None = None) -> dict[str, str]:
+    return {"Python (mm_core)": python_code(spec, dataset), "R (lme4)": r_code(spec, dataset),
+            "Julia (MixedModels.jl)": julia_code(spec, dataset)}
+
+
+# --------------------------------------------------------- column settings of the Data page
+
+
+def settings_lines(factors: list, lang: str) -> list[str]:
+    """Lines that give the data the app's categorical columns and reference levels.
+
+    ``factors``: :class:`gui.data_design.FactorSetting` of the model's columns. Python turns each
+    into a pandas categorical with the reference level first, R uses ``factor`` and ``relevel``,
+    Julia ``categorical`` with the levels in the app's order (its first level is the base of
+    ``DummyCoding``; grouping factors need nothing in Julia).
+    """
+    if not factors:
+        return []
+    head = ["", "# the columns the app treats as categorical, with their reference levels"]
+    if lang == "python":
+        out = head + ["def factor(column, reference=None, codes=False):",
+                      "    s = data[column]",
+                      "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
+                      "    if reference is not None:",
+                      "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
+                      "    return s", ""]
+        for f in factors:
+            args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
+                (["codes=True"] if f.numeric_codes else [])
+            out.append(f"data[{quoted(f.name)}] = factor({', '.join(args)})")
+        return out
+    if lang == "r":
+        out = head
+        for f in factors:
+            col = f"data[[{quoted(f.name)}]]"
+            out.append(f"{col} <- relevel(factor({col}), ref = {quoted(f.reference)})" if f.reference is not None
+                       else f"{col} <- factor({col})")
+        return out
+    coded = [f for f in factors if f.reference is not None]
+    if not coded:
+        return []
+    out = head + ["using CategoricalArrays"]
+    for f in coded:
+        levels = ", ".join(str(int(float(v))) if f.numeric_codes else jl_str(v) for v in f.levels)
+        out.append(f"data[!, {jl_str(f.name)}] = categorical(data[!, {jl_str(f.name)}]; levels = [{levels}])")
+    return out
+
+
+def with_column_settings(codes: dict[str, str], dataset: str | None, factors: list) -> dict[str, str]:
+    """:func:`all_code`'s texts with :func:`settings_lines` right after the line that reads the data."""
+    out = {}
+    for name, text in codes.items():
+        lang = "python" if name.startswith("Python") else ("r" if name.startswith("R") else "julia")
+        extra = settings_lines(factors, lang)
+        anchor = _data_line(dataset, lang) + "\n"
+        out[name] = text.replace(anchor, anchor + "\n".join(extra) + "\n", 1) if extra and anchor in text else text
+    return out

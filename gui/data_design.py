@@ -5,6 +5,8 @@ Pure pandas/numpy, no Streamlit. Used by the Data, Explore and Model pages.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -273,6 +275,59 @@ def simple_parse(text: str) -> ModelSpec:
     intercept = "0" not in parts
     fixed = [p for p in parts if p not in ("0", "1")]
     return ModelSpec(response=lhs, intercept=intercept, fixed=fixed, random=random)
+
+
+# ------------------------------------------------------ column settings for generated code
+
+
+@dataclass(frozen=True)
+class FactorSetting:
+    """A column of the model that the app treats as categorical, as generated code must set it.
+
+    Fields
+    ------
+    name : str
+        Column name.
+    reference : str or None
+        Reference level (the first category) when the column's coding shapes coefficients
+        (a fixed effect or random slope); None for a column used only to group.
+    numeric_codes : bool
+        The file holds the column as whole numbers (subject 1, 2, 3), not text.
+    levels : tuple of str
+        The categories in the app's order, reference first (for coded columns).
+    """
+
+    name: str
+    reference: str | None
+    numeric_codes: bool
+    levels: tuple = ()
+
+
+def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFrame | None = None
+                    ) -> list[FactorSetting]:
+    """The categorical columns of the model in the app's working ``data`` (``raw``: as loaded),
+    in the order of the data's columns; [] when the model is incomplete."""
+    if data is None or not spec.response:
+        return []
+    from gui import engine
+
+    try:
+        parsed = engine.parse_formula(spec.to_formula())
+    except Exception:  # noqa: BLE001 - an incomplete model has no settings yet
+        return []
+    coded = {n.name for t in parsed.fixed for n in t.names()}
+    coded |= {n.name for r in parsed.random for t in r.terms for n in t.names()}
+    out = []
+    for c in data.columns:
+        s = data[c]
+        if c not in parsed.columns or not isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        source = raw[c] if raw is not None and c in raw.columns else s
+        numeric = pd.api.types.is_numeric_dtype(source) and bool(np.all(np.mod(source.dropna(), 1) == 0))
+        cats = tuple(str(v) for v in s.cat.categories)
+        is_coded = c in coded and bool(cats)
+        out.append(FactorSetting(str(c), cats[0] if is_coded else None, bool(numeric), cats if is_coded else ()))
+    return out
 
 
 # ------------------------------------------------------------ design summary

@@ -102,13 +102,8 @@ def stars(p: Any) -> str:
     return "***" if v < 0.001 else "**" if v < 0.01 else "*" if v < 0.05 else "." if v < 0.1 else ""
 
 
-def coeftable_display(ct: pd.DataFrame, level: float = 0.95, *, exp: bool = False,
-                      ratio: str = "exp(estimate)") -> pd.DataFrame:
-    """Fixed-effects table with R-style labels: Estimate, Std. Error, z value, Pr(>|z|), CI.
-
-    With ``exp`` (log and logit links) the table adds ``ratio`` (odds or rate ratios) and the
-    interval on that scale, as the coefficient plot shows them.
-    """
+def coeftable_display(ct: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Fixed-effects table with R-style labels: Estimate, Std. Error, z value, Pr(>|z|), CI."""
     pct = f"{int(round(level * 100))}%"
     out = pd.DataFrame(index=[str(i) for i in ct.index])
     out.index.name = "coefficient"
@@ -120,11 +115,6 @@ def coeftable_display(ct: pd.DataFrame, level: float = 0.95, *, exp: bool = Fals
     if "ci_lower" in ct:
         out[f"{pct} lower"] = [fmt_num(v, 5) for v in ct["ci_lower"]]
         out[f"{pct} upper"] = [fmt_num(v, 5) for v in ct["ci_upper"]]
-    if exp:
-        out[ratio] = [fmt_num(v, 5) for v in np.exp(ct["estimate"].astype(float))]
-        if "ci_lower" in ct:
-            out[f"{ratio} {pct} lower"] = [fmt_num(v, 5) for v in np.exp(ct["ci_lower"].astype(float))]
-            out[f"{ratio} {pct} upper"] = [fmt_num(v, 5) for v in np.exp(ct["ci_upper"].astype(float))]
     return out
 
 

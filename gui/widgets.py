@@ -170,17 +170,26 @@ def job_panel(kind: str | None = None) -> bool:
     return True
 
 
+def _with_data_settings(codes: dict, spec: Any, dataset: str | None) -> dict:
+    """The code with the Data page's categorical columns and reference levels, when it reads the
+    session's current data."""
+    from gui.codegen import with_column_settings
+    from gui.data_design import factor_settings
+
+    if dataset is None or dataset != state.data_name():
+        return codes
+    return with_column_settings(codes, dataset, factor_settings(spec, state.data(), state.data_raw()))
+
+
 # -------------------------------------------------------------------- code
 
 
-def code_panel(spec: Any, dataset: str | None, data: pd.DataFrame | None = None) -> None:
-    """The model as Python, R and Julia code; with ``data`` (the app's working data) the code also
-    sets the categorical columns and reference levels."""
+def code_panel(spec: Any, dataset: str | None) -> None:
     from gui.codegen import all_code
 
-    raw = state.data_raw() if data is not None and data is state.data() else None
-    codes = all_code(spec, dataset, data, raw)
+    codes = all_code(spec, dataset)
     tabs = st.tabs(list(codes))
+    codes = _with_data_settings(codes, spec, dataset)
     lang = {"Python (mm_core)": "python", "R (lme4)": "r", "Julia (MixedModels.jl)": "julia"}
     for tab, (name, text) in zip(tabs, codes.items()):
         with tab:

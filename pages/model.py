@@ -57,7 +57,7 @@ def body() -> None:
     with widgets.guard("the code panel"):
         if spec.response:
             with st.expander("Code: the same model in Python, R and Julia"):
-                widgets.code_panel(spec, state.data_name(), df)
+                widgets.code_panel(spec, state.data_name())
 
 
 page.run("Model", body, "Build the model with the widgets or type the formula: both always show the same model.")

@@ -42,13 +42,12 @@ def body(rec) -> None:
 
     with widgets.guard("the fixed effects"):
         st.subheader("Fixed effects")
-        exp = res.link in ("log", "logit") and widgets.pref_toggle(
-            "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
-        ratio = "odds ratio" if res.link == "logit" else ("rate ratio" if res.family == "poisson" else "exp(estimate)")
-        widgets.table(res.coeftable, f"fixef_fit{rec.id}",
-                      display=tables.coeftable_display(res.coeftable, exp=bool(exp), ratio=ratio), key="dl.coeftable")
+        widgets.table(res.coeftable, f"fixef_fit{rec.id}", display=tables.coeftable_display(res.coeftable),
+                      key="dl.coeftable")
         st.caption("Wald z tests and 95% Wald intervals. Significance: *** < 0.001, ** < 0.01, * < 0.05, . < 0.1")
         if len(res.coeftable) > 1 or res.coeftable.index[0] != "(Intercept)":
+            exp = res.link in ("log", "logit") and widgets.pref_toggle(
+                "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
             widgets.chart(charts.coefplot(res.coeftable, exp=bool(exp)), f"coefplot_fit{rec.id}")
 
     with widgets.guard("the fit statistics table"):
@@ -86,7 +85,7 @@ def body(rec) -> None:
         st.code(res.summary(), language=None)
 
     with tab_code, widgets.guard("the code panel"):
-        widgets.code_panel(rec.spec, rec.data_name, rec.data)
+        widgets.code_panel(rec.spec, rec.data_name)
 
 
 page.run("Summary", body, per_fit=True)
