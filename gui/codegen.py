@@ -123,6 +123,60 @@ def r_code(spec: ModelSpec, dataset: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------- column settings of the Data page
+
+
+def settings_lines(factors: list, lang: str) -> list[str]:
+    """Lines that give the data the app's categorical columns and reference levels.
+
+    ``factors``: :class:`gui.data_design.FactorSetting` of the model's columns. Python turns each
+    into a pandas categorical with the reference level first, R uses ``factor`` and ``relevel``,
+    Julia ``categorical`` with the levels in the app's order (its first level is the base of
+    ``DummyCoding``; grouping factors need nothing in Julia).
+    """
+    if not factors:
+        return []
+    head = ["", "# the columns the app treats as categorical, with their reference levels"]
+    if lang == "python":
+        out = head + ["def factor(column, reference=None, codes=False):",
+                      "    s = data[column]",
+                      "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
+                      "    if reference is not None:",
+                      "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
+                      "    return s", ""]
+        for f in factors:
+            args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
+                (["codes=True"] if f.numeric_codes else [])
+            out.append(f"data[{quoted(f.name)}] = factor({', '.join(args)})")
+        return out
+    if lang == "r":
+        out = head
+        for f in factors:
+            col = f"data[[{quoted(f.name)}]]"
+            out.append(f"{col} <- relevel(factor({col}), ref = {quoted(f.reference)})" if f.reference is not None
+                       else f"{col} <- factor({col})")
+        return out
+    coded = [f for f in factors if f.reference is not None]
+    if not coded:
+        return []
+    out = head + ["using CategoricalArrays"]
+    for f in coded:
+        levels = ", ".join(str(int(float(v))) if f.numeric_codes else jl_str(v) for v in f.levels)
+        out.append(f"data[!, {jl_str(f.name)}] = categorical(data[!, {jl_str(f.name)}]; levels = [{levels}])")
+    return out
+
+
+def with_column_settings(codes: dict[str, str], dataset: str | None, factors: list) -> dict[str, str]:
+    """:func:`all_code`'s texts with :func:`settings_lines` right after the line that reads the data."""
+    out = {}
+    for name, text in codes.items():
+        lang = "python" if name.startswith("Python") else ("r" if name.startswith("R") else "julia")
+        extra = settings_lines(factors, lang)
+        anchor = _data_line(dataset, lang) + "\n"
+        out[name] = text.replace(anchor, anchor + "\n".join(extra) + "\n", 1) if extra and anchor in text else text
+    return out
+
+
 def julia_formula(spec: ModelSpec) -> str:
     """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions,
     ``var"my col"`` for names that are not Julia identifiers."""
@@ -178,57 +232,3 @@ def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
 def all_code(spec: ModelSpec, dataset: str | None = None) -> dict[str, str]:
     return {"Python (mm_core)": python_code(spec, dataset), "R (lme4)": r_code(spec, dataset),
             "Julia (MixedModels.jl)": julia_code(spec, dataset)}
-
-
-# --------------------------------------------------------- column settings of the Data page
-
-
-def settings_lines(factors: list, lang: str) -> list[str]:
-    """Lines that give the data the app's categorical columns and reference levels.
-
-    ``factors``: :class:`gui.data_design.FactorSetting` of the model's columns. Python turns each
-    into a pandas categorical with the reference level first, R uses ``factor`` and ``relevel``,
-    Julia ``categorical`` with the levels in the app's order (its first level is the base of
-    ``DummyCoding``; grouping factors need nothing in Julia).
-    """
-    if not factors:
-        return []
-    head = ["", "# the columns the app treats as categorical, with their reference levels"]
-    if lang == "python":
-        out = head + ["def factor(column, reference=None, codes=False):",
-                      "    s = data[column]",
-                      "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
-                      "    if reference is not None:",
-                      "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
-                      "    return s", ""]
-        for f in factors:
-            args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
-                (["codes=True"] if f.numeric_codes else [])
-            out.append(f"data[{quoted(f.name)}] = factor({', '.join(args)})")
-        return out
-    if lang == "r":
-        out = head
-        for f in factors:
-            col = f"data[[{quoted(f.name)}]]"
-            out.append(f"{col} <- relevel(factor({col}), ref = {quoted(f.reference)})" if f.reference is not None
-                       else f"{col} <- factor({col})")
-        return out
-    coded = [f for f in factors if f.reference is not None]
-    if not coded:
-        return []
-    out = head + ["using CategoricalArrays"]
-    for f in coded:
-        levels = ", ".join(str(int(float(v))) if f.numeric_codes else jl_str(v) for v in f.levels)
-        out.append(f"data[!, {jl_str(f.name)}] = categorical(data[!, {jl_str(f.name)}]; levels = [{levels}])")
-    return out
-
-
-def with_column_settings(codes: dict[str, str], dataset: str | None, factors: list) -> dict[str, str]:
-    """:func:`all_code`'s texts with :func:`settings_lines` right after the line that reads the data."""
-    out = {}
-    for name, text in codes.items():
-        lang = "python" if name.startswith("Python") else ("r" if name.startswith("R") else "julia")
-        extra = settings_lines(factors, lang)
-        anchor = _data_line(dataset, lang) + "\n"
-        out[name] = text.replace(anchor, anchor + "\n".join(extra) + "\n", 1) if extra and anchor in text else text
-    return out
