@@ -619,7 +619,7 @@ def test_generated_python_code_reproduces_the_apps_coefficients(tmp_path, monkey
     r_code = next(c.value for c in at.code if c.language == "r")
     assert 'data[["dose"]] <- relevel(factor(data[["dose"]]), ref = "mid")' in r_code
     jl = next(c.value for c in at.code if c.language == "julia")
-    assert ':dose => DummyCoding(base = "mid")' in jl
+    assert 'data[!, "dose"] = categorical(data[!, "dose"]; levels = ["mid", "high", "low"])' in jl
 
 
 def test_links_in_level_names_are_not_live_in_charts():
