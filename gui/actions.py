@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from gui import cache, engine, state, workers
-from gui.data_design import apply_column_types, default_spec
+from gui.data_design import apply_column_types, default_spec, family_for_response
 from gui.io import UploadError, content_hash
 from gui.jobs import Job
 from gui.model_spec import ModelSpec
@@ -31,25 +31,31 @@ def load_bundled(name: str) -> None:
     df = cache.bundled_dataset(name)
     state.set_data(df, name, "bundled")
     state.set_spec(default_spec(df, name))
-    state.set_upload_sig(None)
 
 
-def load_upload(name: str, data: bytes) -> bool:
-    """Read an uploaded file; on failure keep the current data and show why. True if loaded."""
-    digest = content_hash(data)
-    sig = (name, len(data), digest)
+def upload_signature(name: str, size: int, file_id: str | None = None) -> tuple:
+    """Identifies one upload: a new file, or the same file uploaded again, has a new one."""
+    return (name, int(size), file_id)
+
+
+def load_upload(name: str, data: bytes, file_id: str | None = None) -> bool:
+    """Read an uploaded file; on failure keep the current data and say why. True if loaded.
+
+    Every upload ends in an outcome (loaded, or why not) that the Data page shows beside the
+    uploader for as long as it holds the file, so no outcome is lost to a rerun.
+    """
+    sig = upload_signature(name, len(data), file_id)
     if state.upload_sig() == sig:
-        return True
+        return state.data_name() == name and state.data_source() == "upload"
+    state.set_upload_sig(sig)
     try:
-        df = cache.read_upload(name, digest, data)
+        df = cache.read_upload(name, content_hash(data), data)
     except UploadError as e:
-        state.set_upload_sig(sig)
-        state.set_message("error", f"Upload failed: {e} The previous data are kept.")
+        state.set_upload_outcome(sig, "error", f"Upload failed: {e} The previous data are kept.")
         return False
     state.set_data(df, name, "upload")
-    state.set_upload_sig(sig)
     state.set_spec(default_spec(df, None))
-    state.set_message("success", f"Loaded '{name}': {df.shape[0]:,} rows × {df.shape[1]} columns.")
+    state.set_upload_outcome(sig, "success", f"Loaded '{name}': {df.shape[0]:,} rows × {df.shape[1]} columns.")
     return True
 
 
@@ -95,7 +101,13 @@ def apply_formula_text(text: str) -> bool:
         state.set_formula_error({"message": f"The formula could not be read: {e}", "pos": None, "end": None,
                                  "text": text})
         return False
-    new = ModelSpec.from_formula(parsed, base=state.spec())
+    old = state.spec()
+    new = ModelSpec.from_formula(parsed, base=old)
+    data = state.data()
+    if data is not None:
+        new, note = family_for_response(new, data, old.response)
+        if note:
+            state.set_message("info", note)
     state.set_spec(new, text=False)
     state.set_formula_error(None)
     return True

@@ -37,7 +37,7 @@ def bundled_dataset(name: str) -> pd.DataFrame:
     return datasets.load(name)
 
 
-@st.cache_data(show_spinner="Reading file…", scope="session", max_entries=4)
+@st.cache_data(show_spinner=False, scope="session", max_entries=4)
 def read_upload(name: str, digest: str, _data: bytes) -> pd.DataFrame:
     """Parsed upload, keyed by file name and content hash, private to the session."""
     from gui.io import read_table
@@ -79,7 +79,7 @@ def derived(rec: Any, what: str, **kwargs: Any) -> Any:
     return fit_derived(rec.key, what, rec, **kwargs)
 
 
-@st.cache_data(show_spinner="Testing…", scope="session", max_entries=16)
+@st.cache_data(show_spinner="Refitting by ML where needed and testing…", scope="session", max_entries=16)
 def lrt(pair_key: str, _small: Any, _big: Any) -> Any:
     """Likelihood-ratio test of two fits (may refit REML fits by ML, so it is cached)."""
     from gui.comparison import lrt as _lrt

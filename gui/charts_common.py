@@ -39,6 +39,48 @@ def base_layout(fig: go.Figure, title: str | None = None, subtitle: str | None =
     return fig
 
 
+_LINK = re.compile(r"<(?=\s*/?\s*a[\s>/])", re.IGNORECASE)
+
+
+def _defang(value, changed: list) -> object:
+    if isinstance(value, str):
+        out = _LINK.sub("&lt;", value)
+        if out != value:
+            changed.append(True)
+        return out
+    if isinstance(value, dict):
+        return {k: _defang(v, changed) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_defang(v, changed) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+        return np.array([_defang(v, changed) for v in value.ravel()], dtype=object).reshape(value.shape)
+    return value
+
+
+def without_links(fig: go.Figure) -> go.Figure:
+    """``fig`` with every ``<a …>`` tag in its text shown literally.
+
+    Plotly renders a little HTML in titles, labels and hover texts; level and column names
+    come from the user's file, and one named ``<a href="…">`` must not become a live link.
+    Returns ``fig`` itself when there is nothing to change.
+    """
+    changed: list = []
+    spec = _defang(fig.to_plotly_json(), changed)
+    return go.Figure(spec) if changed else fig
+
+
+def presentation_figure(fig: go.Figure, scale: float = 1.5) -> go.Figure:
+    """A copy of ``fig`` with its type and height scaled for a projector (presentation mode)."""
+    out = go.Figure(fig)
+    base = (out.layout.font.size or 12) * scale
+    out.update_layout(font={"size": base}, title_font={"size": base * 1.3}, hoverlabel={"font_size": base})
+    out.update_annotations(font_size=base)
+    if out.layout.height:
+        out.update_layout(height=int(out.layout.height * 1.25))
+    out.update_layout(margin={"l": 80, "t": int((out.layout.margin.t or 70) * scale) + 15})
+    return out
+
+
 def empty_figure(message: str) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,

@@ -43,7 +43,7 @@ def dotplot_by_group(data: pd.DataFrame, response: str, group: str, max_levels: 
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=shown, title_text=group,
                      showticklabels=len(shown) <= 60)
     fig.update_xaxes(title_text=response)
-    return base_layout(fig, f"{response} by {group}", "levels sorted by their mean (red)" + note,
+    return base_layout(fig, f"{response} by {group}", "levels sorted by their mean (orange)" + note,
                        height=int(min(1600, max(300, 14 * len(shown) + 140))))
 
 

@@ -45,7 +45,7 @@ def resid_vs_fitted(fitted: np.ndarray, resid: np.ndarray, *, kind: str = "Pears
     fig.add_hline(y=0, line={"color": GREY, "dash": "dot"})
     fig.update_xaxes(title_text="fitted value")
     fig.update_yaxes(title_text=f"{kind} residual")
-    return base_layout(fig, "Residuals vs fitted", "the smoother (red) should be flat around 0" + _note(f.size),
+    return base_layout(fig, "Residuals vs fitted", "the smoother (orange) should be flat around 0" + _note(f.size),
                        height=420)
 
 
@@ -84,7 +84,7 @@ def resid_histogram(resid: np.ndarray, *, kind: str = "standardized") -> go.Figu
                              mode="lines", line={"color": VERMILION}, name="normal"))
     fig.update_xaxes(title_text=f"{kind} residual")
     fig.update_yaxes(title_text="density")
-    return base_layout(fig, "Distribution of residuals", "red: normal density with the residuals' mean and SD",
+    return base_layout(fig, "Distribution of residuals", "orange: normal density with the residuals' mean and SD",
                        height=380)
 
 
@@ -147,7 +147,7 @@ def leverage_plot(leverage: np.ndarray, std_resid: np.ndarray, n_params: int,
     lim = max(3.0, float(np.nanmax(np.abs(r))) * 1.1) if r.size else 3.0
     fig.update_yaxes(range=[-lim, lim], title_text="standardized residual")
     fig.update_xaxes(title_text="leverage (diagonal of the hat matrix)")
-    return base_layout(fig, "Residuals vs leverage", "red lines: Cook's distance 0.5 (dashed) and 1 (dotted)"
+    return base_layout(fig, "Residuals vs leverage", "orange lines: Cook's distance 0.5 (dashed) and 1 (dotted)"
                        + _note(h.size), height=420)
 
 
@@ -192,17 +192,17 @@ def scaled_vs_predicted(scaled: np.ndarray, predicted: np.ndarray) -> go.Figure:
     fig.update_xaxes(title_text="model prediction (rank transformed)", range=[0, 1])
     fig.update_yaxes(title_text="scaled residual", range=[-0.02, 1.02])
     return base_layout(fig, "Scaled residuals vs predicted",
-                       "red: quantiles in bins, expected on the dashed lines at 0.25, 0.5, 0.75", height=420)
+                       "orange: quantiles in bins, expected on the dashed lines at 0.25, 0.5, 0.75", height=420)
 
 
 def dispersion_histogram(simulated: np.ndarray, observed: float) -> go.Figure:
     """DHARMa ``testDispersion``: the spread of the simulated responses around the fitted values
-    (one SD per simulation) with the observed spread (red)."""
+    (one SD per simulation) with the observed spread (orange)."""
     sim = np.asarray(simulated, float)
     fig = go.Figure(go.Histogram(x=sim, marker={"color": BLUE}, opacity=0.75, nbinsx=40))
     fig.add_vline(x=observed, line={"color": VERMILION, "width": 3})
     ratio = observed / np.mean(sim) if np.mean(sim) else np.nan
     fig.update_xaxes(title_text="SD of the responses around the fitted values, simulated data")
     fig.update_yaxes(title_text="count")
-    return base_layout(fig, "Dispersion test", f"observed (red) / mean simulated = {ratio:.3g}; "
+    return base_layout(fig, "Dispersion test", f"observed (orange) / mean simulated = {ratio:.3g}; "
                        ">1 suggests over-dispersion", height=360)

@@ -11,6 +11,16 @@ from plotly.subplots import make_subplots
 from gui.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty_figure, grid_shape
 
 
+def trace_counts(trace: pd.DataFrame) -> str:
+    """"63 evaluations: 33 check, 30 optimize" (by stage when the trace has several)."""
+    n = len(trace)
+    text = f"{n} evaluation{'s' if n != 1 else ''}"
+    if "stage" in trace and trace["stage"].nunique() > 1:
+        counts = trace["stage"].value_counts(sort=False)
+        text += ": " + ", ".join(f"{int(k)} {stage}" for stage, k in counts.items())
+    return text
+
+
 def optimizer_trace(trace: pd.DataFrame) -> go.Figure:
     """Objective (top) and θ components (bottom) at each evaluation of the optimizer."""
     if trace is None or len(trace) == 0 or "objective" not in trace:
@@ -34,7 +44,7 @@ def optimizer_trace(trace: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=ev, y=trace[c], mode="lines", line={"color": PALETTE[k % len(PALETTE)]}, name=c,
                                  hovertemplate=f"{c}: %{{y:.5f}}<extra></extra>"), row=2, col=1)
     fig.update_xaxes(title_text="evaluation", row=2 if thetas else 1, col=1)
-    fig = base_layout(fig, "Optimizer trace", f"{len(trace)} evaluations; final objective {best[-1]:.6f}",
+    fig = base_layout(fig, "Optimizer trace", f"{trace_counts(trace)}; final objective {best[-1]:.6f}",
                       height=520 if thetas else 340)
     fig.update_layout(showlegend=True)
     return fig
@@ -87,13 +97,13 @@ def sparsity_image(pattern: np.ndarray, title: str, boundaries: list[int] | None
         sub += f", {nnz:,} non-zeros ({nnz / (shp[0] * shp[1]):.1%})"
     if shape and tuple(shape) != z.shape:
         sub += f"; drawn as {z.shape[0]}×{z.shape[1]} blocks"
-    return base_layout(fig, title, sub + "; red lines separate the random-effects terms", height=460)
+    return base_layout(fig, title, sub + "; orange lines separate the random-effects terms", height=460)
 
 
 def bootstrap_histograms(samples: pd.DataFrame, estimates: dict[str, float] | None = None,
                          intervals: dict[str, tuple[float, float]] | None = None, level: float = 0.95,
                          max_panels: int = 12) -> go.Figure:
-    """Histogram per bootstrapped parameter with the estimate (red) and the shortest coverage
+    """Histogram per bootstrapped parameter with the estimate (orange) and the shortest coverage
     interval (shaded; ``intervals``, from ``BootstrapResult.confint``)."""
     if samples is None or samples.empty:
         return empty_figure("No bootstrap replicates.")
@@ -114,7 +124,7 @@ def bootstrap_histograms(samples: pd.DataFrame, estimates: dict[str, float] | No
             fig.add_vline(x=est, line={"color": VERMILION, "width": 2}, row=r, col=cc)
     fig.update_annotations(font_size=11)
     return base_layout(fig, "Bootstrap distributions",
-                       f"red: estimate; shaded: shortest {int(round(level * 100))}% coverage interval",
+                       f"orange: estimate; shaded: shortest {int(round(level * 100))}% coverage interval",
                        height=int(260 * rows + 90))
 
 

@@ -89,7 +89,7 @@ def caterpillar(frame: pd.DataFrame, *, group: str = "", level: float = 0.95, or
     for j in range(2, len(cols) + 1):
         fig.update_yaxes(showticklabels=False, row=1, col=j)
     sub = (f"{_pct(level)} prediction intervals of the conditional modes (± z · conditional SD)"
-           + ("; exp scale" if transform == "exp" else "") + f"; red: interval excludes {ref:g}")
+           + ("; exp scale" if transform == "exp" else "") + f"; orange: interval excludes {ref:g}")
     return base_layout(fig, f"Conditional modes by {group}" if group else "Conditional modes", sub,
                        height=int(min(1800, max(320, 16 * n + 140))))
 
@@ -125,7 +125,7 @@ def qq_caterpillar(frame: pd.DataFrame, *, group: str = "", level: float = 0.95,
 
 def shrinkage(pooled: pd.DataFrame, unpooled: pd.DataFrame, *, group: str = "",
               columns: list[str] | None = None) -> go.Figure:
-    """Shrinkage plot: each level's estimate without pooling (red) and its conditional mode
+    """Shrinkage plot: each level's estimate without pooling (orange) and its conditional mode
     (blue), joined by a line (MixedModelsMakie ``shrinkageplot``).
 
     One column: levels on y ordered by the conditional mode. Two or more: a panel for each
@@ -137,7 +137,7 @@ def shrinkage(pooled: pd.DataFrame, unpooled: pd.DataFrame, *, group: str = "",
     idx = [i for i in pooled.index if i in unpooled.index]
     P, U = pooled.loc[idx, cols], unpooled.loc[idx, cols]
     labels = [str(v) for v in idx]
-    sub = "red: estimate from each group alone (no pooling); blue: conditional mode (partial pooling)"
+    sub = "orange: estimate from each group alone (no pooling); blue: conditional mode (partial pooling)"
     if len(cols) == 1:
         c = cols[0]
         order = P[c].sort_values(kind="stable").index
@@ -227,7 +227,7 @@ def group_panels(data: pd.DataFrame, *, x: str, y: str, group: str, conditional:
     fig.update_annotations(font_size=10)
     lab = {x: x, y: y, group: group, **(labels or {})}
     fig = base_layout(fig, f"{lab[y]} against {lab[x]} by {lab[group]}", "grey: observed; blue: the group's fitted "
-                      "values (fixed + random effects); red dashed: population (fixed effects only)",
+                      "values (fixed + random effects); orange dashed: population (fixed effects only)",
                       height=int(max(360, 150 * rows + 120)))
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.08})
     return fig

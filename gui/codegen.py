@@ -1,9 +1,16 @@
 """The same model as code for mm_core (Python), lme4 (R) and MixedModels.jl (Julia).
 
-Pure string building from a :class:`~gui.model_spec.ModelSpec`; no Streamlit.
+Pure string building from a :class:`~gui.model_spec.ModelSpec`; no Streamlit. The code is
+safe to run whatever the user's file and column names are: every name is written as a string
+literal or quoted identifier of its language (Python and R string literals, R backticks,
+Julia ``Symbol("…")`` and ``var"…"``), never pasted as code. Given the app's working data, the
+code also sets the categorical columns and reference levels chosen on the Data page, so it
+reproduces the app's coefficients.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -16,17 +23,77 @@ _JL_FAMILY = {"gaussian": "Normal()", "binomial": "Bernoulli()", "poisson": "Poi
 _JL_LINK = {"logit": "LogitLink()", "probit": "ProbitLink()", "cloglog": "CloglogLink()", "log": "LogLink()",
             "identity": "IdentityLink()", "sqrt": "SqrtLink()", "inverse": "InverseLink()",
             "cauchit": "CauchitLink()", "1/mu^2": "InverseSquareLink()"}
+_JL_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_JL_KEYWORDS = {"begin", "while", "if", "for", "try", "return", "break", "continue", "function", "macro", "quote",
+                "let", "local", "global", "const", "do", "struct", "module", "baremodule", "using", "import",
+                "export", "end", "else", "elseif", "catch", "finally", "true", "false", "abstract", "mutable",
+                "primitive", "type", "where", "in", "isa", "outer"}
+
+
+def quoted(text: str) -> str:
+    """A double-quoted string literal of ``text``, valid in Python and in R: quotes,
+    backslashes and control characters escaped (JSON's rules, which both languages read).
+
+    >>> print(quoted('x.csv"); print("hi'))
+    "x.csv\\"); print(\\"hi"
+    """
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def jl_str(text: str) -> str:
+    """A Julia string literal of ``text`` (``$`` escaped too, so nothing is interpolated)."""
+    return quoted(text).replace("$", "\\$")
+
+
+def jl_symbol(name: str) -> str:
+    """A Julia Symbol: ``:subj`` or ``Symbol("my col")``."""
+    return f":{name}" if _JL_IDENT.match(name) and name not in _JL_KEYWORDS else f"Symbol({jl_str(name)})"
+
+
+def jl_var(name: str) -> str:
+    """A column name inside ``@formula``: ``subj`` or ``var"my col"`` (a raw string: ``\\"`` escapes)."""
+    if _JL_IDENT.match(name) and name not in _JL_KEYWORDS:
+        return name
+    raw = re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', name)
+    raw = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, raw)
+    return f'var"{raw}"'
+
+
+def _ext(dataset: str | None) -> str:
+    return os.path.splitext(dataset or "")[1].lower().lstrip(".")
+
+
+def _is_bundled(dataset: str | None) -> bool:
+    return bool(dataset) and not _ext(dataset)
 
 
 def _data_line(dataset: str | None, lang: str) -> str:
     name = dataset or "mydata.csv"
-    bundled = dataset and "." not in dataset
+    ext = _ext(name)
     if lang == "python":
-        return f'data = datasets.load("{name}")' if bundled else f'data = pd.read_csv("{name}")'
+        if _is_bundled(dataset):
+            return f"data = datasets.load({quoted(name)})"
+        reader = {"xlsx": "read_excel", "xls": "read_excel", "parquet": "read_parquet", "arrow": "read_feather",
+                  "feather": "read_feather", "ipc": "read_feather", "sav": "read_spss", "dta": "read_stata",
+                  "tsv": "read_table"}.get(ext, "read_csv")
+        return f"data = pd.{reader}({quoted(name)})"
     if lang == "r":
-        return f'data <- read.csv("{name}.csv", stringsAsFactors = TRUE)' if bundled else \
-            f'data <- read.csv("{name}", stringsAsFactors = TRUE)'
-    return (f'data = MixedModels.dataset(:{name})' if bundled else f'data = CSV.read("{name}", DataFrame)')
+        if _is_bundled(dataset):
+            return f"data <- read.csv({quoted(name + '.csv')}, stringsAsFactors = TRUE)"
+        reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
+                  "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
+                  "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
+        if reader:
+            return f"data <- as.data.frame({reader}({quoted(name)}))"
+        sep = ', sep = "\\t"' if ext == "tsv" else ""
+        return f"data <- read.csv({quoted(name)}{sep}, stringsAsFactors = TRUE, check.names = FALSE)"
+    if _is_bundled(dataset):
+        return f"data = DataFrame(MixedModels.dataset({jl_symbol(name)}))"
+    if ext in ("arrow", "feather", "ipc"):
+        return f"data = DataFrame(Arrow.Table({jl_str(name)}))"
+    if ext in ("csv", "tsv", "txt", ""):
+        return f"data = CSV.read({jl_str(name)}, DataFrame)"
+    return f"data = CSV.read({jl_str(os.path.splitext(name)[0] + '.csv')}, DataFrame)  # save the table as CSV first"
 
 
 def python_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | None = None) -> str:
@@ -70,39 +137,98 @@ def r_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | N
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------- column settings of the Data page
+
+
+def settings_lines(factors: list, lang: str) -> list[str]:
+    """Lines that give the data the app's categorical columns and reference levels.
+
+    ``factors``: :class:`gui.data_design.FactorSetting` of the model's columns. Python turns each
+    into a pandas categorical with the reference level first, R uses ``factor`` and ``relevel``,
+    Julia ``categorical`` with the levels in the app's order (its first level is the base of
+    ``DummyCoding``; grouping factors need nothing in Julia).
+    """
+    if not factors:
+        return []
+    head = ["", "# the columns the app treats as categorical, with their reference levels"]
+    if lang == "python":
+        out = head + ["def factor(column, reference=None, codes=False):",
+                      "    s = data[column]",
+                      "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
+                      "    if reference is not None:",
+                      "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
+                      "    return s", ""]
+        for f in factors:
+            args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
+                (["codes=True"] if f.numeric_codes else [])
+            out.append(f"data[{quoted(f.name)}] = factor({', '.join(args)})")
+        return out
+    if lang == "r":
+        out = head
+        for f in factors:
+            col = f"data[[{quoted(f.name)}]]"
+            out.append(f"{col} <- relevel(factor({col}), ref = {quoted(f.reference)})" if f.reference is not None
+                       else f"{col} <- factor({col})")
+        return out
+    coded = [f for f in factors if f.reference is not None]
+    if not coded:
+        return []
+    out = head + ["using CategoricalArrays"]
+    for f in coded:
+        levels = ", ".join(str(int(float(v))) if f.numeric_codes else jl_str(v) for v in f.levels)
+        out.append(f"data[!, {jl_str(f.name)}] = categorical(data[!, {jl_str(f.name)}]; levels = [{levels}])")
+    return out
+
+
+def with_column_settings(codes: dict[str, str], dataset: str | None, factors: list) -> dict[str, str]:
+    """:func:`all_code`'s texts with :func:`settings_lines` right after the line that reads the data."""
+    out = {}
+    for name, text in codes.items():
+        lang = "python" if name.startswith("Python") else ("r" if name.startswith("R") else "julia")
+        extra = settings_lines(factors, lang)
+        anchor = _data_line(dataset, lang) + "\n"
+        out[name] = text.replace(anchor, anchor + "\n".join(extra) + "\n", 1) if extra and anchor in text else text
+    return out
+
+
 def julia_formula(spec: ModelSpec) -> str:
-    """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions."""
+    """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions,
+    ``var"my col"`` for names that are not Julia identifiers."""
     rhs = ["1" if spec.intercept else "0"] + [_jl_term(t) for t in spec.fixed]
-    rhs += [f"offset({o})" for o in spec.offsets]
+    rhs += [f"offset({_jl_term(o)})" for o in spec.offsets]
     for r in spec.random:
         parts = ["1" if r.intercept else "0"] + [_jl_term(s) for s in r.slopes]
-        group = " & ".join(r.group.split(":"))
+        group = " & ".join(jl_var(g) for g in r.group.split(":"))
         term = f"({' + '.join(parts)} | {group})"
         if not r.correlated and len(r.columns) > 1:
             term = f"zerocorr{term}"
         rhs.append(term)
     resp = spec.response or "y"
     m = re.match(r"^cbind\((.+?),", resp.replace(" ", ""))
-    if m:
-        resp = f"({m.group(1)} / n)"
+    resp = f"({_jl_term(m.group(1))} / n)" if m else _jl_term(resp)
     return f"@formula({resp} ~ {' + '.join(rhs)})"
 
 
+_NAME_OR_QUOTED = re.compile(r"`([^`]*)`|(?<![A-Za-z0-9_.])([A-Za-z.][A-Za-z0-9._]*)(?![A-Za-z0-9_.(])")
+
+
 def _jl_term(t: str) -> str:
-    t = re.sub(r"factor\(([^)]+)\)", r"\1", t)
-    return " & ".join(p for p in t.split(":"))
+    t = re.sub(r"factor\(([^()]+)\)", r"\1", t)
+    t = _NAME_OR_QUOTED.sub(lambda m: jl_var(m.group(1) if m.group(1) is not None else m.group(2)), t)
+    return " & ".join(p.strip() for p in t.split(":"))
 
 
 def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
     f = julia_formula(spec)
-    lines = ["using MixedModels, DataFrames" + ("" if dataset and "." not in dataset else ", CSV"), "",
-             _data_line(dataset, "julia"), f"form = {f}"]
-    factor_terms = [re.sub(r"factor\(([^)]+)\)", r"\1", t) for t in spec.fixed + [s for r in spec.random
-                                                                                 for s in r.slopes]
-                    if t.startswith("factor(")]
+    ext = _ext(dataset)
+    pkgs = "" if _is_bundled(dataset) else (", Arrow" if ext in ("arrow", "feather", "ipc") else ", CSV")
+    lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"), f"form = {f}"]
+    factor_terms = [m.group(1) for t in spec.fixed + [s for r in spec.random for s in r.slopes]
+                    if (m := re.fullmatch(r"factor\((.+)\)", t))]
     contr = ""
     if factor_terms:
-        contr = ", contrasts = Dict(" + ", ".join(f":{c} => DummyCoding()" for c in factor_terms) + ")"
+        names = [t[1:-1] if t.startswith("`") else t for t in factor_terms]
+        contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => DummyCoding()" for c in names) + ")"
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m = fit(MixedModel, form, data; REML = {'true' if spec.reml else 'false'}{contr})")
     else:

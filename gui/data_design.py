@@ -5,6 +5,8 @@ Pure pandas/numpy, no Streamlit. Used by the Data, Explore and Model pages.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -56,12 +58,60 @@ def links_for(family: str) -> list[str]:
 
 
 def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
-    """Kind of a response written as formula text (a column or ``cbind(s, f)``)."""
+    """Kind of a response written as formula text (a column, a quoted `column` or ``cbind(s, f)``)."""
+    if len(response) > 2 and response[0] == response[-1] == "`" and response[1:-1] in data.columns:
+        response = response[1:-1]
     if response in data.columns:
         return response_kind(data[response])
     if response.replace(" ", "").startswith("cbind("):
         return "proportion"
     return "continuous"
+
+
+_KIND_WORDS = {"binary": "binary (two values)", "count": "a count", "count-large": "a count",
+               "continuous": "continuous", "positive": "continuous and positive",
+               "proportion": "a proportion (successes, failures)", "categorical": "a factor"}
+
+
+def family_for_response(spec: ModelSpec, data: pd.DataFrame, previous: str | None) -> tuple[ModelSpec, str]:
+    """Re-derive the family and link when the response changed from ``previous`` to ``spec.response``.
+
+    A response of another kind (binary, count, continuous, ...) gets its natural family with
+    the canonical link; a family the new response does not allow is replaced the same way.
+    Returns the spec (unchanged when the response or its kind did not change) and a sentence
+    saying what changed ("" when nothing did), so a Poisson model never silently outlives
+    its count response.
+    """
+    if not spec.response or spec.response == previous:
+        return spec, ""
+    kind = response_kind_of_text(spec.response, data)
+    fams = families_for(kind)
+    if not fams:
+        return spec, ""
+    old_kind = response_kind_of_text(previous, data) if previous else None
+    if spec.family in fams and kind == old_kind:
+        return spec, ""
+    family = fams[0]
+    if family == spec.family:
+        return spec, ""
+    new = spec.with_(family=family, link=None)
+    return new, (f"The response {spec.response} is {_KIND_WORDS.get(kind, kind)}: the family is now {family} "
+                 f"with the {new.effective_link} link (it was {spec.family} for {previous or 'no response'}). "
+                 "Choose another family under Response and family if you mean it.")
+
+
+def family_problem(spec: ModelSpec, data: pd.DataFrame) -> str:
+    """Why the family does not suit the response ("" when it does)."""
+    if not spec.response:
+        return ""
+    kind = response_kind_of_text(spec.response, data)
+    fams = families_for(kind)
+    if kind == "categorical":
+        return f"the response {spec.response} is a factor with more than two levels; choose a numeric or binary response"
+    if fams and spec.family not in fams:
+        return (f"the {spec.family} family does not suit the response {spec.response}, which is "
+                f"{_KIND_WORDS.get(kind, kind)}; choose {' or '.join(fams)}")
+    return ""
 
 
 def column_table(data: pd.DataFrame) -> pd.DataFrame:
@@ -196,7 +246,8 @@ def default_spec(data: pd.DataFrame, name: str | None = None) -> ModelSpec:
     nums = [c for c in data.columns if c not in cats]
     response = nums[-1] if nums else None
     group = max(cats, key=lambda c: data[c].nunique()) if cats else None
-    spec = ModelSpec(response=response, random=[] if group is None else [RandomSpec(group)])
+    spec = ModelSpec(response=None if response is None else quote_name(response),
+                     random=[] if group is None else [RandomSpec(group)])
     if response:
         kind = response_kind(data[response])
         fams = families_for(kind)
@@ -224,6 +275,59 @@ def simple_parse(text: str) -> ModelSpec:
     intercept = "0" not in parts
     fixed = [p for p in parts if p not in ("0", "1")]
     return ModelSpec(response=lhs, intercept=intercept, fixed=fixed, random=random)
+
+
+# ------------------------------------------------------ column settings for generated code
+
+
+@dataclass(frozen=True)
+class FactorSetting:
+    """A column of the model that the app treats as categorical, as generated code must set it.
+
+    Fields
+    ------
+    name : str
+        Column name.
+    reference : str or None
+        Reference level (the first category) when the column's coding shapes coefficients
+        (a fixed effect or random slope); None for a column used only to group.
+    numeric_codes : bool
+        The file holds the column as whole numbers (subject 1, 2, 3), not text.
+    levels : tuple of str
+        The categories in the app's order, reference first (for coded columns).
+    """
+
+    name: str
+    reference: str | None
+    numeric_codes: bool
+    levels: tuple = ()
+
+
+def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFrame | None = None
+                    ) -> list[FactorSetting]:
+    """The categorical columns of the model in the app's working ``data`` (``raw``: as loaded),
+    in the order of the data's columns; [] when the model is incomplete."""
+    if data is None or not spec.response:
+        return []
+    from gui import engine
+
+    try:
+        parsed = engine.parse_formula(spec.to_formula())
+    except Exception:  # noqa: BLE001 - an incomplete model has no settings yet
+        return []
+    coded = {n.name for t in parsed.fixed for n in t.names()}
+    coded |= {n.name for r in parsed.random for t in r.terms for n in t.names()}
+    out = []
+    for c in data.columns:
+        s = data[c]
+        if c not in parsed.columns or not isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        source = raw[c] if raw is not None and c in raw.columns else s
+        numeric = pd.api.types.is_numeric_dtype(source) and bool(np.all(np.mod(source.dropna(), 1) == 0))
+        cats = tuple(str(v) for v in s.cat.categories)
+        is_coded = c in coded and bool(cats)
+        out.append(FactorSetting(str(c), cats[0] if is_coded else None, bool(numeric), cats if is_coded else ()))
+    return out
 
 
 # ------------------------------------------------------------ design summary

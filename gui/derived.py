@@ -34,18 +34,54 @@ def group_sizes(rec: Any, group: str) -> pd.Series:
     return group_codes(used_rows(rec), group).value_counts()
 
 
+def held_values(rec: Any, group: str, x: str) -> dict[str, Any]:
+    """The model's other predictors and the typical value each is held at in the group panels:
+    the mean of a numeric column, the most frequent level of a factor."""
+    d = used_rows(rec)
+    parsed = engine.parse_formula(rec.formula)
+    response = {n.name for n in parsed.response.names()}
+    out: dict[str, Any] = {}
+    for c in d.columns:
+        if c in parsed.columns and c not in response and c != x and c not in group.split(":"):
+            s = d[c]
+            if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s):
+                out[c] = s.mode(dropna=True).iloc[0]
+            else:
+                out[c] = float(s.mean())
+    return out
+
+
 def group_frame(rec: Any, group: str, x: str) -> pd.DataFrame:
     """Columns for per-group panels: x, y, group, and the fitted values with (``conditional``)
-    and without (``population``, ``mm_core.predict(re_form="NA")``) the random effects."""
+    and without (``population``, ``mm_core.predict(re_form="NA")``) the random effects.
+
+    The fitted values are predictions with the model's other predictors held at typical
+    values (:func:`held_values`, listed in ``frame.attrs["held"]``), so each group's line is a
+    function of ``x`` alone rather than a zig-zag through the other covariates.
+    """
     res = rec.result
     d = used_rows(rec)
-    return pd.DataFrame({
+    held = held_values(rec, group, x)
+    if held:
+        nd = d.copy()
+        for c, v in held.items():
+            s = d[c]
+            nd[c] = pd.Categorical([v] * len(d), categories=s.cat.categories) \
+                if isinstance(s.dtype, pd.CategoricalDtype) else v
+        conditional = engine.predict(res, nd).to_numpy(float)
+        population = engine.predict(res, nd, re_form="NA").to_numpy(float)
+    else:
+        conditional = np.asarray(res.fitted, float)
+        population = engine.predict(res, re_form="NA").to_numpy(float)
+    out = pd.DataFrame({
         "x": d[x].to_numpy() if x in d else np.arange(len(d)),
         "y": np.asarray(res.y, float),
         "group": group_codes(d, group).to_numpy(),
-        "conditional": np.asarray(res.fitted, float),
-        "population": engine.predict(res, re_form="NA").to_numpy(float),
+        "conditional": conditional,
+        "population": population,
     })
+    out.attrs["held"] = held
+    return out
 
 
 def shrinkage(rec: Any, group: str) -> Any:
@@ -95,6 +131,7 @@ class SimulatedResiduals:
     n_sim: int
     seed: int
     conditional: bool
+    caveat: str = ""
 
     def p_values(self) -> dict[str, float]:
         return {str(k): float(v) for k, v in self.tests["p_value"].items()}
@@ -105,13 +142,21 @@ def simulated_residuals(rec: Any, n_sim: int = 250, seed: int = 123, conditional
     """DHARMa-style scaled residuals and their tests (``mm_core.quantile_residuals``)."""
     qr = engine.quantile_residuals(rec.result, n_sim, seed=seed, conditional=conditional)
     tests = qr.tests()
-    if not qr.integer:                      # zero inflation is a question for counts only
-        tests = tests.drop(index="zero_inflation")
+    caveat = ""
+    y = np.asarray(rec.result.y, float)
+    binary = rec.result.family == "binomial" and bool(np.all(np.isin(y, (0.0, 1.0))))
+    if not qr.integer or binary:            # zero inflation is a question for counts only
+        tests = tests.drop(index="zero_inflation", errors="ignore")
+    if binary:
+        caveat = ("The response is binary (0/1): a single 0/1 observation cannot be over-dispersed, so the "
+                  "dispersion test has almost no power here and a large p-value says little. Over-dispersion of "
+                  "binary data shows only in counts of successes per group (fit the grouped data as "
+                  "cbind(successes, failures)). Zero inflation does not apply to binary data.")
     return SimulatedResiduals(
         residuals=np.asarray(qr.residuals, float), predicted=np.asarray(rec.result.fitted, float), tests=tests,
         spread_sim=np.std(qr.simulated - qr.fitted[:, None], axis=0, ddof=1),
         spread_obs=float(np.std(qr.observed - qr.fitted, ddof=1)), n_sim=qr.n_sim, seed=seed,
-        conditional=conditional)
+        conditional=conditional, caveat=caveat)
 
 
 def residual_frame(rec: Any, leverage: bool = True) -> pd.DataFrame:

@@ -151,6 +151,8 @@ class Job:
         if s.get("total"):
             done = int(s.get("done") or 0)
             parts.append(f"{done} of {s['total']}")
+            if done == 0:
+                parts.append("starting")
             if 0 < done < s["total"]:
                 parts.append(f"about {s['elapsed'] / done * (s['total'] - done):.0f} s left")
         if s.get("evaluations"):

@@ -11,13 +11,15 @@ import pandas as pd
 import streamlit as st
 
 from gui import actions, state
-from gui.data_design import (families_for, grouping_candidates, interaction_candidates, links_for,
-                             response_kind_of_text, term_candidates)
-from gui.model_spec import ModelSpec, RandomSpec, canonical_link
+from gui.data_design import (families_for, family_for_response, family_problem, grouping_candidates,
+                             interaction_candidates, links_for, response_kind_of_text, term_candidates)
+from gui.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
+from gui.tables import escape_markdown
 
 P = "w.m."          # prefix of every model widget key
 VERSION_KEY = P + "_version"
 FORMULA_KEY = P + "formula"
+ADD_GROUP_KEY = P + "add_group"
 
 
 def _k(name: str) -> str:
@@ -27,7 +29,7 @@ def _k(name: str) -> str:
 def response_options(data: pd.DataFrame, spec: ModelSpec) -> list[str]:
     from gui.data_design import is_categorical
 
-    out = [c for c in data.columns if not is_categorical(data[c]) or data[c].nunique() == 2]
+    out = [quote_name(c) for c in data.columns if not is_categorical(data[c]) or data[c].nunique() == 2]
     if spec.response and spec.response not in out:
         out.insert(0, spec.response)
     return out
@@ -72,11 +74,12 @@ def _from_widgets() -> None:
     data = state.data()
     response = ss(_k("response"), old.response)
     family = ss(_k("family"), old.family)
-    if data is not None and response != old.response and response:
-        fams = families_for(response_kind_of_text(response, data))
-        if fams and family not in fams:
-            family = fams[0]
     link = ss(_k("link"), old.effective_link)
+    if data is not None and response != old.response:
+        derived, note = family_for_response(old.with_(response=response), data, old.response)
+        if note:
+            family, link = derived.family, derived.effective_link
+            state.set_message("info", note)
     if family != old.family or link not in links_for(family):
         link = canonical_link(family)
     mains = list(ss(_k("mains"), _mains(old)))
@@ -104,10 +107,19 @@ def _add_random(group: str) -> None:
     state.set_spec(spec)
 
 
-def _on_add_random() -> None:
-    g = state.widget(_k("add_group"))
-    state.set_widget(_k("add_group"), None)
-    if g:
+def add_group_key() -> str:
+    """Key of the "Add random effects for" box: new for every version of the spec.
+
+    The box is an action, not a value: once a group is added it must be empty again. A key
+    that changes with the spec gives the browser a fresh, empty widget, so a selection is
+    never sent a second time (which appended ``(1 | g)`` again on every later rerun).
+    """
+    return f"{ADD_GROUP_KEY}.{state.spec_version()}"
+
+
+def _on_add_random(key: str) -> None:
+    g = state.widget(key)
+    if g and g not in {r.group for r in state.spec().random}:
         _add_random(g)
 
 
@@ -119,7 +131,9 @@ def _remove_random(i: int) -> None:
 
 
 def _clear_model() -> None:
-    state.set_spec(ModelSpec(response=state.spec().response, family=state.spec().family))
+    old = state.spec()
+    state.set_spec(ModelSpec(response=old.response, family=old.family, link=old.link, reml=old.reml,
+                             n_agq=old.n_agq, fast=old.fast))
 
 
 # ------------------------------------------------------------------ render
@@ -183,10 +197,12 @@ def random_section(data: pd.DataFrame, spec: ModelSpec) -> None:
             sl += [s for s in r.slopes if s not in sl]
             st.multiselect("Random slopes", sl, key=_k(f"re{i}.slopes"), on_change=_from_widgets,
                            help="Effects allowed to vary between levels of the grouping factor.")
-            st.caption(r.describe())
+            st.caption(escape_markdown(r.describe()))
     free = [g for g in groups if g not in {r.group for r in spec.random}]
     if free:
-        st.selectbox("Add random effects for", free, key=_k("add_group"), index=None, on_change=_on_add_random,
+        key = add_group_key()
+        st.container(key=ADD_GROUP_KEY).selectbox(
+                     "Add random effects for", free, key=key, index=None, on_change=_on_add_random, args=(key,),
                      placeholder="choose a grouping factor…",
                      help="Adds a random intercept for each level of the factor; add slopes in its box. "
                           "a:b groups by the combinations of a and b (b nested in a).")
@@ -203,11 +219,24 @@ def formula_section() -> None:
         msg = err["message"]
         if pos is not None and text:
             width = max(1, (end or pos + 1) - pos)
-            st.error(f"Formula problem at character {pos + 1}: {msg}")
+            st.error(f"Formula problem at character {pos + 1}: {escape_markdown(msg)}")
             st.code(f"{text}\n{' ' * pos}{'^' * width}", language=None)
         else:
-            st.error(f"Formula problem: {msg}")
+            st.error(f"Formula problem: {escape_markdown(msg)}")
         st.caption("The widgets still show the last valid model.")
+
+
+_FAMILY_NAMES = {"gaussian": "Gaussian", "binomial": "binomial", "poisson": "Poisson", "gamma": "Gamma",
+                 "inverse_gaussian": "inverse Gaussian"}
+
+
+def fit_label(spec: ModelSpec) -> str:
+    """The Fit button's text, naming what it will fit: "Fit Gaussian LMM (REML)", "Fit Poisson GLMM (log link)"."""
+    if not spec.is_glmm:
+        return f"Fit Gaussian LMM ({'REML' if spec.reml else 'ML'})"
+    fam = _FAMILY_NAMES.get(spec.family, spec.family)
+    how = ", nAGQ = 0" if spec.fast else (f", {spec.n_agq} quadrature points" if spec.n_agq > 1 else "")
+    return f"Fit {fam} GLMM ({spec.effective_link} link{how})"
 
 
 def fit_button(spec: ModelSpec, data: pd.DataFrame) -> None:
@@ -222,7 +251,10 @@ def fit_button(spec: ModelSpec, data: pd.DataFrame) -> None:
         problems.append("every random-effects term needs an intercept or a slope")
     if state.formula_error():
         problems.append("fix the formula")
-    label = "Fit (REML)" if spec.reml and not spec.is_glmm else ("Fit (ML)" if not spec.is_glmm else "Fit")
+    mismatch = family_problem(spec, data)
+    if mismatch:
+        problems.append(mismatch)
+    label = fit_label(spec)
     c1, c2 = st.columns([1, 3])
     c1.button(label, type="primary", key="w.fit", disabled=busy or bool(problems), on_click=actions.start_fit,
               args=(spec.copy(), data), icon=":material/play_arrow:")

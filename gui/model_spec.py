@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gui.tables import escape_markdown as esc
+
 FAMILIES: dict[str, tuple[str, ...]] = {
     # family -> allowed links, canonical first
     "gaussian": ("identity", "log", "inverse"),
@@ -95,7 +97,10 @@ class ModelSpec:
     """Everything needed to fit one model, without the data.
 
     ``link=None`` means the family's canonical link. ``n_agq`` and ``fast`` only apply to
-    GLMMs and ``reml`` only to LMMs; :meth:`fit_kwargs` drops what does not apply.
+    GLMMs and ``reml`` only to LMMs; :meth:`fit_kwargs` drops what does not apply. LMMs are
+    fitted by REML unless the user switches it off (the default of lme4, jamovi and JASP, and
+    the criterion the Satterthwaite and Kenward–Roger degrees of freedom are defined for);
+    ``mm_core.fit`` itself keeps its documented default.
     """
 
     response: str | None = None
@@ -104,7 +109,7 @@ class ModelSpec:
     intercept: bool = True
     fixed: list[str] = field(default_factory=list)
     random: list[RandomSpec] = field(default_factory=list)
-    reml: bool = False
+    reml: bool = True
     n_agq: int = 1
     fast: bool = False
     offsets: list[str] = field(default_factory=list)
@@ -142,14 +147,14 @@ class ModelSpec:
         return kw
 
     def describe(self) -> list[str]:
-        """Plain-English lines describing the model."""
+        """Plain-English Markdown lines describing the model (user names shown literally)."""
         lines = []
         fam = self.family if self.link in (None, canonical_link(self.family)) else f"{self.family} ({self.link} link)"
-        lines.append(f"Response **{self.response or '—'}**, {fam} family.")
+        lines.append(f"Response **{esc(self.response or '—')}**, {fam} family.")
         fixed = (["intercept"] if self.intercept else []) + list(self.fixed)
-        lines.append("Fixed effects: " + (", ".join(fixed) if fixed else "none") + ".")
+        lines.append("Fixed effects: " + (esc(", ".join(fixed)) if fixed else "none") + ".")
         for r in self.random:
-            lines.append(r.describe()[0].upper() + r.describe()[1:] + ".")
+            lines.append(esc(r.describe()[0].upper() + r.describe()[1:] + "."))
         if not self.random:
             lines.append("No random effects yet: add at least one grouping factor.")
         return lines

@@ -16,6 +16,7 @@ import streamlit as st
 
 from gui import actions, state
 from gui.engine import MixedModelError
+from gui.tables import escape_markdown, md_code
 
 
 def _where(e: BaseException) -> str:
@@ -35,7 +36,7 @@ def guard(what: str = "this page") -> Iterator[None]:
     try:
         yield
     except MixedModelError as e:
-        st.error(str(e))
+        st.error(escape_markdown(e))
     except Exception as e:  # noqa: BLE001 - the point of the guard
         st.error(f"Something went wrong while showing {what}. Your data, model and fits are kept.")
         with st.expander("Details"):
@@ -70,16 +71,34 @@ def _warm_up_once() -> None:
         threading.Thread(target=workers.warm_up, daemon=True, name="mm-warm-up").start()
 
 
+PRESENTATION = "presentation"     # preference: larger type and charts for a projector
+_PRESENTATION_CSS = """<style>
+html { font-size: 21px; }
+[data-testid="stMetricValue"] { font-size: 2.4rem; }
+</style>"""
+
+
+def presentation() -> bool:
+    return bool(state.pref(PRESENTATION, False))
+
+
 def _sidebar() -> None:
+    if presentation():
+        st.html(_PRESENTATION_CSS)
     with st.sidebar:
+        key = state.widget_key(PRESENTATION)
+        state.set_widget(key, presentation())        # the durable choice, on every page
+        st.toggle("Presentation mode", key=key, on_change=state.store_pref, args=(PRESENTATION,),
+                  help="Larger type and charts, for a projector or a screen shared with a class.")
         df = state.data()
         if df is not None:
-            st.caption(f"**Data:** {state.data_name()} · {df.shape[0]:,} rows × {df.shape[1]} columns")
+            st.caption(f"**Data:** {escape_markdown(state.data_name())} · {df.shape[0]:,} rows × {df.shape[1]} "
+                       "columns")
         else:
             st.caption("**Data:** none loaded")
         spec = state.spec()
         if spec.response:
-            st.caption(f"**Model:** `{spec.to_formula()}`")
+            st.caption(f"**Model:** {md_code(spec.to_formula())}")
         rec = state.current_fit()
         if rec is not None:
             st.caption(f"**Fits:** {len(state.fits())} · showing {rec.short_label}")
@@ -94,14 +113,14 @@ def _job_status() -> None:
     job = state.job()
     if job is None or not job.running:
         st.rerun()
-    st.caption(f":material/hourglass_top: {job.describe()}")
+    st.caption(f":material/hourglass_top: {escape_markdown(job.describe())}")
 
 
 def _message() -> None:
     msg = state.pop_message()
     if msg:
         kind, text = msg
-        getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(text)
+        getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(escape_markdown(text))
         detail = state.pref("last_error_detail")
         if kind == "error" and detail:
             with st.expander("Details"):

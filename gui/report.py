@@ -4,9 +4,10 @@ No Streamlit here; returns strings and tuples the page shows.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from gui.tables import fmt_num
+from gui.tables import escape_markdown, fmt_num
 
 
 def method_label(res: Any) -> str:
@@ -50,12 +51,27 @@ _ADVICE = [
 ]
 
 
+_INTERNAL = [
+    # the engine names where its programmers find a number; the page says what it means
+    (re.compile(r";?\s*result\.extras\[['\"]vcov_pls['\"]\] holds the latter\.?"),
+     ". The table uses the Hessian-based standard errors (as lme4 does)."),
+    (re.compile(r"\s*\(?result\.\w+(\[[^\]]*\])?\)?"), ""),
+]
+
+
+def plain_warning(text: str) -> str:
+    """An engine warning without the names of result attributes (``result.extras[...]``)."""
+    for pattern, repl in _INTERNAL:
+        text = pattern.sub(repl, text)
+    return text
+
+
 def advice(res: Any) -> list[tuple[str, str]]:
     """(level, text) for each warning of the fit, with what to do about it."""
     out: list[tuple[str, str]] = []
     seen = set()
     for w in list(getattr(res, "warnings", []) or []):
-        text = str(w)
+        text = escape_markdown(plain_warning(str(w)))
         tip = next((a for key, a in _ADVICE if key in text.lower()), "")
         level = "warning"
         out.append((level, text + (f"\n\n**What to do:** {tip}" if tip and tip not in seen else "")))
@@ -70,6 +86,12 @@ def advice(res: Any) -> list[tuple[str, str]]:
 def optimizer_caption(res: Any) -> str:
     o = res.optsum
     parts = [f"{getattr(o, 'evaluations', '?')} objective evaluations"]
+    trace = getattr(o, "trace", None)
+    if trace is not None and "stage" in trace and len(trace) != getattr(o, "evaluations", len(trace)):
+        other = trace["stage"].value_counts()
+        other = ", ".join(f"{int(k)} " + ("of the convergence checks" if stage == "check" else f"in stage {stage}")
+                          for stage, k in other.items() if stage != "optimize")
+        parts[0] += " by the optimizer" + (f"; the trace also shows the {other}" if other else "")
     opt = getattr(o, "optimizer", None)
     if opt:
         parts.append(f"optimizer {opt}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,8 @@ DATA_SOURCE = "mm.data_source"  # "bundled" | "upload"
 DATA_KEY = "mm.data_key"        # content hash of DATA
 COL_TYPES = "mm.col_types"      # {column: "numeric" | "categorical"} overrides
 REF_LEVELS = "mm.ref_levels"    # {column: reference level}
-UPLOAD_SIG = "mm.upload_sig"    # (name, size, hash) of the upload last read
+UPLOAD_SIG = "mm.upload_sig"    # (name, size, file id) of the upload last read
+UPLOAD_OUTCOME = "mm.upload_outcome"  # (sig, kind, text): what became of that upload
 MESSAGE = "mm.message"          # (kind, text) shown once at the top of the next page run
 SPEC = "mm.spec"
 SPEC_VERSION = "mm.spec_version"  # bumped on every change of SPEC; widgets re-prime when it moves
@@ -80,6 +82,7 @@ class FitRecord:
     result: Any
     seconds: float = 0.0
     created: str = field(default_factory=lambda: time.strftime("%H:%M:%S"))
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
     def label(self) -> str:
@@ -93,8 +96,9 @@ class FitRecord:
 
     @property
     def key(self) -> str:
-        """Identifies the fit within the session for the caches (data hash + fit id)."""
-        return f"{self.data_key}:{self.id}"
+        """Identifies the fit for the caches (data hash, fit id and a random part, so that two
+        sessions' "fit 1" of the same data never share a cache entry)."""
+        return f"{self.data_key}:{self.id}:{self.uid}"
 
 
 @dataclass
@@ -131,7 +135,7 @@ class SandboxRecord:
 
 _DEFAULTS: dict[str, Any] = {
     DATA: None, DATA_RAW: None, DATA_NAME: None, DATA_SOURCE: None, DATA_KEY: None,
-    UPLOAD_SIG: None, MESSAGE: None, FORMULA_ERROR: None, CURRENT_FIT: None, JOB: None,
+    UPLOAD_SIG: None, UPLOAD_OUTCOME: None, MESSAGE: None, FORMULA_ERROR: None, CURRENT_FIT: None, JOB: None,
 }
 
 
@@ -244,8 +248,8 @@ def set_working_data(df: pd.DataFrame) -> None:
 
 def clear_data() -> None:
     ss = _ss()
-    for k in (DATA, DATA_RAW, DATA_NAME, DATA_SOURCE, DATA_KEY, UPLOAD_SIG):
-        ss[k] = None
+    for k in (DATA, DATA_RAW, DATA_NAME, DATA_SOURCE, DATA_KEY, UPLOAD_OUTCOME):   # UPLOAD_SIG stays: the
+        ss[k] = None                                                                 # uploader's file is not re-read
     ss[COL_TYPES] = {}
     ss[REF_LEVELS] = {}
 
@@ -264,6 +268,15 @@ def upload_sig() -> Any:
 
 def set_upload_sig(sig: Any) -> None:
     _ss()[UPLOAD_SIG] = sig
+
+
+def upload_outcome() -> tuple[Any, str, str] | None:
+    """(sig, kind, text) of the last upload: shown beside the uploader while it holds that file."""
+    return _get(UPLOAD_OUTCOME)
+
+
+def set_upload_outcome(sig: Any, kind: str, text: str) -> None:
+    _ss()[UPLOAD_OUTCOME] = (sig, kind, text)
 
 
 # ---------------------------------------------------------------- messages

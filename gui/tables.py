@@ -12,6 +12,57 @@ import numpy as np
 import pandas as pd
 
 
+_MD_ANYWHERE = re.compile(r"([\\`*\[\]<>~$|])"              # emphasis, code, links, HTML, maths, tables
+                          r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"    # emphasis (intraword _ is literal)
+                          r"|:(?=[A-Za-z0-9/+-])")                 # :emoji:, :red[..], :material/icon:
+_MD_LINE_START = re.compile(r"(?m)^(\s*\d*)([#>=+.)-])")          # headings, quotes, lists, rules
+
+
+def escape_markdown(text: Any) -> str:
+    """User text (file, column and level names, cell values) as Markdown that shows it literally.
+
+    Characters Markdown or Streamlit give a meaning to (emphasis, code, links, HTML, ``$``
+    maths, ``:material/icon:`` and ``:red[...]`` directives; headings, quotes and lists at the
+    start of a line) are backslash-escaped, so ``**x**`` or ``[a](http://…)`` in a file name is
+    shown as typed and plain prose keeps its look.
+    """
+    out = _MD_ANYWHERE.sub(lambda m: "\\" + m.group(0), str(text))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(v: Any) -> Any:
+    return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+
+
+def csv_safe(df: pd.DataFrame, index: bool = True) -> bytes:
+    """CSV bytes of ``df`` in which no text cell can run as a spreadsheet formula.
+
+    Text cells, column names and index labels starting with ``= + - @`` (or a tab or carriage
+    return) get a leading apostrophe, as OWASP's CSV-injection guidance recommends; numbers,
+    including negative ones, are written unchanged.
+    """
+    out = df.copy()
+    out.columns = [_neutral(str(c)) if isinstance(c, str) else c for c in out.columns]
+    for c in out.columns:
+        s = out[c]
+        if s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(s):
+            out[c] = s.astype(object).map(_neutral)
+    if index:
+        out.index = out.index.map(_neutral)
+    return out.to_csv(index=index).encode("utf-8")
+
+
+def md_code(text: Any) -> str:
+    """``text`` as a Markdown code span (monospace, nothing rendered), whatever backticks it holds."""
+    text = str(text).replace("\n", " ")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"`{text}`"
+
+
 def fmt_num(x: Any, digits: int = 4) -> str:
     """Significant-digit formatting that keeps large numbers readable (1751.94, 0.0813)."""
     try:

@@ -13,7 +13,8 @@ import streamlit as st
 
 from gui import actions, state
 from gui.page import guard  # noqa: F401 - re-exported for pages
-from gui.charts_common import chart_config
+from gui.charts_common import chart_config, presentation_figure, without_links
+from gui.tables import csv_safe, escape_markdown
 
 
 def _point_to(page: str, text: str, icon: str) -> None:
@@ -55,8 +56,19 @@ PAGE_FILES = {
 # ------------------------------------------------------------- chart, table
 
 
+def plain_message(kind: str, text: str) -> None:
+    """A success/info/warning/error box showing ``text`` literally (no Markdown from user text)."""
+    getattr(st, kind if kind in ("success", "info", "warning", "error") else "info")(escape_markdown(text))
+
+
 def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
-    """A Plotly figure with the toolbar's camera button exporting ``name``.png."""
+    """A Plotly figure with the toolbar's camera button exporting ``name``.png (larger type and
+    height in presentation mode)."""
+    from gui.page import presentation
+
+    fig = without_links(fig)
+    if presentation():
+        fig = presentation_figure(fig)
     st.plotly_chart(fig, config=chart_config(name), theme=None, key=key)
 
 
@@ -68,7 +80,7 @@ def table(df: pd.DataFrame, name: str, *, display: pd.DataFrame | None = None, i
           height: int | str = "auto", key: str | None = None) -> None:
     """Show a table (``display`` if given, e.g. rounded) and a CSV download of ``df`` (full precision)."""
     st.dataframe(display if display is not None else df, hide_index=not index, height=height)
-    st.download_button("Download CSV", df.to_csv(index=index).encode("utf-8"), file_name=f"{_slug(name)}.csv",
+    st.download_button("Download CSV", csv_safe(df, index=index), file_name=f"{_slug(name)}.csv",
                        mime="text/csv", key=key or f"dl.{_slug(name)}", icon=":material/download:")
 
 
@@ -148,15 +160,27 @@ def job_panel(kind: str | None = None) -> bool:
             st.rerun()
         frac = j.fraction()
         if frac is not None:
-            st.progress(frac, text=j.describe())
+            st.progress(frac, text=escape_markdown(j.describe()))
         else:
-            with st.status(j.describe(), state="running", expanded=False):
-                st.write("The page stays usable; other pages show the previous results.")
+            # not a ``with`` block: leaving one would mark the status complete (a tick) while it runs
+            box = st.status(escape_markdown(j.describe()), state="running", expanded=False)
+            box.write("The page stays usable; other pages show the previous results.")
         st.button("Cancel", key=f"cancel.{j.kind}", on_click=actions.cancel_job, icon=":material/cancel:",
                   disabled=j.cancel_requested)
 
     _panel()
     return True
+
+
+def _with_data_settings(codes: dict, spec: Any, dataset: str | None) -> dict:
+    """The code with the Data page's categorical columns and reference levels, when it reads the
+    session's current data."""
+    from gui.codegen import with_column_settings
+    from gui.data_design import factor_settings
+
+    if dataset is None or dataset != state.data_name():
+        return codes
+    return with_column_settings(codes, dataset, factor_settings(spec, state.data(), state.data_raw()))
 
 
 # -------------------------------------------------------------------- code
@@ -169,6 +193,7 @@ def code_panel(spec: Any, dataset: str | None, inference: Any = None) -> None:
 
     codes = all_code(spec, dataset, inference)
     tabs = st.tabs(list(codes))
+    codes = _with_data_settings(codes, spec, dataset)
     lang = {"Python (mm_core)": "python", "R (lme4)": "r", "Julia (MixedModels.jl)": "julia"}
     for tab, (name, text) in zip(tabs, codes.items()):
         with tab:

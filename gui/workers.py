@@ -195,8 +195,8 @@ def in_process(task: str, *args: Any) -> Callable[[Callable[..., bool]], Any]:
                 elif kind == "error":
                     raise msg[1]
         finally:
-            if proc.is_alive():
-                proc.join(timeout=2)
+            if proc.is_alive():      # it has sent its result or was cancelled: give it a moment to exit
+                proc.join(timeout=0.5)
             if proc.is_alive():
                 _terminate(proc)
                 proc.join(timeout=2)

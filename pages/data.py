@@ -6,6 +6,7 @@ import streamlit as st
 from gui import actions, cache, page, state, widgets
 from gui.data_design import categorical_columns
 from gui.io import UPLOAD_TYPES
+from gui.tables import escape_markdown
 
 
 def _load_bundled() -> None:
@@ -18,7 +19,21 @@ def _load_bundled() -> None:
 def _on_upload() -> None:
     f = state.widget("w.data.upload")
     if f is not None:
-        actions.load_upload(f.name, f.getvalue())
+        actions.load_upload(f.name, f.getvalue(), f.file_id)
+
+
+def _upload_status(f) -> None:
+    """Read a file the callback missed (a replaced file can arrive in a run of its own), then show
+    what became of the file the uploader holds."""
+    if f is None:
+        return
+    sig = actions.upload_signature(f.name, f.size, f.file_id)
+    if state.upload_sig() != sig:
+        actions.load_upload(f.name, f.getvalue(), f.file_id)
+        st.rerun()
+    outcome = state.upload_outcome()
+    if outcome and outcome[0] == sig and (outcome[1] == "error" or state.data_source() == "upload"):
+        widgets.plain_message(outcome[1], outcome[2])
 
 
 def _apply_types() -> None:
@@ -48,13 +63,14 @@ def choose() -> None:
                   disabled=current == choice, icon=":material/table_view:")
     with c2.container(border=True):
         st.subheader("Upload")
-        st.file_uploader("CSV/TSV, Excel, Parquet, Arrow/Feather, SPSS .sav or Stata .dta", type=UPLOAD_TYPES,
-                         key="w.data.upload", on_change=_on_upload)
+        f = st.file_uploader("CSV/TSV, Excel, Parquet, Arrow/Feather, SPSS .sav or Stata .dta", type=UPLOAD_TYPES,
+                             key="w.data.upload", on_change=_on_upload)
+        _upload_status(f)
         st.caption("The first row must hold the column names. Text columns become categorical.")
 
 
 def preview(df) -> None:
-    st.subheader(f"{state.data_name()}: {df.shape[0]:,} rows × {df.shape[1]} columns")
+    st.subheader(f"{escape_markdown(state.data_name())}: {df.shape[0]:,} rows × {df.shape[1]} columns")
     widgets.table(df, state.data_name() or "data", display=df.head(500), index=False, height=260, key="dl.data")
     if len(df) > 500:
         st.caption(f"First 500 of {len(df):,} rows shown; the download has all of them.")
@@ -65,7 +81,7 @@ def preview(df) -> None:
 
 def column_settings(df) -> None:
     cats_now = categorical_columns(df)
-    if state.widget("w.data.key") != state.data_key():
+    if state.widget("w.data.key") != state.data_key() or not state.has_widget("w.data.categorical"):
         state.set_widget("w.data.key", state.data_key())
         state.set_widget("w.data.categorical", cats_now)
     st.multiselect("Treat as categorical (factors and grouping factors)", list(df.columns),
@@ -79,9 +95,10 @@ def column_settings(df) -> None:
         fac = c1.selectbox("Factor", factors, key="w.data.ref_factor")
         levels = [str(v) for v in df[fac].cat.categories]
         state.set_widget("w.data.ref_level", levels[0])
-        c2.selectbox(f"Reference level of {fac} (treatment coding compares the other levels to it)", levels,
+        c2.selectbox(f"Reference level of {escape_markdown(fac)} (treatment coding compares the other levels to it)", levels,
                      key="w.data.ref_level", on_change=_apply_ref)
-        st.caption(f"{fac}: {len(levels)} levels — " + ", ".join(levels[:20]) + (" …" if len(levels) > 20 else ""))
+        st.caption(escape_markdown(f"{fac}: {len(levels)} levels — " + ", ".join(levels[:20])
+                                   + (" …" if len(levels) > 20 else "")))
     st.button("Clear my data", key="w.data.clear", on_click=actions.clear_data, icon=":material/delete_forever:",
               help="Forget the data, the model being built and everything cached from them in this session "
                    "(fits stay until you remove them on Compare).")

@@ -26,6 +26,8 @@ def simulated(rec) -> None:
         widgets.chart(charts.qq_uniform(sim.residuals, sim.p_values()), f"sim_qq_fit{rec.id}")
     with c2:
         widgets.chart(charts.scaled_vs_predicted(sim.residuals, sim.predicted), f"sim_vs_pred_fit{rec.id}")
+    if sim.caveat:
+        st.info(sim.caveat)
     widgets.chart(charts.dispersion_histogram(sim.spread_sim, sim.spread_obs), f"dispersion_fit{rec.id}")
     widgets.table(sim.tests, f"simulation_tests_fit{rec.id}", key="dl.simtests")
     st.caption(f"DHARMa-style scaled residuals: {sim.n_sim} {mode} simulations, seed {sim.seed}. Under "

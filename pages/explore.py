@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import charts, page, state, widgets
+from gui import charts, page, state, tables, widgets
 from gui.data_design import categorical_columns, crosstab, relation, response_kind
 
 VIEWS = ["Response by group", "Trellis", "Binary response", "Grouping factors", "Distributions"]
@@ -66,7 +66,8 @@ def grouping(df, cats) -> None:
         others = [c for c in cats if c != a]
         b = widgets.pref_select("Factor 2", "ex.cb", others, others[0])
     rel = relation(df, a, b)
-    st.markdown(f"**{a}** and **{b}**: {rel}.")
+    st.markdown(f"**{tables.escape_markdown(a)}** and **{tables.escape_markdown(b)}**: "
+                f"{tables.escape_markdown(rel)}.")
     widgets.chart(charts.crosstab_heatmap(crosstab(df, a, b), a, b, rel), f"crosstab_{a}_{b}")
     widgets.table(crosstab(df, a, b, max_levels=10_000), f"crosstab_{a}_{b}", key="dl.crosstab")
 

@@ -49,6 +49,10 @@ def group_panels(rec, group, levels):
                                       population="population", levels=chosen, max_panels=60,
                                       labels={"x": x, "y": rec.result.formula.split("~")[0].strip(), "group": group}),
                   f"groups_{group}_fit{rec.id}")
+    if frame.attrs.get("held"):
+        st.caption(tables.escape_markdown("Lines at typical values of the other predictors: " + ", ".join(
+            f"{c} = {v:.4g} (mean)" if isinstance(v, float) else f"{c} = {v} (most frequent)"
+            for c, v in frame.attrs["held"].items()) + "."))
 
 
 def body(rec) -> None:
@@ -62,7 +66,7 @@ def body(rec) -> None:
             widgets.chart(charts.caterpillar(engine.caterpillar(res, group, level=level), group=group, level=level,
                                              order_by=order, columns=columns, transform=transform, sizes=sizes),
                           f"caterpillar_{group}_fit{rec.id}")
-            st.caption("Hover a point for the level's name, interval and number of observations. Red: the interval "
+            st.caption("Hover a point for the level's name, interval and number of observations. Orange: the interval "
                        "excludes zero. Intervals ignore the uncertainty in the variance estimates.")
         elif view == "QQ caterpillar":
             widgets.chart(charts.qq_caterpillar(engine.qq_caterpillar(res, group, level=level), group=group,
@@ -72,7 +76,7 @@ def body(rec) -> None:
             s = cache.derived(rec, "shrinkage", group=group)
             widgets.chart(charts.shrinkage(s.conditional, s.unpenalized, group=group, columns=columns),
                           f"shrinkage_{group}_fit{rec.id}")
-            st.caption("Each group's estimate from its own data alone (red) is pulled towards zero, the population "
+            st.caption("Each group's estimate from its own data alone (orange) is pulled towards zero, the population "
                        "value, by partial pooling (blue). Groups with little or noisy data move most.")
         elif view == "Groups with fitted lines":
             group_panels(rec, group, charts.order_levels(engine.caterpillar(res, group, level=level)))

@@ -11,10 +11,12 @@ def body(rec) -> None:
     res = rec.result
 
     with widgets.guard("the fit statistics"):
-        st.caption(f"`{rec.formula}` · {report.method_label(res)} · data: {rec.data_name} · {rec.seconds:.2f} s")
-        cols = st.columns(6)
-        for col, (label, value, help_) in zip(cols, report.headline(res)):
-            col.metric(label, value, help=help_)
+        st.caption(f"{tables.md_code(rec.formula)} · {report.method_label(res)} · data: "
+                   f"{tables.escape_markdown(rec.data_name)} · {rec.seconds:.2f} s")
+        tiles = report.headline(res)
+        for start in range(0, len(tiles), 3):     # three to a row, so that large numbers are not cut
+            for col, (label, value, help_) in zip(st.columns(3), tiles[start:start + 3]):
+                col.metric(label, value, help=help_)
 
     with widgets.guard("the warnings"):
         for level, text in report.advice(res):

@@ -1,7 +1,7 @@
 """The app in a real browser: Playwright drives Debian's chromium against ``streamlit run``.
 
 Walk: open the app, choose sleepstudy, build ``reaction ~ 1 + days + (1 + days | subj)`` with
-the widgets, fit (ML), read σ = 25.59 on Summary, open the caterpillar plot, run 200 bootstrap
+the widgets, switch REML off, fit (ML), read σ = 25.59 on Summary, open the caterpillar plot, run 200 bootstrap
 replicates, open Diagnostics. A screenshot of each page goes to ``tests/artifacts/``.
 
 Runs in ``make test``; skipped (with the reason) only when chromium or Playwright is absent.
@@ -50,11 +50,14 @@ def walk(pg: Page) -> None:
     choose(pg, "w.m.add_group", "subj")
     choose(pg, "w.m.re0.slopes", "days")
     expect(formula).to_have_value("reaction ~ 1 + days + (1 + days | subj)")
-    expect(widget(pg, "w.m.reml").locator("input")).not_to_be_checked()          # ML, not REML
+    expect(widget(pg, "w.m.reml").locator("input")).to_be_checked()              # REML by default
+    widget(pg, "w.m.reml").locator("label").click()                               # ML is one click away
+    settle(pg)
+    expect(widget(pg, "w.m.reml").locator("input")).not_to_be_checked()
     shot(pg, "2_model")
 
     # 4. fit by ML
-    pg.get_by_role("button", name="Fit (ML)").click()
+    pg.get_by_role("button", name="Fit Gaussian LMM (ML)").click()
     settle(pg)
     expect(pg.get_by_text(re.compile(r"Fit 1 done in"))).to_be_visible(timeout=120_000)
 

@@ -45,9 +45,9 @@ def test_from_formula_fields_and_base_options():
 
 def test_fit_kwargs_and_description():
     spec = simple_parse("reaction ~ 1 + days + (1 + days | subj)")
-    assert spec.fit_kwargs() == {"family": "gaussian", "reml": False}
-    spec.reml = True
-    assert spec.fit_kwargs()["reml"] is True
+    assert spec.fit_kwargs() == {"family": "gaussian", "reml": True}          # the app's default: REML
+    spec.reml = False
+    assert spec.fit_kwargs()["reml"] is False
     text = " ".join(spec.describe())
     assert "random intercept and random slope of days for each level of subj, correlated" in text.lower()
 

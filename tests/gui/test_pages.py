@@ -32,6 +32,11 @@ def visit(at: AppTest, path: str) -> AppTest:
     return at.switch_page(path).run()
 
 
+def add_group_box(at: AppTest):
+    """The "Add random effects for" selectbox (its key changes with every version of the model)."""
+    return next(w for w in at.selectbox if w.label == "Add random effects for")
+
+
 def n_charts(at: AppTest) -> int:
     return len(at.get("plotly_chart"))
 
@@ -145,7 +150,7 @@ def test_widgets_build_the_formula():
     assert at.session_state[gstate.SPEC].fixed == [] and at.session_state[gstate.SPEC].random == []
     at.selectbox(key="w.m.response").select("reaction").run()
     at.multiselect(key="w.m.mains").select("days").run()
-    at.selectbox(key="w.m.add_group").select("subj").run()
+    add_group_box(at).select("subj").run()
     at.multiselect(key="w.m.re0.slopes").select("days").run()
     assert not problems(at), problems(at)
     assert formula_box(at).value == "reaction ~ 1 + days + (1 + days | subj)"
@@ -276,7 +281,7 @@ def test_code_panel_shows_three_languages():
     at = model_page()
     codes = [c.value for c in at.code]
     assert any("mm_core.fit(" in c for c in codes)
-    assert any("lmer(reaction ~ 1 + days + (1 + days | subj)" in c and "REML = FALSE" in c for c in codes)
+    assert any("lmer(reaction ~ 1 + days + (1 + days | subj)" in c and "REML = TRUE" in c for c in codes)
     assert any("@formula(reaction ~ 1 + days + (1 + days | subj))" in c for c in codes)
 
 
