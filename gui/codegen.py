@@ -118,8 +118,8 @@ def r_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | N
                 ["library(lmerTest)  # lme4's lmer with t tests, df and F tests"]) + ["library(emmeans)"]
     lines = libs + ["", _data_line(dataset, "r")]
     for col, levels in (inference.factors.items() if inference else ()):
-        ref = f"data[[{_r_str(col)}]]"
-        lv = ", ".join(_r_str(v) for v in levels)
+        ref = f"data[[{quoted(col)}]]"
+        lv = ", ".join(quoted(v) for v in levels)
         lines.append(f"{ref} <- factor({ref}, levels = c({lv}))")
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m <- lmer({f},\n          data = data, REML = {'TRUE' if spec.reml else 'FALSE'})")
@@ -295,10 +295,6 @@ class Inference:
 _R_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
 
 
-def _r_str(text: object) -> str:
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _r_var(label: str) -> str:
     """A predictor as emmeans names it: the variable inside ``factor()``, backticked if needed."""
     return quote_name(column_of(label))
@@ -359,18 +355,18 @@ def r_inference(spec: ModelSpec, inf: Inference) -> list[str]:
                   "cbind(ct, \"Pr(>|z|)\" = 2 * pnorm(-abs(ct[, \"t value\"])))",
                   f"anova(m, type = {inf.anova_type}, ddf = \"lme4\")"]
     elif inf.anova_type:
-        ddf = _r_str(_R_DDF[inf.ddf])
+        ddf = quoted(_R_DDF[inf.ddf])
         lines += [f"summary(m, ddf = {ddf})", f"anova(m, type = {inf.anova_type}, ddf = {ddf})"]
-    df_arg = "" if glmm else f", lmer.df = {_r_str(inf.ddf)}"
+    df_arg = "" if glmm else f", lmer.df = {quoted(inf.ddf)}"
     typ = ", type = \"response\"" if glmm and inf.scale == "response" else ""
     infer = f"infer = TRUE, level = {inf.level:g}"
     if inf.trend:
-        var = _r_str(column_of(inf.trend))
+        var = quoted(column_of(inf.trend))
         lines += [f"emm <- emtrends(m, {_r_formula(inf.specs)}, var = {var}{df_arg})", f"summary(emm, {infer})"]
     elif inf.specs:
         lines += [f"emm <- emmeans(m, {_r_formula(inf.specs, inf.by)}{df_arg})", f"summary(emm, {infer}{typ})"]
     if (inf.trend or inf.specs) and inf.adjust:
-        lines.append(f"summary(pairs(emm, adjust = {_r_str(inf.adjust)}), {infer}{'' if inf.trend else typ})")
+        lines.append(f"summary(pairs(emm, adjust = {quoted(inf.adjust)}), {infer}{'' if inf.trend else typ})")
     if inf.grid:
         at = ", at = list(" + ", ".join(f"{_r_var(k)} = {_r_values(v)}" for k, v in inf.at.items()) + ")" \
             if inf.at else ""

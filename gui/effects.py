@@ -19,7 +19,7 @@ import pandas as pd
 from gui import codegen, engine
 from gui.derived import used_rows
 from gui.model_spec import column_of
-from gui.tables import fmt_num, md_text
+from gui.tables import fmt_num, escape_markdown
 
 #: denominator-df methods as the engine names them, with their labels in the app
 DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward–Roger", "asymptotic": "z (asymptotic)"}
@@ -157,9 +157,9 @@ def averaging_note(rec: Any, shown: list | tuple, what: str = "Predictions") -> 
     rows = used_rows(rec)
     bits = []
     if factors:
-        bits.append("averaged with equal weights over " + ", ".join(md_text(f) for f in factors))
+        bits.append("averaged with equal weights over " + ", ".join(escape_markdown(f) for f in factors))
     if covs:
-        bits.append("at " + ", ".join(f"{md_text(c)} = {md_text(fmt_num(_mean(rows[c])))}" for c in covs)
+        bits.append("at " + ", ".join(f"{escape_markdown(c)} = {escape_markdown(fmt_num(_mean(rows[c])))}" for c in covs)
                     + " (the mean" + ("s" if len(covs) > 1 else "") + ")")
     return (f"{what} " + "; ".join(bits) + ".") if bits else ""
 
@@ -168,11 +168,11 @@ def slope_note(rec: Any, x: str, lines: str | None) -> str:
     """What the slopes of covariate ``x`` are (Markdown): per unit of ``x``, on the link scale
     of a GLMM, at each level of ``lines`` when the model lets them differ."""
     per_line = interacts(rec, x, lines)
-    text = (f"Change in the {'predicted ' if rec.result.is_lmm else ''}{md_text(response_label(rec))} per unit "
-            f"of {md_text(x)}" + (f" at each level of {md_text(lines)}" if per_line else "") + ". "
+    text = (f"Change in the {'predicted ' if rec.result.is_lmm else ''}{escape_markdown(response_label(rec))} per unit "
+            f"of {escape_markdown(x)}" + (f" at each level of {escape_markdown(lines)}" if per_line else "") + ". "
             + averaging_note(rec, [x] + ([lines] if per_line else []), "Slopes"))
     if lines and not per_line:
-        text += (f" The model has no interaction of {md_text(x)} with {md_text(lines)}, so the slope is the same "
+        text += (f" The model has no interaction of {escape_markdown(x)} with {escape_markdown(lines)}, so the slope is the same "
                  "for every line.")
     return text
 

@@ -211,15 +211,6 @@ def interval_table(intervals: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------ fixed-effects inference
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md_text(text: Any) -> str:
-    """User text (a column name, a factor level) for a Markdown element: shown as written,
-    never interpreted as Markdown, HTML, LaTeX or an emoji shortcode."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
-
-
 def _fixed(v: Any, fmt: str = ".2f") -> str:
     try:
         f = float(v)

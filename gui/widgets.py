@@ -224,7 +224,7 @@ def workspace_panel() -> None:
                            disabled=ws.data is None and not n_fit, on_click="ignore",
                            help="One file with the data, column settings, the model being built, every fit, the "
                                 "bootstrap runs and the pages' settings. Open it again here in a later session.")
-        st.caption(f"Holds {ws.data_name or 'no data'}, {n_fit} fit{'s' * (n_fit != 1)} and {len(ws.boots)} "
+        st.caption(f"Holds {escape_markdown(ws.data_name or 'no data')}, {n_fit} fit{'s' * (n_fit != 1)} and {len(ws.boots)} "
                    f"bootstrap run{'s' * (len(ws.boots) != 1)}. Fits are refitted on opening.")
     with c2:
         st.file_uploader("Open workspace (replaces this session's data and fits)", type=[workspace.EXTENSION, "zip"],

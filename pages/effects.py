@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import streamlit as st
 
 from gui import cache, charts, effects, page, state, tables, widgets
-from gui.tables import md_text
+from gui.tables import escape_markdown
 
 NONE = "(none)"       # no factor for separate lines (formula labels never look like this)
 
@@ -65,7 +65,7 @@ def means_section(rec, preds, c):
         st.caption(effects.averaging_note(rec, m.columns) + (" Intervals back-transformed from the link scale; tests "
                    "on the link scale." if c.scale == "response" and not res.is_lmm else ""))
     else:
-        st.subheader(f"Slope of {md_text(c.x)}")
+        st.subheader(f"Slope of {escape_markdown(c.x)}")
         per_line = effects.interacts(rec, c.x, c.lines)
         m = cache.effects(rec, "trends", var=c.x, specs=[c.lines] if per_line else [], ddf=c.ddf, level=c.level,
                           adjust=c.adjust)
@@ -99,8 +99,8 @@ def plot_section(rec, preds, c):
 def pairs_section(rec, preds, m, c):
     st.subheader("Pairwise comparisons")
     if m.pairs is None and not preds.is_factor(c.x):
-        st.info(f"Slopes of {md_text(c.x)} are compared between the levels of a factor it interacts with in the "
-                "model" + (f"; {md_text(c.lines)} does not." if c.lines else ": choose one under *Separate lines "
+        st.info(f"Slopes of {escape_markdown(c.x)} are compared between the levels of a factor it interacts with in the "
+                "model" + (f"; {escape_markdown(c.lines)} does not." if c.lines else ": choose one under *Separate lines "
                                                                               "for*."))
         return
     if m.pairs is None:

@@ -214,8 +214,8 @@ def test_fixef_tests_and_anova_display():
 
 
 def test_markdown_text_is_shown_as_written():
-    assert tables.md_text("a_b*c") == r"a\_b\*c"
-    assert tables.md_text(":smile: $x$") == r"\:smile\: \$x\$"
+    assert tables.escape_markdown("a_b*c") == r"a_b\*c"           # an intraword _ is literal
+    assert tables.escape_markdown(":smile: $x$") == r"\:smile: \$x\$"
 
 
 # ------------------------------------------------------------------- code panel
