@@ -233,9 +233,13 @@ def _asymptotic(df: pd.Series) -> bool:
     return bool(np.all(~np.isfinite(df.astype(float))))
 
 
-def fixef_tests_display(ft: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def fixef_tests_display(ft: pd.DataFrame, level: float = 0.95, exp: bool = False) -> pd.DataFrame:
     """Coefficients with t tests (lmerTest's layout: Estimate, Std. Error, df, t value, Pr(>|t|));
-    z value and Pr(>|z|) without a df column when the df are infinite (asymptotic)."""
+    z value and Pr(>|z|) without a df column when the df are infinite (asymptotic).
+
+    With ``exp`` (log and logit links) the table adds ``exp(Estimate)`` and gives the interval
+    on that scale: odds or rate ratios with their intervals, as ``exp(confint(m))`` in R.
+    """
     pct = f"{round(level * 100, 1):g}%"
     z = _asymptotic(ft["df"])
     stat = "z" if z else "t"
@@ -248,8 +252,13 @@ def fixef_tests_display(ft: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     out[f"{stat} value"] = [_fixed(v) for v in ft["statistic"]]
     out[f"Pr(>|{stat}|)"] = [fmt_p(v) for v in ft["p_value"]]
     out[""] = [stars(v) for v in ft["p_value"]]
-    out[f"{pct} lower"] = [fmt_num(v, 5) for v in ft["lower"]]
-    out[f"{pct} upper"] = [fmt_num(v, 5) for v in ft["upper"]]
+    if exp:
+        out.insert(1, "exp(Estimate)", [fmt_num(v, 5) for v in np.exp(ft["estimate"].to_numpy(float))])
+        out[f"{pct} lower (exp)"] = [fmt_num(v, 5) for v in np.exp(ft["lower"].to_numpy(float))]
+        out[f"{pct} upper (exp)"] = [fmt_num(v, 5) for v in np.exp(ft["upper"].to_numpy(float))]
+    else:
+        out[f"{pct} lower"] = [fmt_num(v, 5) for v in ft["lower"]]
+        out[f"{pct} upper"] = [fmt_num(v, 5) for v in ft["upper"]]
     return out
 
 

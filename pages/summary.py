@@ -50,15 +50,15 @@ def body(rec) -> None:
             if why:
                 st.warning(why)
         ft = cache.effects(rec, "fixef_tests", ddf=ddf)
-        widgets.table(ft, f"fixef_fit{rec.id}", display=tables.fixef_tests_display(ft), key="dl.coeftable")
+        exp = res.link in ("log", "logit") and bool(widgets.pref_toggle(
+            "Show exp(estimate) (odds or rate ratios)", "summary.exp", False))
+        widgets.table(ft, f"fixef_fit{rec.id}", display=tables.fixef_tests_display(ft, exp=exp), key="dl.coeftable")
         st.caption(("Wald z tests and 95% Wald intervals" if ddf == "asymptotic" else
                     f"t tests and 95% intervals with {effects.DDF_LABELS[ddf]} df")
                    + ". Significance: *** < 0.001, ** < 0.01, * < 0.05, . < 0.1")
         if len(ft) > 1 or ft.index[0] != "(Intercept)":
-            exp = res.link in ("log", "logit") and widgets.pref_toggle(
-                "Show exp(estimate) (odds or rate ratios)", "summary.exp", False)
             widgets.chart(charts.coefplot(ft.rename(columns={"lower": "ci_lower", "upper": "ci_upper"}),
-                                          exp=bool(exp), interval="Wald interval" if ddf == "asymptotic" else
+                                          exp=exp, interval="Wald interval" if ddf == "asymptotic" else
                                           f"t interval ({effects.DDF_LABELS[ddf]} df)"), f"coefplot_fit{rec.id}")
 
     with widgets.guard("the ANOVA table"):

@@ -251,3 +251,15 @@ def test_r_code_reproduces_the_glmm_tables_on_the_response_scale():
     r = codegen.r_code(simple_parse("reaction ~ 1 + factor(days) + (1 | subj)"), "sleepstudy", by)
     assert 'emm <- emmeans(m, ~ days | `my group`, lmer.df = "satterthwaite")' in r
     assert "anova(" not in r
+
+
+def test_odds_ratio_toggle_changes_the_table_too():
+    ft = pd.DataFrame({"estimate": [-1.4, 0.7], "std_error": [0.2, 0.3], "df": [np.inf, np.inf],
+                       "statistic": [-7.0, 2.33], "p_value": [1e-12, 0.02], "lower": [-1.8, 0.1],
+                       "upper": [-1.0, 1.3]}, index=["(Intercept)", "period2"])
+    plain = tables.fixef_tests_display(ft)
+    ratios = tables.fixef_tests_display(ft, exp=True)
+    assert "exp(Estimate)" not in plain and "95% lower" in plain
+    assert ratios.loc["period2", "exp(Estimate)"] == tables.fmt_num(np.exp(0.7), 5)
+    assert ratios.loc["period2", "95% lower (exp)"] == tables.fmt_num(np.exp(0.1), 5)
+    assert ratios.loc["period2", "Estimate"] == plain.loc["period2", "Estimate"]
