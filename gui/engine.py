@@ -1,12 +1,10 @@
 """The app's single doorway to :mod:`mm_core`, plus plain-language error messages.
 
 The engine's functions the app uses are re-exported here, so every GUI module names one
-module; :func:`parametric_bootstrap` adds the app's chunking (a lively progress bar and a
-quick cancel).
+module.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from mm_core import (BootstrapResult, caterpillar, cooks_distance, fit, icc, likelihood_ratio_test,  # noqa: F401 - re-exported
@@ -24,35 +22,17 @@ from mm_core import anova, emmeans, emtrends, fixef_tests, pairwise  # noqa: F40
 from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
 
 
-CHUNK_SECONDS = 0.5      # aimed-at duration of one chunk of replicates (progress and cancel points)
-
-
-def bootstrap_chunk_size(n: int, seconds_per_fit: float | None = None) -> int:
-    """Replicates per chunk: about ``CHUNK_SECONDS`` of work (from the time of the original fit),
-    at most a hundredth of the run and at most 200, at least 1.
-
-    The engine reports progress and checks for a cancel after each chunk, so a chunk that
-    takes half a second moves the bar from the first replicates of a slow GLMM and lets a
-    cancel stop within about a second, keeping what is done.
-    """
-    per_fit = max(float(seconds_per_fit or 0.0), 1e-4)
-    by_time = max(1, int(CHUNK_SECONDS / per_fit))
-    return max(1, min(by_time, math.ceil(n / 100), 200))
-
-
 def parametric_bootstrap(result: Any, n: int, *, seed: int, progress: Any = None) -> Any:
-    """The engine's bootstrap, in chunks of about ``CHUNK_SECONDS`` (timed by the fit's own
-    optimization) for a lively progress bar and a quick cancel."""
-    per_fit = getattr(getattr(result, "optsum", None), "elapsed", None)
-    return _parametric_bootstrap(result, n, seed=seed, progress=progress,
-                                 chunk_size=bootstrap_chunk_size(n, per_fit))
+    """The engine's bootstrap with its default chunking: tasks of 1, 2, 4, … replicates and a
+    progress call every quarter second, so the bar moves from the first replicates of a slow
+    GLMM, and a cancel stops the running tasks after their current replicate, keeping every
+    finished one."""
+    return _parametric_bootstrap(result, n, seed=seed, progress=progress)
 
 
 def power(target: Any, test: Any, *, n_sim: int, progress: Any = None, **kwargs: Any) -> Any:
-    """The engine's power run, in chunks small enough for a lively progress bar and a quick cancel."""
-    n_sizes = len(kwargs.get("sizes") or [0])
-    return _power(target, test, n_sim=n_sim, progress=progress,
-                  chunk_size=min(max(4, math.ceil(n_sim * n_sizes / 100)), 100), **kwargs)
+    """The engine's power run with the same chunking, progress and cancel as the bootstrap."""
+    return _power(target, test, n_sim=n_sim, progress=progress, **kwargs)
 
 
 def is_user_error(e: BaseException | None) -> bool:
