@@ -52,7 +52,7 @@ def walk(pg: Page) -> None:
     go(pg, "Model")
     formula = widget(pg, "w.m.formula").locator("textarea")
     expect(formula).to_have_value("ticks ~ 1 + year + cheight + (1 | brood) + (1 | location)")
-    pg.get_by_role("button", name="Fit", exact=True).click()
+    pg.get_by_role("button", name="Fit Poisson GLMM (log link)").click()
     settle(pg)
     expect(pg.get_by_text(re.compile(r"Fit 1 done in"))).to_be_visible(timeout=120_000)
 

@@ -51,7 +51,10 @@ def fit(pg: Page, formula: str, n: int) -> None:
     box.press("Control+Enter")
     settle(pg)
     expect(box).to_have_value(formula)
-    pg.get_by_role("button", name="Fit (ML)").click()
+    if widget(pg, "w.m.reml").locator("input").is_checked():           # REML is the default; these fits are ML
+        widget(pg, "w.m.reml").locator("label").click()
+        settle(pg)
+    pg.get_by_role("button", name="Fit Gaussian LMM (ML)").click()
     expect(pg.get_by_text(re.compile(rf"Fit {n} done in"))).to_be_visible(timeout=120_000)
     settle(pg)
 
