@@ -211,9 +211,12 @@ def _generic_display(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _page_display(disp: pd.DataFrame, first: str | None = None) -> pd.DataFrame:
-    """A page's display table for the report: the index as a first column, without the stars."""
+def _page_display(disp: pd.DataFrame, p_values: Any = None, first: str | None = None) -> pd.DataFrame:
+    """A page's display table for the report: the index as a first column, without the stars,
+    p-values (the last column) as APA writes them."""
     disp = disp.drop(columns=[""], errors="ignore")
+    if p_values is not None:
+        disp[disp.columns[-1]] = [apa_p(v) for v in p_values]
     if first is not None:
         disp = disp.reset_index(names=first)
     return disp.reset_index(drop=True)
@@ -230,7 +233,7 @@ def _anova_table(rec: Any, tests: Tests, inference: Inference) -> Table | None:
         note = f"Type {kind} F tests with infinite denominator df."
     else:
         note = f"Type {kind} F tests with {effects.DDF_LABELS[tests.ddf]} denominator df (lmerTest's anova)."
-    return Table("Tests of the model's terms", _page_display(tables.anova_display(tab), "Term"), note)
+    return Table("Tests of the model's terms", _page_display(tables.anova_display(tab), tab["p_value"], "Term"), note)
 
 
 def _means_tables(rec: Any, tests: Tests, inference: Inference) -> list[Table]:
@@ -244,22 +247,25 @@ def _means_tables(rec: Any, tests: Tests, inference: Inference) -> list[Table]:
     grid = ", ".join(v for v in m.columns if v not in m.by)
     if slopes:
         title = f"Slope of {choice['x']}" + (f" at each level of {grid}" if m.columns else "")
-        disp = tables.means_display(m.table, m.columns, level, estimate="Slope", tests=True)
+        disp = _page_display(tables.means_display(m.table, m.columns, level, estimate="Slope", tests=True),
+                             m.table["p_value"])
     else:
         title = f"Estimated marginal means of {grid}" + (f" within each level of {', '.join(m.by)}" if m.by else "")
-        disp = tables.means_display(m.table, m.columns, level, estimate=effects.estimate_label(rec.result, scale))
+        disp = _page_display(tables.means_display(m.table, m.columns, level,
+                                                  estimate=effects.estimate_label(rec.result, scale)))
     where = ("" if rec.result.is_lmm or slopes else " on the response scale, back-transformed from the link scale,"
              if scale == "response" else " on the link scale,")
     note = (f"{'Slopes' if slopes else 'Means'}{where} as emmeans computes them: factors not shown averaged with "
             "equal weights, covariates not shown at their means; "
             + (f"{effects.DDF_LABELS[tests.ddf]} df" if tests.ddf != "asymptotic" else "asymptotic (z)")
             + f" {round(level * 100)}% confidence intervals.")
-    out = [Table(title, _page_display(disp), note)]
+    out = [Table(title, disp, note)]
     if m.pairs is not None:
         adjust = choice.get("adjust", "tukey")
         words = effects.scales(rec.result)
         out.append(Table(f"Pairwise comparisons of the {'slopes' if slopes else 'means'}",
-                         _page_display(tables.pairs_display(m.pairs, m.by, level, ratio=m.ratio)),
+                         _page_display(tables.pairs_display(m.pairs, m.by, level, ratio=m.ratio),
+                                       m.pairs["p_value"]),
                          f"Estimates are {words.ratio + 's' if m.ratio else 'differences'}; p-values and intervals "
                          + ("not adjusted for multiple comparisons." if adjust == "none" else
                             f"with {effects.ADJUST_LABELS[adjust]} adjustment.")))
@@ -347,10 +353,10 @@ def methods_paragraph(rec: Any, tests: Tests, boot: Any = None, boot_level: floa
         text.append(f"Fixed effects were tested with Wald z tests (infinite denominator df) with {pct} Wald "
                     "confidence intervals.")
     else:
-        source = "pbkrtest's" if tests.ddf == "kenward-roger" else "lmerTest's"
+        source = "pbkrtest" if tests.ddf == "kenward-roger" else "lmerTest"
         text.append(f"Fixed effects were tested with t tests with {effects.DDF_LABELS[tests.ddf]} denominator "
-                    f"degrees of freedom (as {source} method computes them), with {pct} confidence intervals "
-                    "from the same t distributions.")
+                    f"degrees of freedom (as {source} computes them), with {pct} confidence intervals from the "
+                    "same t distributions.")
     if tests.why:
         text.append(tests.why)
     if effects.predictors(rec).terms:
@@ -358,7 +364,8 @@ def methods_paragraph(rec: Any, tests: Tests, boot: Any = None, boot_level: floa
         text.append(f"The model's terms were tested with type {kind} "
                     + ("Wald χ² tests (as car::Anova computes them)." if not res.is_lmm else
                        "F tests with infinite denominator df." if tests.ddf == "asymptotic" else
-                       f"F tests with {effects.DDF_LABELS[tests.ddf]} denominator df (as lmerTest's anova)."))
+                       f"F tests with {effects.DDF_LABELS[tests.ddf]} denominator df (as lmerTest's anova "
+                       "computes them)."))
     choice = inference.effects.get(rec.id)
     if choice:
         adjust = choice.get("adjust", "tukey")

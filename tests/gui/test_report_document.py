@@ -150,6 +150,7 @@ def test_report_has_the_anova_table_and_names_the_df_method(lmm_record, glmm2):
     for col, want in LMERTEST_ML_ANOVA_DAYS.items():
         assert a.loc["days", col] == pytest.approx(want, rel=2e-3, abs=1e-6 if col == "p_value" else 0), col
     row = anova.frame.set_index("Term").loc["days"]
+    assert row["Pr(>F)"] == "< .001"                                                  # APA, as the other tables
     assert row["F value"] == f"{a.loc['days', 'f_value']:.3f}" and row["DenDF"] == "18"    # lmerTest: 48.551, 18.0002
     assert "type III" in lmm.paragraph and "Satterthwaite denominator degrees of freedom" in lmm.paragraph
     assert "Type III F tests with Satterthwaite denominator df" in anova.note
