@@ -10,8 +10,7 @@ Layers (checked by ``tests/gui/test_layers.py``):
   means and comparisons of a fit, shaped for the Summary and Effects pages), ``sparsity``, ``report`` (plain-language warnings), ``comparison`` (LRT),
   ``bootstrap_view``, ``jobs`` (background work), ``workers`` (worker processes), ``engine``
   (the one doorway to ``mm_core``), ``workspace`` (the saved-session file), ``versions``,
-  ``fixef_table`` (fixed-effects tests), ``report_document`` and ``report_figures`` (HTML and
-  Word reports), ``augmented_data`` (results back into the data).
+  ``report_document`` and ``report_figures`` (HTML and Word reports), ``augmented_data`` (results back into the data).
 - Streamlit: ``state`` (every session-state key), ``cache`` (every ``st.cache_*``),
   ``actions`` (state-changing operations), ``page`` (setup + guard of every page),
   ``widgets`` (charts, tables, durable selectors, job panel, code panel), ``model_builder``

@@ -180,6 +180,14 @@ def slope_note(rec: Any, x: str, lines: str | None) -> str:
 # ------------------------------------------------------------------- tables
 
 
+def requested_ddf(result: Any, pref: Any) -> str:
+    """The df method the Summary page is set to for a fit: the preference where it applies to the
+    fit (Kenward–Roger needs a REML fit), else the first that does (Satterthwaite for an LMM,
+    asymptotic for a GLMM)."""
+    choices = ddf_choices(result)
+    return pref if pref in choices else choices[0]
+
+
 def _ddf(rec: Any, ddf: str) -> str:
     """The df method asked for; a GLMM's tests are asymptotic whatever the LMM preference is."""
     return ddf if rec.result.is_lmm else "asymptotic"
@@ -277,6 +285,18 @@ def trends(rec: Any, var: str, specs: list[str], ddf: str = "satterthwaite", lev
     (``emtrends(m, ~ specs, var = )``, ``pairs(..)``)."""
     m = engine.emtrends(rec.result, list(specs), var, ddf=_ddf(rec, ddf), level=level, data=rec.data)
     return Means(table=m.table, pairs=_pairs(m, [], adjust), columns=tuple(specs), by=())
+
+
+def shown_means(rec: Any, x: str, lines: str | None = None, compare: str = "within", ddf: str = "satterthwaite",
+                scale: str = "link", level: float = 0.95, adjust: str = "tukey") -> Means:
+    """The table the Effects page shows for its choices: for a factor ``x`` its marginal means
+    (with ``lines``, compared ``"within"`` each of its levels or over ``"all"`` combinations),
+    for a covariate ``x`` its slope (at each level of ``lines`` where the model lets it differ)."""
+    if predictors(rec).is_factor(x):
+        by = [lines] if lines and compare == "within" else []
+        specs = [x] + ([lines] if lines and not by else [])
+        return means(rec, specs, by, ddf=ddf, scale=scale, level=level, adjust=adjust)
+    return trends(rec, x, [lines] if interacts(rec, x, lines) else [], ddf=ddf, level=level, adjust=adjust)
 
 
 def prediction_grid(rec: Any, x: str, lines: str | None = None, ddf: str = "satterthwaite", scale: str = "link",

@@ -151,7 +151,9 @@ def power_section() -> None:
         else:
             run = dict(n_sim=opts["n_sim"], seed=opts["seed"], along=opts["along"], sizes=sizes,
                        level=opts["alpha"], **extra)
-            plan_actions.start_power(target, test, run, source=label, target_power=opts["target"], wait=0.5)
+            job = plan_actions.start_power(target, test, run, source=label, target_power=opts["target"], wait=0.5)
+            if job is not None and state.job() is None:
+                st.rerun()          # done within the wait and collected: its message shows from the top of the page
     widgets.job_panel("power")
     power_results(state.power_record())
 

@@ -1,13 +1,14 @@
 """A report of one or more fits to hand in: a self-contained HTML file and a Word document.
 
 :func:`build` gathers the content from the same sources as the pages (the engine's result, the
-fixed-effects tests of :func:`gui.fixef_table.fixef_table`, the display tables of
-:mod:`gui.tables`, the bootstrap view, the chart builders and :mod:`gui.codegen`), so a number
-in the report is the number on the page, rounded only when written out. :func:`to_html` and
-:func:`to_docx` write the same content: the data description, then per fit its formula and
-method, a methods paragraph written from the fit, APA-style tables (fixed effects, variance
-components, fit statistics, ANOVA where the engine has it, bootstrap intervals), the chosen
-figures and the code that reproduces the fit in Python, R and Julia. No Streamlit here.
+tests, ANOVA and marginal means of :mod:`gui.effects` with the choices made on the Summary and
+Effects pages, the display tables of :mod:`gui.tables`, the bootstrap view, the chart builders
+and :mod:`gui.codegen`), so a number in the report is the number on the page, rounded only when
+written out. :func:`to_html` and :func:`to_docx` write the same content: the data description,
+then per fit its formula and method, a methods paragraph written from the fit, APA-style tables
+(fixed effects, variance components, fit statistics, the ANOVA table, the marginal means and
+comparisons of the Effects page, bootstrap intervals), the chosen figures and the code that
+reproduces the fit in Python, R and Julia. No Streamlit here.
 """
 from __future__ import annotations
 
@@ -23,10 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import mm_core
-from gui import bootstrap_view, codegen, report_figures, tables
+from gui import bootstrap_view, codegen, effects, report_figures, tables
 from gui.data_design import group_codes
-from gui.fixef_table import fixef_table
 from gui.report import method_label
 from gui.versions import APP_NAME, APP_VERSION, software
 
@@ -71,6 +70,85 @@ class Report:
     figure_note: str = ""
 
 
+@dataclass(frozen=True)
+class Inference:
+    """The choices of the Summary and Effects pages that the report's tests follow.
+
+    Fields
+    ------
+    ddf : str
+        The df method chosen on the Summary page for LMMs (``"satterthwaite"``,
+        ``"kenward-roger"``, ``"asymptotic"``); a GLMM's tests are asymptotic. Where the method
+        does not apply to a fit the report falls back as the page does, and says why.
+    anova_type : int
+        Type of the ANOVA table (3 or 2), as chosen on the Summary page.
+    effects : dict
+        ``fit id -> keyword arguments of gui.effects.shown_means`` (``x, lines, compare, scale,
+        level, adjust``): the marginal means or slopes the Effects page shows for the fit; fits
+        without an entry have none in the report.
+
+    The tables are computed by the functions of :mod:`gui.effects` the pages call (the report
+    is built on a download's click, outside the pages' session cache).
+    """
+
+    ddf: str = "satterthwaite"
+    anova_type: int = 3
+    effects: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tests:
+    """The fixed-effects tests of one fit as its Summary page shows them.
+
+    Fields
+    ------
+    table : DataFrame
+        :func:`gui.effects.fixef_tests`: ``estimate, std_error, df, statistic, p_value, lower, upper``.
+    ddf : str
+        The df method the table was computed with.
+    why : str
+        Why it is not the method chosen ("" when it is).
+    level : float
+        Confidence level of the intervals.
+    """
+
+    table: pd.DataFrame
+    ddf: str
+    why: str
+    level: float
+
+    @property
+    def statistic(self) -> str:
+        return "z" if self.ddf == "asymptotic" else "t"
+
+    @property
+    def label(self) -> str:
+        """The tests in words: "t tests with Satterthwaite df", "Wald z tests"."""
+        return "Wald z tests" if self.ddf == "asymptotic" else f"t tests with {effects.DDF_LABELS[self.ddf]} df"
+
+
+def fixef_tests(rec: Any, inference: Inference = Inference(), level: float = 0.95) -> Tests:
+    """The fixed-effects tests of a fit as its Summary page shows them: the df method chosen
+    there (:func:`gui.effects.requested_ddf`) with the page's fallback
+    (:func:`gui.effects.usable_ddf`), the table from :func:`gui.effects.fixef_tests`.
+
+    Examples
+    --------
+    >>> from mm_core import datasets, fit
+    >>> from gui.state import FitRecord
+    >>> d = datasets.load("sleepstudy")
+    >>> m = fit("reaction ~ 1 + days + (1 + days | subj)", d)
+    >>> t = fixef_tests(FitRecord(1, None, m.formula, "sleepstudy", "k", d, m))
+    >>> t.ddf, round(float(t.table.loc["days", "df"]), 2)
+    ('satterthwaite', 17.0)
+    """
+    res = rec.result
+    ddf, why = "asymptotic", ""
+    if res.is_lmm:
+        ddf, why = effects.usable_ddf(rec, effects.requested_ddf(res, inference.ddf))
+    return Tests(effects.fixef_tests(rec, ddf=ddf, level=level), ddf, why, level)
+
+
 # ---------------------------------------------------------------- APA number formats
 
 
@@ -91,19 +169,20 @@ def _num(v: Any, digits: int = 4) -> str:
     return tables.fmt_num(v, digits)
 
 
-def _fixed_effects_table(res: Any, level: float) -> Table:
-    ft = fixef_table(res, level)
-    stat = ft.attrs.get("statistic", "z")
-    pct = f"{round(level * 100)}%"
+def _fixed_effects_table(tests: Tests) -> Table:
+    ft, stat = tests.table, tests.statistic
+    pct = f"{round(tests.level * 100)}%"
     rows = []
     for name, r in ft.iterrows():
         rows.append({"Term": str(name), "Estimate": _num(r["estimate"], 5), "SE": _num(r["std_error"], 4),
                      "df": "∞" if not np.isfinite(r["df"]) else f"{r['df']:.1f}",
                      stat: f"{r['statistic']:.2f}" if np.isfinite(r["statistic"]) else "",
                      "p": apa_p(r["p_value"]),
-                     f"{pct} CI": f"[{_num(r['ci_lower'], 5)}, {_num(r['ci_upper'], 5)}]"})
-    note = (f"Tests: {ft.attrs.get('df_method', '')}. CI = {pct} confidence interval"
-            + (" (Wald)." if stat == "z" else f" with the {ft.attrs.get('df_method', '')} df."))
+                     f"{pct} CI": f"[{_num(r['lower'], 5)}, {_num(r['upper'], 5)}]"})
+    note = (f"Tests: {tests.label}. CI = {pct} confidence interval"
+            + (" (Wald)." if stat == "z" else f" with the {effects.DDF_LABELS[tests.ddf]} df."))
+    if tests.why:
+        note += " " + tests.why
     return Table("Fixed effects", pd.DataFrame(rows), note)
 
 
@@ -132,20 +211,65 @@ def _generic_display(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _anova_table(res: Any) -> Table | None:
-    fn = getattr(mm_core, "anova", None)
-    if fn is None:
+def _page_display(disp: pd.DataFrame, p_values: Any = None, first: str | None = None) -> pd.DataFrame:
+    """A page's display table for the report: the index as a first column, without the stars,
+    p-values (the last column) as APA writes them."""
+    disp = disp.drop(columns=[""], errors="ignore")
+    if p_values is not None:
+        disp[disp.columns[-1]] = [apa_p(v) for v in p_values]
+    if first is not None:
+        disp = disp.reset_index(names=first)
+    return disp.reset_index(drop=True)
+
+
+def _anova_table(rec: Any, tests: Tests, inference: Inference) -> Table | None:
+    if not effects.predictors(rec).terms:
         return None
-    try:
-        tab = fn(res)
-    except Exception:  # noqa: BLE001 - the ANOVA table is optional in a report
-        return None
-    if not isinstance(tab, pd.DataFrame) or tab.empty:
-        return None
-    disp = _generic_display(tab)
-    disp.insert(0, "Term", [str(i) for i in tab.index])
-    return Table("ANOVA table of the fixed effects", disp.reset_index(drop=True),
-                 str(tab.attrs.get("method", "")))
+    kind = "III" if inference.anova_type == 3 else "II"
+    tab = effects.anova(rec, type=inference.anova_type, ddf=tests.ddf)
+    if not rec.result.is_lmm:
+        note = f"Type {kind} Wald χ² tests (car::Anova)."
+    elif tests.ddf == "asymptotic":
+        note = f"Type {kind} F tests with infinite denominator df."
+    else:
+        note = f"Type {kind} F tests with {effects.DDF_LABELS[tests.ddf]} denominator df (lmerTest's anova)."
+    return Table("Tests of the model's terms", _page_display(tables.anova_display(tab), tab["p_value"], "Term"), note)
+
+
+def _means_tables(rec: Any, tests: Tests, inference: Inference) -> list[Table]:
+    """The marginal means (or slopes) and their comparisons as the Effects page shows them."""
+    choice = inference.effects.get(rec.id)
+    if not choice:
+        return []
+    m = effects.shown_means(rec, ddf=tests.ddf, **choice)
+    level, scale = choice.get("level", 0.95), choice.get("scale", "link")
+    slopes = not effects.predictors(rec).is_factor(choice["x"])
+    grid = ", ".join(v for v in m.columns if v not in m.by)
+    if slopes:
+        title = f"Slope of {choice['x']}" + (f" at each level of {grid}" if m.columns else "")
+        disp = _page_display(tables.means_display(m.table, m.columns, level, estimate="Slope", tests=True),
+                             m.table["p_value"])
+    else:
+        title = f"Estimated marginal means of {grid}" + (f" within each level of {', '.join(m.by)}" if m.by else "")
+        disp = _page_display(tables.means_display(m.table, m.columns, level,
+                                                  estimate=effects.estimate_label(rec.result, scale)))
+    where = ("" if rec.result.is_lmm or slopes else " on the response scale, back-transformed from the link scale,"
+             if scale == "response" else " on the link scale,")
+    note = (f"{'Slopes' if slopes else 'Means'}{where} as emmeans computes them: factors not shown averaged with "
+            "equal weights, covariates not shown at their means; "
+            + (f"{effects.DDF_LABELS[tests.ddf]} df" if tests.ddf != "asymptotic" else "asymptotic (z)")
+            + f" {round(level * 100)}% confidence intervals.")
+    out = [Table(title, disp, note)]
+    if m.pairs is not None:
+        adjust = choice.get("adjust", "tukey")
+        words = effects.scales(rec.result)
+        out.append(Table(f"Pairwise comparisons of the {'slopes' if slopes else 'means'}",
+                         _page_display(tables.pairs_display(m.pairs, m.by, level, ratio=m.ratio),
+                                       m.pairs["p_value"]),
+                         f"Estimates are {words.ratio + 's' if m.ratio else 'differences'}; p-values and intervals "
+                         + ("not adjusted for multiple comparisons." if adjust == "none" else
+                            f"with {effects.ADJUST_LABELS[adjust]} adjustment.")))
+    return out
 
 
 def _bootstrap_table(boot: Any, level: float) -> Table:
@@ -200,8 +324,8 @@ def _contrasts(res: Any) -> str:
     return "Categorical predictors were coded as " + "; ".join(bits) + "."
 
 
-def methods_paragraph(rec: Any, ft_attrs: dict, boot: Any = None, level: float = 0.95,
-                      boot_level: float = 0.95) -> str:
+def methods_paragraph(rec: Any, tests: Tests, boot: Any = None, boot_level: float = 0.95,
+                      inference: Inference = Inference()) -> str:
     """A methods paragraph written from the fit: software, estimation, optimizer and convergence,
     df method, random-effects structure, contrasts, singular-fit and convergence notes."""
     res = rec.result
@@ -224,14 +348,31 @@ def methods_paragraph(rec: Any, ft_attrs: dict, boot: Any = None, level: float =
                                                           "dropped." if res.n_dropped else
                                                           "; no rows were dropped."),
     ]
-    stat = ft_attrs.get("statistic", "z")
-    pct = f"{round(level * 100)}%"
-    if stat == "z":
+    pct = f"{round(tests.level * 100)}%"
+    if tests.ddf == "asymptotic":
         text.append(f"Fixed effects were tested with Wald z tests (infinite denominator df) with {pct} Wald "
                     "confidence intervals.")
     else:
-        text.append(f"Fixed effects were tested with t tests with {ft_attrs.get('df_method')} denominator "
-                    f"degrees of freedom, with {pct} confidence intervals.")
+        source = "pbkrtest" if tests.ddf == "kenward-roger" else "lmerTest"
+        text.append(f"Fixed effects were tested with t tests with {effects.DDF_LABELS[tests.ddf]} denominator "
+                    f"degrees of freedom (as {source} computes them), with {pct} confidence intervals from the "
+                    "same t distributions.")
+    if tests.why:
+        text.append(tests.why)
+    if effects.predictors(rec).terms:
+        kind = "III" if inference.anova_type == 3 else "II"
+        text.append(f"The model's terms were tested with type {kind} "
+                    + ("Wald χ² tests (as car::Anova computes them)." if not res.is_lmm else
+                       "F tests with infinite denominator df." if tests.ddf == "asymptotic" else
+                       f"F tests with {effects.DDF_LABELS[tests.ddf]} denominator df (as lmerTest's anova "
+                       "computes them)."))
+    choice = inference.effects.get(rec.id)
+    if choice:
+        adjust = choice.get("adjust", "tukey")
+        text.append("Estimated marginal means and slopes were computed as emmeans computes them, over a reference "
+                    "grid with equal weights for the factors not shown and the covariates at their means, with "
+                    + ("unadjusted pairwise comparisons." if adjust == "none" else
+                       f"{effects.ADJUST_LABELS[adjust]}-adjusted pairwise comparisons."))
     if res.is_singular:
         text.append("The fit is singular: at least one variance is estimated as zero or one correlation as ±1, "
                     "so the random-effects structure is more complex than the data support.")
@@ -278,20 +419,19 @@ def _data_section(records: Sequence[Any]) -> tuple[list[str], Table]:
     return paragraphs, Table("Observations and grouping factors", pd.DataFrame(rows), note)
 
 
-def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], levels: dict, extra: Sequence[Table],
+def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], levels: dict, inference: Inference,
                  figs_out: list) -> FitSection:
     res = rec.result
-    level = levels["fixef"]
-    ft_attrs = fixef_table(res, level).attrs
-    tabs = [_fixed_effects_table(res, level), _variance_table(res), _fit_statistics_table(res)]
-    anova = _anova_table(res)
+    tests = fixef_tests(rec, inference, levels["fixef"])
+    tabs = [_fixed_effects_table(tests), _variance_table(res), _fit_statistics_table(res)]
+    anova = _anova_table(rec, tests, inference)
     if anova is not None:
         tabs.append(anova)
-    tabs += list(extra)
+    tabs += _means_tables(rec, tests, inference)
     if boot is not None:
         tabs.append(_bootstrap_table(boot, levels["boot"]))
     sec = FitSection(heading=rec.label[:1].upper() + rec.label[1:], formula=rec.formula, method=method_label(res),
-                     paragraph=methods_paragraph(rec, ft_attrs, boot, level, levels["boot"]), tables=tabs,
+                     paragraph=methods_paragraph(rec, tests, boot, levels["boot"], inference), tables=tabs,
                      code=codegen.all_code(rec.spec, rec.data_name))
     for title, fig in report_figures.figures(rec, boot, chosen, ranef_level=levels["ranef"],
                                              boot_level=levels["boot"]):
@@ -301,7 +441,7 @@ def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], levels: dict, extra
 
 def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figures: Sequence[str] = (),
           level: float = 0.95, ranef_level: float = 0.95, boot_level: float = 0.95,
-          extra_tables: dict[int, Sequence[Table]] | None = None,
+          inference: Inference = Inference(),
           comparison: pd.DataFrame | None = None, title: str | None = None,
           render: Callable[[list], list[bytes]] | None = None) -> Report:
     """The report's content for the fits ``records`` (``FitRecord`` objects).
@@ -317,19 +457,19 @@ def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figure
         Levels of the fixed effects' confidence intervals (95 %, as on the Summary page), of the
         random effects' prediction intervals and of the bootstrap intervals (those the Random
         effects and Bootstrap pages are set to).
-    extra_tables : dict, optional
-        ``fit id -> [Table]``: further tables a page has for a fit (e.g. marginal means).
+    inference : Inference
+        The df method and ANOVA type chosen on the Summary page and the Effects page's choices
+        per fit; the fixed-effects tests, ANOVA table and marginal means follow them.
     comparison : DataFrame, optional
         The Compare page's table of all fits (``gui.tables.compare_table``).
     render : callable, optional
         Figures to PNG bytes (default :func:`gui.report_figures.to_png`).
     """
     boots = boots or {}
-    extra_tables = extra_tables or {}
     paragraphs, data_table = _data_section(records)
     figs: list = []
     levels = {"fixef": level, "ranef": ranef_level, "boot": boot_level}
-    sections = [_fit_section(rec, boots.get(rec.id), figures, levels, extra_tables.get(rec.id, ()), figs)
+    sections = [_fit_section(rec, boots.get(rec.id), figures, levels, inference, figs)
                 for rec in records]
     note = ""
     if figs:

@@ -250,11 +250,12 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
     levels = {"ranef_level": float(state.pref("re.level", 0.95)), "boot_level": float(state.pref("boot.level", 0.95))}
     name = _slug(records[0].short_label if len(records) == 1 else "all_fits")
     built: dict[str, Any] = {}
+    inference = report_inference(records)            # read here: the report is built outside the page's run
 
     def content() -> Any:
         if "report" not in built:
             built["report"] = report_document.build(records, boots, figures=tuple(figures), comparison=comparison,
-                                                    **levels)
+                                                    inference=inference, **levels)
         return built["report"]
 
     c1, c2 = st.columns(2)
@@ -267,6 +268,27 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
                        icon=":material/article:")
     st.caption("Data description, methods paragraph, APA tables, the chosen figures and the code in Python, R and "
                "Julia. Building it takes a few seconds per figure.")
+
+
+def report_inference(records: list) -> Any:
+    """The Summary page's df method and ANOVA type and the Effects page's choices of each fit
+    (where it has been opened for the fit), for the report's tables."""
+    from gui import effects, report_document
+
+    chosen = {}
+    for rec in records:
+        preds = effects.predictors(rec)
+        x = state.pref(state.effects_pref("x", rec.id))
+        if x not in preds.variables:
+            continue
+        lines = state.pref(state.effects_pref("lines", rec.id))
+        chosen[rec.id] = dict(x=x, lines=lines if lines in preds.factors and lines != x else None,
+                              compare=state.pref(state.effects_pref("compare", rec.id), "within"),
+                              scale="link" if rec.result.is_lmm else state.pref(state.PREF_SCALE, "response"),
+                              level=float(state.pref(state.PREF_LEVEL, 0.95)),
+                              adjust=state.pref(state.PREF_ADJUST, "tukey"))
+    return report_document.Inference(ddf=state.pref(state.PREF_DDF, "satterthwaite"),
+                                     anova_type=int(state.pref(state.PREF_ANOVA_TYPE, 3)), effects=chosen)
 
 
 def results_download(rec: state.FitRecord) -> None:

@@ -13,7 +13,7 @@ NONE = "(none)"       # no factor for separate lines (formula labels never look 
 
 def controls(rec, preds) -> SimpleNamespace:
     res = rec.result
-    c = SimpleNamespace(ddf="asymptotic", scale="link", by=[])
+    c = SimpleNamespace(ddf="asymptotic", scale="link", compare="within")
     c1, c2, c3 = st.columns(3)
     with c1:
         c.x = widgets.pref_select("Predictor (horizontal axis)", state.effects_pref("x", rec.id), preds.variables,
@@ -45,20 +45,22 @@ def controls(rec, preds) -> SimpleNamespace:
                                       format_func=lambda v: f"{v:.0%}")
     with c6:
         if c.lines and preds.is_factor(c.x):
-            within = widgets.pref_select("Compare", state.effects_pref("compare", rec.id), ["within", "all"],
-                                         format_func=lambda v: f"{c.x} within each {c.lines}" if v == "within"
-                                         else "all combinations")
-            c.by = [c.lines] if within == "within" else []
-    c.specs = [c.x] + ([c.lines] if c.lines and not c.by else [])
+            c.compare = widgets.pref_select("Compare", state.effects_pref("compare", rec.id), ["within", "all"],
+                                            format_func=lambda v: f"{c.x} within each {c.lines}" if v == "within"
+                                            else "all combinations")
+    # what is shown is kept as the fit's choices (the report shows the same table)
+    for what, value in (("x", c.x), ("lines", lines), ("compare", c.compare)):
+        if state.pref(state.effects_pref(what, rec.id)) != value:
+            state.set_pref(state.effects_pref(what, rec.id), value)
     return c
 
 
 def means_section(rec, preds, c):
     res = rec.result
+    m = cache.effects(rec, "shown_means", x=c.x, lines=c.lines, compare=c.compare, ddf=c.ddf, scale=c.scale,
+                      level=c.level, adjust=c.adjust)
     if preds.is_factor(c.x):
         st.subheader("Estimated marginal means")
-        m = cache.effects(rec, "means", specs=c.specs, by=c.by, ddf=c.ddf, scale=c.scale, level=c.level,
-                          adjust=c.adjust)
         widgets.table(m.table, f"emmeans_{'_'.join(m.columns)}_fit{rec.id}", key="dl.emmeans", index=False,
                       display=tables.means_display(m.table, m.columns, c.level,
                                                    estimate=effects.estimate_label(res, c.scale)))
@@ -66,9 +68,6 @@ def means_section(rec, preds, c):
                    "on the link scale." if c.scale == "response" and not res.is_lmm else ""))
     else:
         st.subheader(f"Slope of {escape_markdown(c.x)}")
-        per_line = effects.interacts(rec, c.x, c.lines)
-        m = cache.effects(rec, "trends", var=c.x, specs=[c.lines] if per_line else [], ddf=c.ddf, level=c.level,
-                          adjust=c.adjust)
         widgets.table(m.table, f"slopes_{c.x}_fit{rec.id}", key="dl.emtrends", index=False,
                       display=tables.means_display(m.table, m.columns, c.level, estimate="Slope", tests=True))
         st.caption(effects.slope_note(rec, c.x, c.lines))

@@ -23,8 +23,7 @@ from ..simulate import check_count, replicate_rng, seed_entropy
 from .design import (OBSERVATIONS, Scenario, StudyDesign, as_true_model, grow, scenario,
                      theta_of)
 from .hypothesis import (CoefficientTest, LikelihoodRatioTest, TermTest, as_test,
-                         balanced_stratum_df, engine_has_small_sample_tests, small_sample_test,
-                         term_columns)
+                         small_sample_test, term_columns)
 from .result import PowerResult, size_summary
 
 __all__ = ["power"]
@@ -101,7 +100,7 @@ class SizeCase:
                                   "choose larger sizes")
         truth = dict(beta=sc.beta, theta=sc.theta, sigma=sc.sigma)
         self.replicator = make_replicator(pilot, **truth)
-        self.smaller, self.lrt_df, self.df, self.full_fit = None, 0, None, False
+        self.smaller, self.lrt_df, self.full_fit = None, 0, False
         if lrt:
             from ..lrt import likelihood_ratio_test
             small = _fit(sc, _without(design, test.drop), False, options)
@@ -120,10 +119,8 @@ class SizeCase:
                 raise MixedModelError("Satterthwaite and Kenward–Roger degrees of freedom apply to "
                                       "linear mixed models; for a GLMM use the Wald z test "
                                       "(ddf='z') or a likelihood-ratio test")
-            engine = engine_has_small_sample_tests() and test.ddf != "z"
-            if test.ddf != "z" and not engine:
-                self.df = balanced_stratum_df(sc.design, cols)
-            self.full_fit = engine or (isinstance(test, TermTest) and len(cols) > 1)
+            # small-sample df need the refit itself; a z test of several columns its covariance
+            self.full_fit = test.ddf != "z" or (isinstance(test, TermTest) and len(cols) > 1)
         self.p = len(self.fixef_names)
         self.k = len(sc.theta)
 
@@ -152,11 +149,9 @@ class SizeCase:
                 result = _fit(self.scenario, replace(self.scenario.design, y=y), self.reml,
                               self.options, theta0=row[3 + 2 * p:])
                 vcov = result.vcov.to_numpy()
-                if not engine_has_small_sample_tests() or test.ddf == "z":
-                    result = None
             stat, dfv, pv = small_sample_test(test, self.scenario.design,
                                               fixef_names=self.fixef_names, beta=beta,
-                                              std_error=se, vcov=vcov, result=result, df=self.df)
+                                              std_error=se, vcov=vcov, result=result)
             out[:3] = (pv, stat, dfv)
         except (MixedModelError, np.linalg.LinAlgError, ValueError, FloatingPointError):
             out[:3] = np.nan

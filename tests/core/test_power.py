@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import mm_core
+
 from mm_core import (CoefficientTest, LikelihoodRatioTest, MixedModelError, StudyDesign, TermTest,
                      TrueModel, datasets, fit, power, simulate_design)
-from mm_core.power_analysis.hypothesis import balanced_stratum_df
 from mm_core.power_analysis.design import scenario
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
@@ -37,8 +38,8 @@ def _mc_band(p: float, n: int, k: float = 3.5) -> float:
 def test_null_rejection_rate_satterthwaite_nominal_and_z_inflated():
     """8 subjects × 10 observations, a between-subject effect of 0, 2,000 simulations.
 
-    The Satterthwaite t test (df = 8 − 2 = 6 here, lmerTest's value) rejects at the nominal 5 %
-    within Monte-Carlo error; the z test of the same estimates rejects about
+    The Satterthwaite t test (``mm_core.fixef_tests`` of each refit: df = 8 − 2 = 6 here,
+    lmerTest's value, where τ̂ > 0) rejects at the nominal 5 % within Monte-Carlo error; the z test of the same estimates rejects about
     P(|t₆| > 1.96) ≈ 9.8 % of the time: the known inflation of Wald z tests with few groups.
     """
     n = 2000
@@ -46,9 +47,9 @@ def test_null_rejection_rate_satterthwaite_nominal_and_z_inflated():
               n_sim=n, seed=20240, workers=2)
     row = r.table.iloc[0]
     assert row["n_sim"] == n and row["failed"] == 0
-    assert row["mean_df"] == pytest.approx(6.0)
-    assert abs(row["power"] - 0.05) <= _mc_band(0.05, n)
     sims = r.simulations
+    assert sims.loc[~sims["singular"], "df"].to_numpy() == pytest.approx(6.0, rel=1e-3)   # 6.005 at τ̂ ≈ 0
+    assert abs(row["power"] - 0.05) <= _mc_band(0.05, n)
     z = sims["beta[treatdrug]"] / sims["se[treatdrug]"]
     z_rate = float(np.mean(2 * stats.norm.sf(np.abs(z)) < 0.05))
     expected = 2 * stats.t.sf(stats.norm.ppf(0.975), 6)          # 0.098
@@ -71,20 +72,23 @@ def test_power_matches_noncentral_t_closed_form():
     r = power(_between(6, m), CoefficientTest("treatdrug"), params=_model(delta, tau, sigma),
               n_sim=n, seed=7, along="subj", sizes=sizes, workers=2)
     assert list(r.table["size"]) == sizes
+    sims = r.simulations
     for size, (_, row) in zip(sizes, r.table.iterrows()):
         df = size - 2
         ncp = delta / math.sqrt((sigma ** 2 / m + tau ** 2) * 4 / size)
         crit = stats.t.ppf(0.975, df)
         exact = stats.nct.sf(crit, df, ncp) + stats.nct.cdf(-crit, df, ncp)
-        assert row["mean_df"] == df
+        regular = sims.loc[(sims["size"] == size) & ~sims["singular"], "df"].to_numpy()
+        assert regular == pytest.approx(df, rel=1e-3)              # lmerTest's ℓ − 2 where τ̂ > 0
         assert row["singular"] < 0.01
         assert abs(row["power"] - exact) <= _mc_band(exact, n), (size, row["power"], exact)
         assert row["lower"] <= row["power"] <= row["upper"]
     assert r.table["power"].is_monotonic_increasing
 
 
-def test_balanced_stratum_df_equals_lmertest():
-    """Between- and within-subject df of a balanced random-intercept design, against lmerTest.
+def test_between_and_within_subject_df_equal_lmertest():
+    """Between- and within-subject df of a balanced random-intercept design, against lmerTest:
+    the df each power replicate's t test takes from ``mm_core.fixef_tests``.
 
     R 4.2.2, lme4 1.1.31, lmerTest 3.1.3, on tests/reference/power_balanced.csv::
 
@@ -94,14 +98,12 @@ def test_balanced_stratum_df_equals_lmertest():
     """
     df = pd.read_csv(REFERENCE_DIR / "power_balanced.csv")
     m = fit("y ~ 1 + treat + cond + (1 | subj)", df, reml=True)
-    design = m.model.design
-    assert balanced_stratum_df(design, ["treatb"]) == 6.0
-    assert balanced_stratum_df(design, ["condy"]) == 71.0
-    t = m.coeftable["z_value"]
-    assert t["treatb"] == pytest.approx(6.311335511, rel=1e-5)
-    assert t["condy"] == pytest.approx(1.846265002, rel=1e-5)
-    with pytest.raises(MixedModelError, match="vary both between and within"):
-        balanced_stratum_df(design, ["(Intercept)"])
+    for ddf in ("satterthwaite", "kenward-roger"):
+        tab = mm_core.fixef_tests(m, ddf=ddf)
+        assert tab.loc["treatb", "df"] == pytest.approx(5.999999766, rel=2e-3), ddf
+        assert tab.loc["condy", "df"] == pytest.approx(71.000000269, rel=2e-3), ddf
+        assert tab.loc["treatb", "statistic"] == pytest.approx(6.311335511, rel=1e-5), ddf
+        assert tab.loc["condy", "statistic"] == pytest.approx(1.846265002, rel=1e-5), ddf
 
 
 # ============================================================================ reproducibility
@@ -183,7 +185,7 @@ def test_factor_term_f_test_and_glmm():
     m = TrueModel("y ~ 1 + cond + (1 | subj)", fixef={"condb": 0.5, "condc": 1.0},
                   sd={"subj": 1.0}, sigma=1.0)
     r = power(d, TermTest("cond"), params=m, n_sim=10, seed=1, workers=1)
-    assert r.table["mean_df"].iloc[0] == 72 - 12 - 2
+    assert r.table["mean_df"].iloc[0] == pytest.approx(72 - 12 - 2, rel=1e-4)   # lmerTest's within-subject df
     assert r.table["failed"].iloc[0] == 0
     g = TrueModel("y ~ 1 + treat + (1 | subj)", fixef={"(Intercept)": -0.5, "treatdrug": 1.0},
                   sd={"subj": 0.8}, family="binomial")
@@ -243,8 +245,9 @@ def test_bad_fit_based_input(sleep_fit):
         power(sleep_fit, "days", n_sim=5, along="subj", sizes=[10, 20])
     with pytest.raises(MixedModelError, match="unknown coefficient 'day'"):
         power(sleep_fit, CoefficientTest("day", "z"), n_sim=5, workers=1)
-    with pytest.raises(MixedModelError, match="one random intercept in a balanced design"):
-        power(sleep_fit, "days", n_sim=5, workers=1)
+    # Satterthwaite df for any LMM (random slopes too), from the engine's tests of each refit
+    r = power(sleep_fit, "days", n_sim=3, seed=2, workers=1)
+    assert r.table["failed"].iloc[0] == 0 and (r.simulations["df"] > 10).all()
 
 
 @pytest.mark.parametrize("design, params, message", [
@@ -295,33 +298,19 @@ def test_sizes_without_along_is_an_error():
         power(_between(6, 4), "treatdrug", params=_model(1.0), n_sim=5, sizes=[8])
 
 
-def test_engine_small_sample_tests_are_used_when_present(monkeypatch):
-    """With ``mm_core.fixef_tests`` / ``mm_core.anova`` present, each replicate is refitted in
-    full and the test's statistic, df and p-value are theirs (here stand-ins that return the
-    balanced-design values, so the decisions equal the closed-form path's)."""
-    import mm_core
-    calls = []
-
-    def fixef_tests(result, ddf="satterthwaite"):
-        calls.append(ddf)
-        df = balanced_stratum_df(result.model.design, ["treatdrug"])
-        t = result.coeftable["estimate"] / result.coeftable["std_error"]
-        return pd.DataFrame({"statistic": t, "df": df, "p_value": 2 * stats.t.sf(np.abs(t), df)})
-
-    def anova(result, type=3, ddf="satterthwaite"):
-        t = fixef_tests(result, ddf)
-        return pd.DataFrame({"f_value": t["statistic"] ** 2, "den_df": t["df"],
-                             "p_value": t["p_value"]}).rename(index={"treatdrug": "treat"})
-
-    kw = dict(params=_model(1.0), n_sim=15, seed=4, workers=1)
-    plain = power(_between(6, 4), CoefficientTest("treatdrug", "kenward-roger"), **kw)
-    monkeypatch.setattr(mm_core, "fixef_tests", fixef_tests, raising=False)
-    monkeypatch.setattr(mm_core, "anova", anova, raising=False)
-    wired = power(_between(6, 4), CoefficientTest("treatdrug", "kenward-roger"), **kw)
-    assert calls and set(calls) == {"kenward-roger"}
-    np.testing.assert_allclose(wired.rows[:, :3], plain.rows[:, :3], rtol=1e-4)
-    f = power(_between(6, 4), TermTest("treat"), **kw)
-    np.testing.assert_allclose(f.rows[:, 0], plain.rows[:, 0], rtol=1e-4)
+def test_replicate_tests_are_the_engines_tests_of_the_refit():
+    """Each replicate's t and F tests are ``mm_core.fixef_tests`` / ``mm_core.anova`` of the
+    refitted data set (lmerTest's numbers), checked on the simulated data of replicate 0."""
+    kw = dict(params=_model(1.0), n_sim=3, seed=4, workers=1)
+    for test in (CoefficientTest("treatdrug", "kenward-roger"), TermTest("treat")):
+        r = power(_between(6, 4), test, **kw)
+        refit = fit("y ~ 1 + treat + (1 | subj)", r.data(replicate=0), reml=True)
+        if isinstance(test, TermTest):
+            want = mm_core.anova(refit, type=3, ddf="satterthwaite").loc["treat", ["f_value", "den_df", "p_value"]]
+        else:
+            want = mm_core.fixef_tests(refit, ddf="kenward-roger").loc["treatdrug", ["statistic", "df", "p_value"]]
+        row = r.simulations.iloc[0]
+        np.testing.assert_allclose(row[["statistic", "df", "p_value"]].astype(float), want.astype(float), rtol=1e-5)
 
 
 def test_glmm_small_sample_df_is_a_clear_error():

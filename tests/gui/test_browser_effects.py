@@ -35,11 +35,18 @@ def test_effects_walk(page: Page):
         raise
 
 
-def plot_traces(pg: Page) -> list[dict]:
-    pg.wait_for_function("() => document.querySelector('.js-plotly-plot') && "
-                         "document.querySelector('.js-plotly-plot').data")
-    return pg.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map("
-                       "t => ({name: t.name, mode: t.mode, n: t._length}))")
+# the traces Plotly has drawn in the page's first chart (the effect plot): [] while none is drawn
+TRACES = ("(() => { const el = document.querySelector('.js-plotly-plot');"
+          " return el && el._fullData ? el._fullData.map(t => ({name: String(t.name), mode: t.mode, n: t._length}))"
+          " : []; })()")
+
+
+def plot_traces(pg: Page, ready: str) -> list[dict]:
+    """The effect plot's traces once the JavaScript condition ``ready`` holds for them (``traces``):
+    the chart is replaced after the script run ends and Plotly draws it later, slower under load,
+    so this waits for the drawn chart's content rather than for any chart."""
+    pg.wait_for_function(f"() => {{ const traces = {TRACES}; return {ready}; }}", timeout=120_000)
+    return pg.evaluate(f"() => {TRACES}")
 
 
 def walk(pg: Page) -> None:
@@ -66,7 +73,9 @@ def walk(pg: Page) -> None:
     # the covariate on the x axis: a line with a band for each year, the observed counts underneath
     choose(pg, "w.pref.effects.x.1", "cheight")
     choose(pg, "w.pref.effects.lines.1", "year")
-    lines = [t for t in plot_traces(pg) if t["mode"] == "lines" and t["name"] in ("95", "96", "97")]
+    drawn = plot_traces(pg, "traces.filter(t => t.mode === 'lines' && ['95', '96', '97'].includes(t.name))"
+                            ".length === 3")
+    lines = [t for t in drawn if t["mode"] == "lines" and t["name"] in ("95", "96", "97")]
     assert [t["name"] for t in lines] == ["95", "96", "97"] and all(t["n"] > 10 for t in lines)
     expect(pg.get_by_role("heading", name="Slope of cheight")).to_be_visible()
     shot(pg, "effects_1_covariate")
@@ -80,5 +89,7 @@ def walk(pg: Page) -> None:
     expect(means).to_contain_text("5.1164")            # 5.116366 in 1996
     pairs = pg.get_by_test_id("stDataFrame").filter(has_text="Ratio").first
     expect(pairs).to_contain_text("0.31174")           # rate ratio 1995 / 1996: 0.311742
-    assert [t["mode"] for t in plot_traces(pg)][-1] == "markers"
+    drawn = plot_traces(pg, "traces.length > 0 && !traces.some(t => t.mode === 'lines')"
+                            " && traces[traces.length - 1].mode === 'markers'")
+    assert [t["mode"] for t in drawn][-1] == "markers"
     shot(pg, "effects_2_factor")

@@ -120,23 +120,31 @@ def walk(pg: Page, url: str) -> None:
         pd.testing.assert_frame_equal(after[1], before[1])
         pd.testing.assert_frame_equal(after[2], before[2])
         shot(fresh, "ws_3_bootstrap")
-        report(fresh)
+        report(fresh, after[1])
     finally:
         context.close()
 
 
-def report(pg: Page) -> None:
+def report(pg: Page, summary_fixef: pd.DataFrame) -> None:
+    """The report of fit 2 has the Summary page's t tests (its CSV ``summary_fixef``): lmerTest's
+    ``summary(lmer(Reaction ~ Days + (1 | Subject), sleepstudy, REML = FALSE))`` has df 24.49 and
+    162.00, t 26.45 and 13.06 (R 4.2.2, lme4 1.1.31, lmerTest 3.1.3)."""
     go(pg, "Summary")
     open_expander(pg, "Report and results")
     shot(pg, "ws_4_report")
     html = download(pg, "Download report (HTML)").decode("utf-8")
     (ARTIFACTS / "report.html").write_text(html)
     parsed = parse_html(html)
-    fixed = next(t for t in parsed.tables if t and t[0][:6] == ["Term", "Estimate", "SE", "df", "z", "p"])
+    fixed = next(t for t in parsed.tables if t and t[0][:6] == ["Term", "Estimate", "SE", "df", "t", "p"])
     assert [row[0] for row in fixed[1:]] == ["(Intercept)", "days"]
     assert fixed[2][1] == "10.467"                   # lme4: fixef(...)["days"] 10.4673
+    for row in fixed[1:]:                            # the Summary page's numbers, rounded for APA
+        page_row = summary_fixef.loc[row[0]]
+        assert row[3] == f"{page_row['df']:.1f}" and row[4] == f"{page_row['statistic']:.2f}"
+    assert [fixed[1][3], fixed[2][3], fixed[1][4], fixed[2][4]] == ["24.5", "162.0", "26.45", "13.06"]
     methods = [p for p in parsed.paragraphs if p.startswith("Fit 2 is a linear mixed model")]
     assert methods and "maximum likelihood (ML)" in methods[0] and "parametric bootstrap (60 replicates" in methods[0]
+    assert "t tests with Satterthwaite denominator degrees of freedom" in methods[0]
     assert parsed.images >= 1                        # the caterpillar plot, drawn by Kaleido
 
     from docx import Document
@@ -145,6 +153,6 @@ def report(pg: Page) -> None:
     (ARTIFACTS / "report.docx").write_bytes(word)
     doc = Document(io.BytesIO(word))
     grids = [[[c.text for c in row.cells] for row in t.rows] for t in doc.tables]
-    fixed_docx = next(g for g in grids if g[0][:6] == ["Term", "Estimate", "SE", "df", "z", "p"])
+    fixed_docx = next(g for g in grids if g[0][:6] == ["Term", "Estimate", "SE", "df", "t", "p"])
     assert fixed_docx == fixed
     assert any(p.text.startswith("Fit 2 is a linear mixed model") for p in doc.paragraphs)

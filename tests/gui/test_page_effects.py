@@ -146,3 +146,24 @@ def test_effects_within_or_across_the_levels_of_a_second_factor(contra_record):
     assert not problems(at), problems(at)
     assert len(table_with(at, "Slope")) == 1
     assert any("no interaction of age with urban" in c.value for c in at.caption)
+
+
+def test_the_report_follows_the_summary_and_effects_pages(contra_record):
+    """The choices of the Effects page (kept per fit) and the Summary page's df method reach the
+    report: its marginal means are the table the Effects page shows."""
+    from gui import report_document as rd
+    from gui.state import PREFS
+
+    at = page_with_fit(EFFECTS, contra_record, "contra")
+    at.selectbox(key=f"w.pref.effects.x.{contra_record.id}").set_value("livch").run()
+    at.selectbox(key=f"w.pref.effects.lines.{contra_record.id}").set_value("urban").run()
+    assert not problems(at), problems(at)
+    prefs = at.session_state[PREFS]
+    choice = {k: prefs[f"effects.{k}.{contra_record.id}"] for k in ("x", "lines", "compare")}
+    assert choice == {"x": "livch", "lines": "urban", "compare": "within"}
+    shown = table_with(at, "Probability")
+    rep = rd.build([contra_record], inference=rd.Inference(effects={contra_record.id: dict(
+        choice, scale=prefs.get("effects.scale", "response"), level=0.95, adjust="tukey")}))
+    means = next(t for t in rep.fits[0].tables if t.title.startswith("Estimated marginal means of livch"))
+    assert "within each level of urban" in means.title
+    assert list(means.frame["Probability"]) == list(shown["Probability"])     # emmeans: 0.1398693 (livch 0, N)

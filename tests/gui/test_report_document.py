@@ -9,10 +9,20 @@ import pandas as pd
 import pytest
 
 import mm_core
-from gui import engine, report_document as rd, report_figures, tables
+from gui import effects, engine, report_document as rd, report_figures, tables
 from gui.augmented_data import augmented_data, neutralise, to_bytes
-from gui.fixef_table import fixef_table
 from gui.state import BootRecord, FitRecord
+
+# lmerTest on the ML fit of sleepstudy (R 4.2.2 Patched, lme4 1.1.31, lmerTest 3.1.3):
+#   m <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleepstudy, REML = FALSE)
+#   summary(m, ddf = "Satterthwaite")$coefficients; anova(m, type = 3)
+#   s <- summary(m)$coefficients; q <- qt(0.975, s[, "df"]); cbind(s[, 1] - q * s[, 2], s[, 1] + q * s[, 2])
+LMERTEST_ML = pd.DataFrame({"estimate": [251.4051048485, 10.4672859596], "std_error": [6.63212274219, 1.50223021383],
+                            "df": [18.0011347664, 18.0001769285], "statistic": [37.90718516851, 6.96783080464],
+                            "p_value": [1.26375193752e-18, 1.65222790512e-06],
+                            "lower": [237.47159496546, 7.31121961747], "upper": [265.3386147315, 13.6233523017]},
+                           index=["(Intercept)", "days"])
+LMERTEST_ML_ANOVA_DAYS = {"sum_sq": 31798.05029, "den_df": 18.00017693, "f_value": 48.55067, "p_value": 1.6522e-06}
 
 
 class Tables(HTMLParser):
@@ -93,19 +103,84 @@ def fixef_rows(table: list[list[str]]) -> dict[str, list[str]]:
     return {row[0]: row for row in table[1:]}
 
 
-def test_html_has_the_fixed_effects_table_with_the_pages_numbers(report, lmm_record):
+def test_html_has_the_fixed_effects_table_with_the_pages_numbers(report, lmm_record, glmm2):
     page = parse_html(rd.to_html(report))
-    fixed = [t for t in page.tables if t and t[0][:6] == ["Term", "Estimate", "SE", "df", "z", "p"]]
-    assert len(fixed) == 2                                   # one per fit
+    fixed = [t for t in page.tables if t and t[0][:6] == ["Term", "Estimate", "SE", "df", "t", "p"]]
+    assert len(fixed) == 1                                   # the LMM: t tests with Satterthwaite df
     rows = fixef_rows(fixed[0])
-    ct = lmm_record.result.coeftable                          # the Summary page's numbers
-    # lme4: fixef(fm1) 251.405, 10.467; sqrt(diag(vcov)) 6.632, 1.502 (ML)
-    assert rows["(Intercept)"][1] == tables.fmt_num(ct.loc["(Intercept)", "estimate"], 5) == "251.41"
-    assert rows["days"][2] == tables.fmt_num(ct.loc["days", "std_error"], 4) == "1.502"
-    assert rows["days"][4] == f"{ct.loc['days', 'z_value']:.2f}" and rows["days"][5] == "< .001"
-    assert rows["days"][6] == f"[{tables.fmt_num(ct.loc['days', 'ci_lower'], 5)}, " \
-                              f"{tables.fmt_num(ct.loc['days', 'ci_upper'], 5)}]"
+    ft = effects.fixef_tests(lmm_record, "satterthwaite")    # the Summary page's numbers
+    pd.testing.assert_frame_equal(ft, mm_core.fixef_tests(lmm_record.result, ddf="satterthwaite"))
+    assert rows["(Intercept)"][1] == tables.fmt_num(ft.loc["(Intercept)", "estimate"], 5) == "251.41"
+    assert rows["days"][2] == tables.fmt_num(ft.loc["days", "std_error"], 4) == "1.502"
+    assert rows["days"][3] == f"{ft.loc['days', 'df']:.1f}" == "18.0"                     # lmerTest: 18.00018
+    assert rows["days"][4] == f"{ft.loc['days', 'statistic']:.2f}" == "6.97"               # lmerTest: 6.96783
+    assert rows["days"][5] == "< .001"
+    assert rows["days"][6] == f"[{tables.fmt_num(ft.loc['days', 'lower'], 5)}, " \
+                              f"{tables.fmt_num(ft.loc['days', 'upper'], 5)}]" == "[7.3112, 13.623]"
+    glmm = [t for t in page.tables if t and t[0][:6] == ["Term", "Estimate", "SE", "df", "z", "p"]]
+    assert len(glmm) == 1                                    # the GLMM: Wald z tests, as its Summary page
+    zt = mm_core.fixef_tests(glmm2.result, ddf="asymptotic")
+    assert fixef_rows(glmm[0])["period2"][4] == f"{zt.loc['period2', 'statistic']:.2f}" \
+        == f"{glmm2.result.coeftable.loc['period2', 'z_value']:.2f}"
     assert page.images == 2                                  # one caterpillar per fit (one grouping factor each)
+
+
+def test_report_tests_are_the_summary_pages_and_lmertests(lmm_record):
+    tests = rd.fixef_tests(lmm_record)
+    assert tests.ddf == "satterthwaite" and tests.why == "" and tests.statistic == "t"
+    pd.testing.assert_frame_equal(tests.table, mm_core.fixef_tests(lmm_record.result, ddf="satterthwaite"))
+    got = tests.table[LMERTEST_ML.columns]
+    np.testing.assert_allclose(got["estimate"], LMERTEST_ML["estimate"], rtol=1e-5)
+    for col in ("std_error", "df", "statistic"):
+        np.testing.assert_allclose(got[col], LMERTEST_ML[col], rtol=2e-3, err_msg=col)
+    np.testing.assert_allclose(got["p_value"], LMERTEST_ML["p_value"], rtol=2e-3, atol=1e-6)  # the effects tolerance
+    np.testing.assert_allclose(got[["lower", "upper"]], LMERTEST_ML[["lower", "upper"]], atol=1e-4 * 300)
+    # an ML fit has no Kenward–Roger (pbkrtest needs REML): the Summary page offers Satterthwaite
+    assert rd.fixef_tests(lmm_record, rd.Inference(ddf="kenward-roger")).ddf == "satterthwaite"
+    z = rd.fixef_tests(lmm_record, rd.Inference(ddf="asymptotic"))
+    np.testing.assert_allclose(z.table["statistic"], lmm_record.result.coeftable["z_value"], rtol=1e-10)
+    assert np.isinf(z.table["df"]).all() and z.statistic == "z"
+
+
+def test_report_has_the_anova_table_and_names_the_df_method(lmm_record, glmm2):
+    rep = rd.build([lmm_record, glmm2])
+    lmm, glmm = rep.fits
+    anova = next(t for t in lmm.tables if t.title == "Tests of the model's terms")
+    a = mm_core.anova(lmm_record.result, type=3, ddf="satterthwaite")
+    for col, want in LMERTEST_ML_ANOVA_DAYS.items():
+        assert a.loc["days", col] == pytest.approx(want, rel=2e-3, abs=1e-6 if col == "p_value" else 0), col
+    row = anova.frame.set_index("Term").loc["days"]
+    assert row["Pr(>F)"] == "< .001"                                                  # APA, as the other tables
+    assert row["F value"] == f"{a.loc['days', 'f_value']:.3f}" and row["DenDF"] == "18"    # lmerTest: 48.551, 18.0002
+    assert "type III" in lmm.paragraph and "Satterthwaite denominator degrees of freedom" in lmm.paragraph
+    assert "Type III F tests with Satterthwaite denominator df" in anova.note
+    g_anova = next(t for t in glmm.tables if t.title == "Tests of the model's terms")
+    chisq = mm_core.anova(glmm2.result, type=3)
+    assert list(g_anova.frame.columns) == ["Term", "Chisq", "Df", "Pr(>Chisq)"]
+    assert g_anova.frame.set_index("Term").loc["period", "Chisq"] == f"{chisq.loc['period', 'chisq']:.3f}"
+    assert "Wald z tests" in glmm.paragraph and "Wald χ² tests" in glmm.paragraph
+    two = rd.build([lmm_record], inference=rd.Inference(anova_type=2))
+    assert "type II " in two.fits[0].paragraph and two.fits[0].tables[3].note.startswith("Type II F tests")
+
+
+def test_report_has_the_effects_pages_marginal_means(lmm_record, glmm2):
+    choice = {"x": "period", "lines": None, "compare": "within", "scale": "response", "level": 0.95,
+              "adjust": "holm"}
+    slope = {"x": "days", "lines": None, "compare": "within", "scale": "link", "level": 0.9, "adjust": "tukey"}
+    rep = rd.build([lmm_record, glmm2], inference=rd.Inference(effects={glmm2.id: choice, lmm_record.id: slope}))
+    m = effects.shown_means(glmm2, ddf="asymptotic", **choice)      # what the Effects page shows
+    means = next(t for t in rep.fits[1].tables if t.title == "Estimated marginal means of period")
+    assert list(means.frame["period"]) == ["1", "2", "3", "4"]
+    assert list(means.frame["Probability"]) == [tables.fmt_num(v, 5) for v in m.table["estimate"]]
+    pairs = next(t for t in rep.fits[1].tables if t.title == "Pairwise comparisons of the means")
+    assert list(pairs.frame["contrast"]) == list(m.pairs["contrast"].astype(str))
+    assert pairs.frame.columns[1] == "Ratio" and "odds ratios" in pairs.note and "Holm" in pairs.note
+    assert "Holm-adjusted pairwise comparisons" in rep.fits[1].paragraph
+    slopes = next(t for t in rep.fits[0].tables if t.title == "Slope of days")
+    tr = mm_core.emtrends(lmm_record.result, [], "days", ddf="satterthwaite", level=0.9).table
+    assert slopes.frame.loc[0, "Slope"] == tables.fmt_num(tr["estimate"].iloc[0], 5)
+    assert slopes.frame.loc[0, "90% lower"] == tables.fmt_num(tr["lower"].iloc[0], 5)
+    assert not any(t.title.startswith("Estimated marginal") for t in rd.build([glmm2]).fits[0].tables)
 
 
 def test_html_has_methods_data_variance_and_bootstrap(report):
@@ -113,7 +188,8 @@ def test_html_has_methods_data_variance_and_bootstrap(report):
     page = parse_html(text)
     methods = [p for p in page.paragraphs if p.startswith("Fit 1 is a linear mixed model")]
     assert methods and "maximum likelihood (ML)" in methods[0] and "BOBYQA" in methods[0]
-    assert "Wald z tests" in methods[0] and "18 levels of subj" in methods[0] and "not singular" in methods[0]
+    assert "t tests with Satterthwaite denominator degrees of freedom" in methods[0]
+    assert "18 levels of subj" in methods[0] and "not singular" in methods[0]
     glmm = next(p for p in page.paragraphs if p.startswith("Fit 2 is a generalized linear mixed model"))
     assert "Laplace approximation" in glmm and "treatment coding, reference level '1'" in glmm
     data = next(t for t in page.tables if t[0][0] == "Fit" and "Rows dropped" in t[0])
@@ -136,8 +212,13 @@ def test_docx_has_the_same_tables_and_paragraph(report, lmm_record):
 
     doc = Document(io.BytesIO(rd.to_docx(report)))
     grids = [[[c.text for c in row.cells] for row in t.rows] for t in doc.tables]
-    fixed = [g for g in grids if g[0][:6] == ["Term", "Estimate", "SE", "df", "z", "p"]]
-    assert len(fixed) == 2 and fixef_rows(fixed[0])["(Intercept)"][1] == "251.41"
+    html_tables = parse_html(rd.to_html(report)).tables
+    for stat in ("t", "z"):
+        fixed = [g for g in grids if g[0][:6] == ["Term", "Estimate", "SE", "df", stat, "p"]]
+        assert fixed == [t for t in html_tables if t and t[0][:6] == ["Term", "Estimate", "SE", "df", stat, "p"]]
+        assert len(fixed) == 1
+        if stat == "t":
+            assert fixef_rows(fixed[0])["(Intercept)"][1] == "251.41" and fixef_rows(fixed[0])["days"][3] == "18.0"
     paras = [p.text for p in doc.paragraphs]
     assert any(p.startswith("Fit 1 is a linear mixed model") and "BOBYQA" in p for p in paras)
     assert "Table 1" in paras and any(p.startswith("Figure") for p in paras)
@@ -163,40 +244,6 @@ def test_a_failing_renderer_leaves_a_report_without_figures(lmm_record):
 
 def test_apa_p_values():
     assert [rd.apa_p(p) for p in (0.0004, 0.0234, 0.5, 1.0, np.nan)] == ["< .001", ".023", ".500", "1.000", ""]
-
-
-# ------------------------------------------------------------------------ fixed-effects tests
-
-
-def test_fixef_table_is_wald_z_without_engine_tests(lmm_record, monkeypatch):
-    monkeypatch.delattr(mm_core, "fixef_tests", raising=False)
-    ft = fixef_table(lmm_record.result)
-    ct = lmm_record.result.coeftable
-    assert ft.attrs["statistic"] == "z" and np.isinf(ft["df"]).all()
-    np.testing.assert_array_equal(ft["statistic"], ct["z_value"])
-    np.testing.assert_array_equal(ft["ci_lower"], ct["ci_lower"])
-
-
-def test_fixef_table_takes_df_and_t_from_the_engine_when_it_has_them(lmm_record, monkeypatch):
-    ct = lmm_record.result.coeftable
-
-    def fixef_tests(res):
-        out = pd.DataFrame({"estimate": ct["estimate"], "std_error": ct["std_error"], "df": [17.0, 17.0],
-                            "t_value": ct["z_value"], "p_value": [1e-10, 3e-6]}, index=ct.index)
-        out.attrs["method"] = "Satterthwaite"
-        return out
-
-    monkeypatch.setattr(mm_core, "fixef_tests", fixef_tests, raising=False)
-    ft = fixef_table(lmm_record.result)
-    assert ft.attrs == {"statistic": "t", "df_method": "Satterthwaite", "level": 0.95}
-    assert ft.loc["days", "df"] == 17.0 and ft.loc["days", "p_value"] == 3e-6
-    from scipy import stats
-
-    q = stats.t.ppf(0.975, 17)
-    assert ft.loc["days", "ci_upper"] == pytest.approx(ct.loc["days", "estimate"] + q * ct.loc["days", "std_error"])
-    rep = rd.build([lmm_record])
-    assert "Satterthwaite denominator degrees of freedom" in rep.fits[0].paragraph
-    assert list(rep.fits[0].tables[0].frame.columns)[:5] == ["Term", "Estimate", "SE", "df", "t"]
 
 
 # ------------------------------------------------------------------------ results into the data
@@ -246,13 +293,21 @@ def test_each_interval_has_the_level_of_its_page(lmm_record, boot):
     assert "covering 90% of the replicates" in rep.fits[0].paragraph
 
 
-def test_failing_engine_tests_fall_back_to_wald_and_say_so(lmm_record, monkeypatch):
-    def fixef_tests(res):
-        raise mm_core.MixedModelError("no df for this model")
+def test_failing_df_fall_back_as_on_the_summary_page_and_say_so(lmm_record, monkeypatch):
+    real = engine.fixef_tests
 
-    monkeypatch.setattr(mm_core, "fixef_tests", fixef_tests, raising=False)
-    ft = fixef_table(lmm_record.result)
-    assert ft.attrs["statistic"] == "z" and "no df for this model" in ft.attrs["df_method"]
+    def fixef_tests(res, ddf="satterthwaite", **kw):
+        if ddf != "asymptotic":
+            raise mm_core.MixedModelError("no df for this model.")
+        return real(res, ddf=ddf, **kw)
+
+    monkeypatch.setattr(engine, "fixef_tests", fixef_tests)
+    assert effects.usable_ddf(lmm_record, "satterthwaite")[0] == "asymptotic"
+    rep = rd.build([lmm_record])
+    fixed = rep.fits[0].tables[0]
+    assert list(fixed.frame.columns)[:5] == ["Term", "Estimate", "SE", "df", "z"]
+    assert "no df for this model." in fixed.note and "z (asymptotic) tests instead" in fixed.note
+    assert "Wald z tests" in rep.fits[0].paragraph and "no df for this model." in rep.fits[0].paragraph
 
 
 def test_excel_is_offered_only_where_a_sheet_holds_the_rows():

@@ -109,7 +109,7 @@ def test_an_empty_session_round_trips():
 
 
 def test_workspace_modules_stay_free_of_streamlit():
-    for name in ("workspace", "versions", "report_document", "report_figures", "fixef_table", "augmented_data"):
+    for name in ("workspace", "versions", "report_document", "report_figures", "augmented_data"):
         assert not any(m.split(".")[0] == "streamlit" for m in _imports(ROOT / "gui" / f"{name}.py")), name
 
 
