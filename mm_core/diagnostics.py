@@ -228,8 +228,8 @@ def quantile_residuals(result, n_sim: int = 250, *, seed=None, rng=None,
     family = result_family(result)
     observed = np.asarray(result.y, float)
     fitted = np.asarray(result.fitted, float)
-    integer = family is not None and family.name in ("binomial", "poisson")
-    if integer and family.name == "binomial":
+    integer = family is not None and family.discrete
+    if integer and family.uses_trials:
         trials = sim.trials.astype(float)
         Y = np.rint(Y * trials[:, None])
         observed = np.rint(observed * trials)
@@ -313,27 +313,8 @@ def _variance_parts(result) -> dict:
     if family is None:
         var_e, how = s2, "residual variance σ²"
     else:
-        var_e, how = _distribution_variance(family, result, eta_f, sum(var_r.values()))
+        var_e, how = family.latent_variance(eta_f, sum(var_r.values()), result.sigma)
     return {"fixed": var_f, "random": var_r, "residual": var_e, "residual_kind": how}
-
-
-def _distribution_variance(family, result, eta_f, var_r_total) -> tuple[float, str]:
-    """Latent-scale observation variance of a GLMM (Nakagawa, Johnson & Schielzeth 2017)."""
-    link = family.link.name
-    name = family.name
-    if name == "binomial":
-        v = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}.get(link)
-        if v is None:
-            raise MixedModelError(f"R² is not defined here for the binomial {link} link")
-        return v, f"distribution-specific variance of the {link} link"
-    if name == "poisson" and link == "log":
-        lam = float(np.mean(np.exp(eta_f + var_r_total / 2)))
-        return math.log1p(1.0 / lam), "lognormal approximation ln(1 + 1/λ)"
-    if name == "poisson" and link == "sqrt":
-        return 0.25, "distribution-specific variance of the sqrt link"
-    if name == "Gamma" and link == "log" and result.sigma is not None:
-        return float(math.log1p(result.sigma ** 2)), "lognormal approximation ln(1 + φ)"
-    raise MixedModelError(f"R² is not available for the {name} family with the {link} link")
 
 
 def r_squared(result) -> pd.Series:

@@ -62,8 +62,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import digamma, gammaln
 
 from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError, SeparationWarning
@@ -153,7 +151,7 @@ class GeneralizedLinearMixedModel:
         n = self.design.nobs
         pw = np.ones(n)
         if self.trials is not None:
-            if self.family.name != "binomial":
+            if not self.family.uses_trials:
                 raise DataError(f"a cbind(successes, failures) response needs the binomial family, "
                                 f"not {self.family.name}")
             pw = pw * self.trials
@@ -167,7 +165,7 @@ class GeneralizedLinearMixedModel:
         if y.size and np.all(y == y[0]):
             raise DataError(f"the response '{name}' has the same value ({y[0]:g}) in all "
                             f"{y.size} rows used: there is nothing to model")
-        if fam.name == "binomial" and self.trials is None and d.response_levels is None:
+        if fam.uses_trials and self.trials is None and d.response_levels is None:
             vals = np.unique(y)
             if np.any((y < 0) | (y > 1)):
                 bad = vals[(vals < 0) | (vals > 1)][:5]
@@ -408,44 +406,13 @@ def _weighted_lmm(model: GeneralizedLinearMixedModel, w: np.ndarray) -> LinearMi
 # --------------------------------------------------------------------------------------------
 def _profile_dispersion(model, P: float) -> tuple[float, float]:
     """(φ̂, Σ −2 log f(y | μ̃, φ̂) + P/φ̂) for penalized deviance P = Σdᵢ + ‖ũ‖² (see module doc)."""
-    fam = model.family
-    c = _disp_consts(model)
-    P = max(P, 1e-300)
-    if fam.name == "gaussian":
-        n = c["n"]
-        phi = P / n
-        return phi, n * (1.0 + math.log(2.0 * math.pi * phi)) - c["slw"]
-    if fam.name == "inverse.gaussian":
-        W = c["W"]
-        phi = P / W
-        return phi, W * (1.0 + math.log(2.0 * math.pi * phi)) + 3.0 * c["swly"]
-    if fam.name == "Gamma":
-        W = c["W"]
-        target = P / (2.0 * W)
-        a = _gamma_shape(target)
-        val = a * P + 2.0 * W * a * (1.0 - math.log(a)) + 2.0 * W * float(gammaln(a)) + 2.0 * c["swly"]
-        return 1.0 / a, val
-    raise MixedModelError(f"no dispersion estimate for the {fam.name} family")  # pragma: no cover
+    return model.family.profile_dispersion(max(P, 1e-300), _disp_consts(model))
 
 
 def _disp_consts(model) -> dict:
     if getattr(model, "_dc", None) is None:
-        pw, y = model.pw, model.y
-        pos = pw > 0
-        with np.errstate(divide="ignore"):
-            model._dc = {"n": float(np.sum(pos)), "W": float(np.sum(pw)),
-                         "slw": float(np.sum(np.log(pw[pos]))),
-                         "swly": float(np.sum(pw[pos] * np.log(y[pos]))) if model.family.name != "gaussian" else 0.0}
+        model._dc = model.family.dispersion_constants(model.y, model.pw)
     return model._dc
-
-
-def _gamma_shape(c: float) -> float:
-    """The root a of log a − ψ(a) = c (c > 0)."""
-    f = lambda t: t - float(digamma(math.exp(t))) - c  # noqa: E731  (decreasing in t)
-    lo, hi = -30.0, 40.0
-    if f(hi) > 0:
-        return math.exp(hi)
-    return math.exp(brentq(f, lo, hi, xtol=1e-14, rtol=1e-15))
 
 
 def _agq_dispersion(model, st) -> float:
@@ -469,15 +436,7 @@ def _agq_dispersion(model, st) -> float:
 
 def _fixed_phi_value(model, P: float, phi: float) -> float:
     """Σ −2 log f(y | μ̃, φ) + ‖ũ‖²/φ with Σdᵢ + ‖ũ‖² = P at a given φ."""
-    c = _disp_consts(model)
-    name = model.family.name
-    if name == "gaussian":
-        return c["n"] * math.log(2 * math.pi * phi) - c["slw"] + P / phi
-    if name == "inverse.gaussian":
-        return c["W"] * math.log(2 * math.pi * phi) + 3 * c["swly"] + P / phi
-    a = 1.0 / phi
-    W = c["W"]
-    return a * P + 2 * W * a * (1 - math.log(a)) + 2 * W * float(gammaln(a)) + 2 * c["swly"]
+    return model.family.dispersion_objective(P, phi, _disp_consts(model))
 
 
 # --------------------------------------------------------------------------------------------
@@ -971,11 +930,11 @@ def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> 
     that runs off to ±infinity: the likelihood keeps improving along it. lme4 then reports a
     large coefficient and, through glm, "fitted probabilities numerically 0 or 1 occurred".
     """
-    fam = model.family.name
-    if fam not in ("binomial", "poisson") or not model.p:
+    fam = model.family
+    if not fam.discrete or not model.p:
         return None
     edge = mu < BOUNDARY_MU
-    if fam == "binomial":
+    if fam.uses_trials:
         edge |= mu > 1 - BOUNDARY_MU
     rows = np.flatnonzero(edge & (model.pw > 0))
     if rows.size == 0:
@@ -983,7 +942,7 @@ def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> 
     contrib = np.max(np.abs(model.X[rows] * beta), axis=0)
     names = [f"'{nm}' ({b:.3g})" for nm, b, c in zip(model.fixef_names, beta, contrib)
              if c > DIVERGING_ETA or abs(b) > DIVERGING_BETA]
-    what = "probabilities numerically 0 or 1" if fam == "binomial" else "means numerically 0"
+    what = "probabilities numerically 0 or 1" if fam.uses_trials else "means numerically 0"
     coef = (f"the estimate{'s' if len(names) > 1 else ''} of {', '.join(names)} "
             f"{'are' if len(names) > 1 else 'is'} drifting towards infinity"
             if names else "some fixed effect is drifting towards infinity")

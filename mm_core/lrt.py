@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MixedModelError
+from .families import family_name
 from .simulate import check_result
 
 __all__ = ["likelihood_ratio_test", "LRTResult", "NotNestedError", "DifferentDataError",
@@ -80,7 +81,7 @@ def refit_ml(result):
 
 
 def _kind(r) -> tuple:
-    return (str(r.family).lower().replace("bernoulli", "binomial"), str(r.link).lower())
+    return (family_name(r.family), str(r.link).lower())
 
 
 def _check_same_data(results) -> None:

@@ -311,7 +311,7 @@ class _GlmmProfiler(_Profiler):
     def __init__(self, result):
         from .glmm import safe_cholesky
         model = result.model
-        if getattr(model.family, "has_dispersion", False):
+        if model.family.has_dispersion:
             raise MixedModelError("profile intervals are available for linear mixed models and for "
                                   "GLMMs without a dispersion parameter (binomial, Poisson); use "
                                   "Wald or bootstrap intervals for this family")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from .families import get_family
 from .optimize import OptSummary
 
 
@@ -243,6 +244,12 @@ class MixedModelResult:
     @property
     def is_lmm(self) -> bool:
         return self.family == "gaussian" and self.link == "identity"
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether the model has a free scale (σ of an LMM, φ of a gaussian, Gamma or inverse
+        Gaussian GLMM) rather than φ = 1 (binomial, Poisson)."""
+        return self.is_lmm or get_family(self.family, self.link).has_dispersion
 
     @property
     def converged(self) -> bool:

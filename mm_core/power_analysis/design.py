@@ -423,7 +423,7 @@ def scenario(design_or_frame, model: TrueModel) -> Scenario:
                               f"{', '.join(design.fixef_names)}")
     beta = np.array([_finite(fixef.get(nm, 0.0), f"fixed effect '{nm}'") for nm in names])
     family = None if model.is_lmm else get_family(model.family, model.link)
-    scaled = family is None or getattr(family, "has_dispersion", False)
+    scaled = family is None or family.has_dispersion
     sigma = model.sigma
     if scaled:
         if sigma is None:
