@@ -10,12 +10,9 @@ from gui.tables import fmt_num
 
 
 def method_label(res: Any) -> str:
-    if res.family == "gaussian" and res.link == "identity":
-        return "linear mixed model, " + ("REML" if res.reml else "maximum likelihood (ML)")
-    n_agq = getattr(res, "n_agq", 1)
-    how = "fast (nAGQ = 0)" if n_agq == 0 else ("Laplace approximation" if n_agq <= 1 else
-                                               f"adaptive Gauss–Hermite, {n_agq} points")
-    return f"generalized linear mixed model, {res.family} family, {res.link} link, {how}"
+    if res.is_lmm:
+        return "linear mixed model, " + res.method_description
+    return f"generalized linear mixed model, {res.family} family, {res.link} link, {res.method_description}"
 
 
 def headline(res: Any) -> list[tuple[str, str, str]]:

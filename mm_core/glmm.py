@@ -102,6 +102,7 @@ class GeneralizedLinearMixedModel:
     n_agq : int
         Quadrature points (1 = Laplace; 0 = fast).
     fast : bool
+        The same as ``n_agq = 0``.
     allow_more_random_effects : bool
 
     Fields
@@ -109,6 +110,11 @@ class GeneralizedLinearMixedModel:
     design, family, order, reterms, X, fixef_names, dropped_columns, offset, y, pw, kernel,
     system, lower, n_agq, fast, notes (plain-language warnings from the checks)
     """
+
+    @property
+    def fast(self) -> bool:
+        """lme4's ``nAGQ = 0`` (``n_agq == 0``): θ optimized with β inside PIRLS, one stage."""
+        return self.n_agq == 0
 
     def __init__(self, design, *, family="binomial", link=None, weights=None, n_agq: int = 1,
                  fast: bool = False, allow_more_random_effects: bool = False):
@@ -119,10 +125,8 @@ class GeneralizedLinearMixedModel:
         self.family = get_family(family, link)
         _check_identifiable(design, allow_more_random_effects, self.family.has_dispersion)
         self.notes: list[str] = []
-        if n_agq == 0:
-            fast = True
-        self.n_agq = check_agq(n_agq, design.reterms, fast)
-        self.fast = bool(fast)
+        n_agq = check_agq(n_agq, design.reterms, fast)
+        self.n_agq = 0 if fast else n_agq       # fast=True is nAGQ = 0: one setting, n_agq
         self.order = fitting_order(design.reterms)
         self.reterms = [design.reterms[i] for i in self.order]
         keep = independent_columns(design.X)
@@ -904,7 +908,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         extras["objective_lme4_scale"] = float(objective - sat)
     return MixedModelResult(
         formula=formula_text or str(design.formula), family=model.family.name,
-        link=model.family.link.name, reml=False, n_agq=0 if model.fast else model.n_agq,
+        link=model.family.link.name, reml=False, n_agq=model.n_agq,
         objective=float(objective), loglik=float(loglik), aic=float(aic), bic=float(bic),
         aicc=float(aicc), deviance=float(objective), nobs=n, dof=dof, tables=tables,
         theta=theta, sigma=math.sqrt(phi) if disp else None,

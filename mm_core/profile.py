@@ -315,7 +315,7 @@ class _GlmmProfiler(_Profiler):
             raise MixedModelError("profile intervals are available for linear mixed models and for "
                                   "GLMMs without a dispersion parameter (binomial, Poisson); use "
                                   "Wald or bootstrap intervals for this family")
-        if getattr(model, "fast", False) or result.n_agq == 0:
+        if result.n_agq == 0:
             raise MixedModelError("profile intervals need a full fit (not fast=True / nAGQ=0): "
                                   "β is not a free parameter of a fast fit's objective")
         super().__init__(result)

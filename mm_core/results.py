@@ -246,6 +246,40 @@ class MixedModelResult:
         return self.family == "gaussian" and self.link == "identity"
 
     @property
+    def method(self) -> str:
+        """How the model was fitted: ``"REML"`` or ``"ML"`` (linear mixed models), ``"Laplace"``,
+        ``"AGQ(9)"`` (adaptive Gauss–Hermite quadrature, 9 points) or ``"fast"`` (lme4's
+        ``nAGQ = 0``) for GLMMs. R: ``isREML(m)``, ``m@devcomp$dims[["nAGQ"]]``.
+
+        Examples
+        --------
+        >>> import mm_core
+        >>> mm_core.fit("reaction ~ days + (days | subject)", mm_core.datasets.load("sleepstudy"),
+        ...             reml=True).method
+        'REML'
+        """
+        if self.is_lmm:
+            return "REML" if self.reml else "ML"
+        if self.n_agq == 0:
+            return "fast"
+        return "Laplace" if self.n_agq == 1 else f"AGQ({self.n_agq})"
+
+    @property
+    def method_description(self) -> str:
+        """:attr:`method` in words: ``"maximum likelihood (ML)"``, ``"Laplace approximation"``,
+        ``"adaptive Gauss–Hermite, 9 points"``, ``"fast (nAGQ = 0)"``, ``"REML"``."""
+        method = self.method
+        if method == "ML":
+            return "maximum likelihood (ML)"
+        if method == "Laplace":
+            return "Laplace approximation"
+        if method == "fast":
+            return "fast (nAGQ = 0)"
+        if method.startswith("AGQ"):
+            return f"adaptive Gauss–Hermite, {self.n_agq} points"
+        return method
+
+    @property
     def has_dispersion(self) -> bool:
         """Whether the model has a free scale (σ of an LMM, φ of a gaussian, Gamma or inverse
         Gaussian GLMM) rather than φ = 1 (binomial, Poisson)."""
