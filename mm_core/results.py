@@ -254,7 +254,7 @@ class MixedModelResult:
         Examples
         --------
         >>> import mm_core
-        >>> mm_core.fit("reaction ~ days + (days | subject)", mm_core.datasets.load("sleepstudy"),
+        >>> mm_core.fit("reaction ~ days + (days | subj)", mm_core.datasets.load("sleepstudy"),
         ...             reml=True).method
         'REML'
         """
