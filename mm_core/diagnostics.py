@@ -49,10 +49,33 @@ def residuals(result, kind: str = "response", **quantile_options) -> np.ndarray:
         return quantile_residuals(result, **quantile_options).residuals
     if quantile_options:
         raise MixedModelError(f"options {sorted(quantile_options)} apply to kind='quantile' only")
-    try:
-        return np.asarray(result.residuals_of(kind), float)
-    except ValueError as e:
-        raise MixedModelError(str(e)) from None
+    if result.is_lmm:
+        # as lme4: Pearson residuals are √w (y − fitted), ``scaled`` divides them by σ;
+        # working and deviance residuals equal the (weighted) response residuals
+        r = np.asarray(result.residuals, float)
+        w = result.prior_weights
+        sw = np.sqrt(w) if w is not None else 1.0
+        if kind == "response":
+            return r
+        if kind in ("pearson", "working", "deviance"):
+            return r * sw
+        if kind == "scaled":
+            return r * sw / result.sigma
+        raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working, "
+                              "deviance or scaled")
+    model = result.model
+    y, mu, pw, fam = model.y, np.asarray(result.fitted, float), model.pw, model.family
+    if kind == "response":
+        return y - mu
+    if kind == "pearson":
+        return (y - mu) * np.sqrt(pw / fam.variance(mu))
+    if kind == "working":
+        return (y - mu) / fam.mu_eta(fam.linkfun(mu))
+    if kind == "deviance":
+        d = np.sqrt(np.maximum(fam.dev_resids(y, mu, pw), 0.0))
+        return np.where(y > mu, d, -d)
+    raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working or "
+                          "deviance")
 
 
 @dataclass(frozen=True)
@@ -279,7 +302,7 @@ def cooks_distance(result) -> np.ndarray:
     """
     check_result(result)
     h = leverage(result)
-    r = np.asarray(result.residuals_of("pearson"), float)
+    r = residuals(result, "pearson")
     phi = result.sigma ** 2 if result.sigma is not None else 1.0
     p = len(result.fixef)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -344,23 +344,6 @@ class GeneralizedLinearMixedModel:
             eta = eta + t.eta(bt)
         return eta
 
-    def residuals_of(self, result, kind: str = "response") -> np.ndarray:
-        """lme4's ``residuals(m, type = kind)`` for a glmer fit."""
-        y, mu = self.y, np.asarray(result.fitted, float)
-        fam = self.family
-        if kind == "response":
-            return y - mu
-        if kind == "pearson":
-            return (y - mu) * np.sqrt(self.pw / fam.variance(mu))
-        if kind == "working":
-            eta = fam.linkfun(mu)
-            return (y - mu) / fam.mu_eta(eta)
-        if kind == "deviance":
-            d = np.sqrt(np.maximum(fam.dev_resids(y, mu, self.pw), 0.0))
-            return np.where(y > mu, d, -d)
-        raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working or "
-                         "deviance")
-
 
 def link_advice(fam) -> str:
     """What to check when PIRLS fails: the family's range of means, and the canonical link only

@@ -528,18 +528,6 @@ class LinearMixedModel:
         h = self.pls.hat_diag(np.asarray(result.theta, float))
         return h * self.weights if self.weights is not None else h
 
-    def residuals_of(self, result, kind: str = "response") -> np.ndarray:
-        r = result.residuals
-        sw = np.sqrt(self.weights) if self.weights is not None else 1.0
-        if kind in ("response",):
-            return r
-        if kind in ("pearson", "working", "deviance"):
-            return r * sw
-        if kind == "scaled":
-            return r * sw / result.sigma
-        raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working, "
-                         "deviance or scaled")
-
 
 def theta_is_singular(theta, lower: np.ndarray) -> bool:
     """lme4's ``isSingular``: a bounded (diagonal) element of θ below ``SINGULAR_TOL``."""

@@ -309,12 +309,10 @@ class MixedModelResult:
         return self.model.leverage(self)
 
     def residuals_of(self, kind: str = "response") -> np.ndarray:
-        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``.
-
-        For LMMs, as lme4: Pearson residuals are √w (y − fitted) and ``scaled`` divides them by
-        σ; working and deviance residuals equal the (weighted) response residuals.
-        """
-        return self.model.residuals_of(self, kind)
+        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``:
+        :func:`mm_core.residuals` (``residuals(m, type = kind)`` in lme4)."""
+        from .diagnostics import residuals
+        return residuals(self, kind)
 
     def summary(self) -> str:
         """A printable summary in MixedModels.jl's layout."""
