@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gui.engine import note_code
 from gui.tables import fmt_num
 
 
@@ -32,33 +33,34 @@ def headline(res: Any) -> list[tuple[str, str, str]]:
 
 _SINGULAR = ("Singular fit: some variance is estimated as zero or some correlation as ±1. The model is more "
              "complex than the data support.")
-_ADVICE = [
-    ("singular", "Remove the random effect whose variance is zero (see Variance components), or make correlated "
-                 "random effects independent (|| instead of |). The fixed effects are still usable; compare the "
-                 "simpler model on the Compare page."),
-    ("converge", "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
-                 "effects, or check the optimizer trace below for a flat objective."),
-    ("gradient", "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
-                 "effects, or check the optimizer trace below for a flat objective."),
-    ("missing values", "If those rows matter, fill in or recode the missing values, or drop the variable that "
-                       "has them from the model; comparisons by AIC or likelihood-ratio test need the same rows."),
-    ("linear combination", "A predictor repeats information already in others (e.g. a factor level that never "
-                           "occurs, or a covariate constant in the data). Remove it from the fixed effects."),
-]
+_CONVERGENCE_TIP = ("Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
+                    "effects, or check the optimizer trace below for a flat objective.")
+#: What to do about each kind of engine note (``mm_core.Note.code``).
+_ADVICE = {
+    "singular": "Remove the random effect whose variance is zero (see Variance components), or make correlated "
+                "random effects independent (|| instead of |). The fixed effects are still usable; compare the "
+                "simpler model on the Compare page.",
+    "convergence": _CONVERGENCE_TIP,
+    "missing_rows": "If those rows matter, fill in or recode the missing values, or drop the variable that "
+                    "has them from the model; comparisons by AIC or likelihood-ratio test need the same rows.",
+    "redundant_columns": "A predictor repeats information already in others (e.g. a factor level that never "
+                         "occurs, or a covariate constant in the data). Remove it from the fixed effects.",
+}
 
 
 def advice(res: Any) -> list[tuple[str, str]]:
-    """(level, text) for each warning of the fit, with what to do about it."""
+    """(level, text) for each warning of the fit, with what to do about it (chosen by the note's code)."""
     out: list[tuple[str, str]] = []
     seen = set()
-    for w in list(getattr(res, "warnings", []) or []):
-        text = str(w)
-        tip = next((a for key, a in _ADVICE if key in text.lower()), "")
-        level = "warning"
-        out.append((level, text + (f"\n\n**What to do:** {tip}" if tip and tip not in seen else "")))
+    codes = set()
+    for w in list(res.warnings or []):
+        code = note_code(w)
+        codes.add(code)
+        tip = _ADVICE.get(code, "")
+        out.append(("warning", str(w) + (f"\n\n**What to do:** {tip}" if tip and tip not in seen else "")))
         seen.add(tip)
-    if getattr(res, "is_singular", False) and not any("singular" in t.lower() for _, t in out):
-        out.append(("warning", f"{_SINGULAR}\n\n**What to do:** {_ADVICE[0][1]}"))
+    if res.is_singular and "singular" not in codes:
+        out.append(("warning", f"{_SINGULAR}\n\n**What to do:** {_ADVICE['singular']}"))
     if not out:
         out.append(("success", "No warnings: the fit converged, is not singular and used every row."))
     return out

@@ -67,6 +67,7 @@ from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
+from .notes import Note, note_code
 from .lmm import (LinearMixedModel, data_notes, check_identifiable, fit_notes, fitting_order,
                   theta_is_singular)
 from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
@@ -186,7 +187,7 @@ class GeneralizedLinearMixedModel:
             fam.validate_response(y, self.pw)
         for w in caught:
             msg = str(w.message)
-            self.notes.append(msg[0].upper() + msg[1:] if msg else msg)
+            self.notes.append(Note("response", msg[0].upper() + msg[1:] if msg else msg))
             _warnings.warn(msg, UserWarning, stacklevel=4)
         if not np.any(self.pw > 0):
             raise DataError("all prior weights are zero")
@@ -219,10 +220,10 @@ class GeneralizedLinearMixedModel:
             raise DataError(f"cannot fit this model at the starting values{reason}. "
                             f"{link_advice(fam)}")
         self.kernel.calibrate(st.eta)
-        if self.kernel.continuous and not any("lgamma" in n for n in self.notes):
-            self.notes.append("With non-integer counts the Poisson log-likelihood (objective, "
+        if self.kernel.continuous and not any(note_code(n) == "continuous_counts" for n in self.notes):
+            self.notes.append(Note("continuous_counts", "With non-integer counts the Poisson log-likelihood (objective, "
                               "AIC, BIC) uses log y! = lgamma(y + 1); R's dpois, and so lme4's "
-                              "logLik, is -Inf for such counts.")
+                              "logLik, is -Inf for such counts."))
         self._started = True
         return st
 
@@ -790,17 +791,17 @@ def _vcov_hessian(model, H, free, vcov_pls):
         except np.linalg.LinAlgError:
             ok = False
     if not ok:
-        notes.append("The finite-difference Hessian of the deviance is not positive definite, so "
+        notes.append(Note("standard_errors", "The finite-difference Hessian of the deviance is not positive definite, so "
                      "the standard errors come from the penalized least-squares approximation "
-                     "instead.")
+                     "instead."))
         return vcov_pls, notes, Hfull
     se_h = np.sqrt(np.diag(V))
     se_p = np.sqrt(np.diag(vcov_pls))
     rel = float(np.max(np.abs(se_h / se_p - 1.0)))
     if rel > VCOV_DISAGREE:
-        notes.append(f"Standard errors from the Hessian of the deviance (reported) and from the "
+        notes.append(Note("standard_errors", f"Standard errors from the Hessian of the deviance (reported) and from the "
                      f"penalized least-squares approximation differ by up to {100 * rel:.1f} %; "
-                     "result.extras['vcov_pls'] holds the latter.")
+                     "result.extras['vcov_pls'] holds the latter."))
     return V, notes, Hfull
 
 
@@ -933,7 +934,7 @@ def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> 
     coef = (f"the estimate{'s' if len(names) > 1 else ''} of {', '.join(names)} "
             f"{'are' if len(names) > 1 else 'is'} drifting towards infinity"
             if names else "some fixed effect is drifting towards infinity")
-    return (f"Separation: {rows.size} observation{'s are' if rows.size > 1 else ' is'} fitted "
+    return Note("separation", f"Separation: {rows.size} observation{'s are' if rows.size > 1 else ' is'} fitted "
             f"with {what}, so {coef}. Those estimates, their standard errors and tests are not "
             "meaningful (the other coefficients are). Remove or merge the predictor categories "
             "that separate the outcomes, or use a penalized (bias-reduced) fit.")

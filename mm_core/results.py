@@ -154,8 +154,9 @@ class MixedModelResult:
         Some variance is zero or some correlation ±1 (lme4's ``isSingular``).
     optsum : OptSummary
         Optimizer settings, trace and verdict.
-    warnings : tuple of str
-        Plain-language notes: dropped rows and columns, singular fit, convergence.
+    warnings : tuple of Note
+        Plain-language notes (strings with a ``code``, see :mod:`mm_core.notes`): dropped rows
+        and columns, singular fit, convergence, separation.
     n_dropped : int
         Rows dropped for missing values.
     rows : ndarray
