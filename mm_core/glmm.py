@@ -687,7 +687,7 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
         break
     nfree_theta = int(np.sum(free[:nt]))
     vcov_pls = pls_vcov(model, st_hat)
-    vcov, vnotes, Hfull = _vcov_hessian(model, H, free, vcov_pls)
+    vcov, vnotes, Hfull = _vcov_hessian(model, H, vcov_pls)
     notes.extend(vnotes)
     converged = ret2 not in ("maximum evaluations reached", "failure", "roundoff limited")
     messages = list(msgs)
@@ -769,7 +769,7 @@ def pls_vcov(model, st) -> np.ndarray:
     return model.dispersion(st) * model.system.unscaled_vcov()
 
 
-def _vcov_hessian(model, H, free, vcov_pls):
+def _vcov_hessian(model, H, vcov_pls):
     """vcov(β̂) = 2 H⁻¹ (β block), lme4's default; falls back to the PLS version."""
     nt, p = model.ntheta, model.p
     notes = []
@@ -877,7 +877,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         covariances=tuple(scale * lam @ lam.T for lam in lams), residual_variance=phi,
         ranef=_ranef_values(model, theta, st.u))
     singular = model.is_singular(theta)
-    separation = separation_note(model, st.mu, beta, se)
+    separation = separation_note(model, st.mu, beta)
     if separation:
         notes = list(notes) + [separation]
         _warnings.warn(separation, SeparationWarning, stacklevel=4)
@@ -911,7 +911,7 @@ DIVERGING_ETA = 5.0
 DIVERGING_BETA = 1000.0
 
 
-def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> str | None:
+def separation_note(model, mu: np.ndarray, beta: np.ndarray) -> str | None:
     """The warning for complete or quasi-complete separation, naming the diverging coefficients.
 
     Binomial and Poisson fits whose fitted means reach 0 (or 1) to rounding have a fixed effect

@@ -8,12 +8,6 @@ import numpy as np
 from .errors import NotFittedError
 
 
-def _fmt(x: float, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    return f"{x:.{digits}f}"
-
-
 def _num(x, spec: str) -> str:
     """``format(x, spec)``, or NaN / Inf spelled out for a value that is not finite."""
     try:
