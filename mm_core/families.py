@@ -229,6 +229,16 @@ class Family:
 
     # -- behaviour used by the mixed-model code -----------------------------
     @property
+    def is_linear(self) -> bool:
+        """Gaussian with the identity link: the model is a linear mixed model (fitted as lmer)."""
+        return False
+
+    @property
+    def mean_range(self) -> str:
+        """Where the family's means lie, in words (for messages about links)."""
+        return "positive"
+
+    @property
     def kernel_kind(self) -> str:
         """The PIRLS evaluation path: ``"logit"`` (binomial/logit), ``"log"`` (Poisson/log)
         have closed forms from one exponential; everything else is ``"generic"``."""
@@ -310,6 +320,7 @@ class Binomial(Family):
     has_dispersion = False
     discrete = True
     uses_trials = True
+    mean_range = "between 0 and 1"
 
     @property
     def kernel_kind(self) -> str:
@@ -513,6 +524,14 @@ class Gaussian(Family):
     default_link = "identity"
     allowed_links = ("identity", "log", "inverse")
     has_dispersion = True
+
+    @property
+    def is_linear(self) -> bool:
+        return self.link.name == "identity"
+
+    @property
+    def mean_range(self) -> str:
+        return f"in the range of the {self.link.name} link"
 
     def sample(self, rng, mu, *, trials=None, phi=1.0):
         return rng.normal(mu, np.sqrt(phi) * np.ones_like(mu))

@@ -349,8 +349,7 @@ class GeneralizedLinearMixedModel:
 def link_advice(fam) -> str:
     """What to check when PIRLS fails: the family's range of means, and the canonical link only
     when another link is in use."""
-    rng = {"binomial": "between 0 and 1",
-           "gaussian": f"in the range of the {fam.link.name} link"}.get(fam.name, "positive")
+    rng = fam.mean_range
     if not fam.is_canonical:
         return (f"The {fam.name} means must be {rng}; with the {fam.link.name} link the linear "
                 f"predictor can leave that range, with the canonical link "

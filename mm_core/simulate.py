@@ -26,9 +26,6 @@ from .pls import term_layouts
 
 __all__ = ["simulate", "ResponseSimulator", "replicate_rng", "seed_entropy"]
 
-_GAUSSIAN = {"gaussian", "normal"}
-
-
 def seed_entropy(seed=None, rng: np.random.Generator | None = None) -> int:
     """The integer entropy that keys every replicate's generator.
 
