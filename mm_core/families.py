@@ -1,12 +1,19 @@
-"""GLM families and link functions, numerically as R's ``stats`` package.
+"""GLM families, numerically as R's ``stats`` package, and what a mixed model asks of them.
 
 A :class:`Family` bundles a response distribution (variance function, unit deviance,
-AIC, log-density, starting values, response checks) with a :class:`Link`. Every
-function is vectorized over float64 arrays and reproduces R's ``family()`` objects to
-the last bit or two: the links follow ``make.link`` (and R's C code for logit),
-the deviance residuals follow ``family()$dev.resids``, and the AIC follows
-``family()$aic``, including R's ``dbinom``/``dpois``/``dgamma`` (Loader's saddle-point
-algorithm, re-implemented here in vectorized form).
+AIC, log-density, starting values, response checks) with a :class:`Link`
+(:mod:`mm_core.links`). Every function is vectorized over float64 arrays and reproduces
+R's ``family()`` objects to the last bit or two: the deviance residuals follow
+``family()$dev.resids`` and the AIC follows ``family()$aic``, with R's
+``dbinom``/``dpois``/``dgamma`` from :mod:`mm_core.rmath`.
+
+A family also owns what differs between families in the mixed-model code, so that no
+other module compares family names: response simulation (:meth:`Family.sample`), the
+profiled dispersion of the Laplace objective (:meth:`Family.profile_dispersion`), the
+latent-scale variance for R² (:meth:`Family.latent_variance`), the PIRLS evaluation path
+(:attr:`Family.kernel_kind`), and whether the response is a count (``discrete``), a
+proportion of trials (``uses_trials``) or has a free dispersion (``has_dispersion``).
+Names have one spelling out, R's (:func:`family_name`); every accepted spelling goes in.
 
 Use :func:`get_family` to build a family from the names an R user would type::
 
