@@ -1,6 +1,7 @@
 """Plain-language notes on a fit, each with a stable code.
 
-A fit's ``warnings`` are :class:`Note` objects: strings (they print, compare and search as
+A fit's ``warnings`` (and the ``notes`` of likelihood-ratio tests and profiles) are
+:class:`Note` objects: strings (they print, compare and search as
 their text) that also carry a ``code`` saying what kind of note they are, so that a program
 decides what to do about a note by its code, never by its wording.
 
@@ -24,6 +25,14 @@ Codes
 ``"standard_errors"``
     The standard errors' Hessian was not usable, or disagrees with the penalized
     least-squares approximation.
+``"refit_ml"``
+    REML fits were refitted by maximum likelihood (likelihood-ratio tests, profiles).
+``"boundary_test"``
+    A likelihood-ratio test of a variance component, whose null value is on the boundary.
+``"reml_criterion"``
+    Likelihood-ratio tests compare REML criteria (REML fits with the same fixed effects).
+``"not_optimum"``
+    Profiling found a lower deviance than the fit's: the fit had not reached the optimum.
 
 Examples
 --------
@@ -37,7 +46,8 @@ __all__ = ["Note", "NOTE_CODES", "note_code"]
 
 #: The codes a fit's notes carry (see the module docstring).
 NOTE_CODES = frozenset({"singular", "convergence", "missing_rows", "redundant_columns",
-                        "separation", "response", "continuous_counts", "standard_errors"})
+                        "separation", "response", "continuous_counts", "standard_errors",
+                        "refit_ml", "boundary_test", "reml_criterion", "not_optimum"})
 
 
 class Note(str):

@@ -51,3 +51,15 @@ def test_separation_note_has_its_code():
     with pytest.warns(mm_core.SeparationWarning):
         m = mm_core.fit("y ~ x + x2 + (1 | f)", d, family="binomial")
     assert "separation" in {note_code(w) for w in m.warnings}
+
+
+def test_likelihood_ratio_test_notes_have_codes():
+    sleep = datasets.load("sleepstudy")
+    small = mm_core.fit("reaction ~ days + (1 | subj)", sleep, reml=True)
+    big = mm_core.fit("reaction ~ days + (days | subj)", sleep, reml=True)
+    assert [note_code(n) for n in mm_core.likelihood_ratio_test(small, big).notes] == [
+        "boundary_test", "reml_criterion"]
+    ml = mm_core.fit("reaction ~ 1 + (1 | subj)", sleep)
+    with pytest.warns(UserWarning, match="refitted by maximum likelihood"):
+        lrt = mm_core.likelihood_ratio_test(ml, big)
+    assert [note_code(n) for n in lrt.notes] == ["refit_ml", "boundary_test"]
