@@ -33,14 +33,13 @@ def headline(res: Any) -> list[tuple[str, str, str]]:
 
 _SINGULAR = ("Singular fit: some variance is estimated as zero or some correlation as ±1. The model is more "
              "complex than the data support.")
-_CONVERGENCE_TIP = ("Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
-                    "effects, or check the optimizer trace below for a flat objective.")
 #: What to do about each kind of engine note (``mm_core.Note.code``).
 _ADVICE = {
     "singular": "Remove the random effect whose variance is zero (see Variance components), or make correlated "
                 "random effects independent (|| instead of |). The fixed effects are still usable; compare the "
                 "simpler model on the Compare page.",
-    "convergence": _CONVERGENCE_TIP,
+    "convergence": "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
+                   "effects, or check the optimizer trace below for a flat objective.",
     "missing_rows": "If those rows matter, fill in or recode the missing values, or drop the variable that "
                     "has them from the model; comparisons by AIC or likelihood-ratio test need the same rows.",
     "redundant_columns": "A predictor repeats information already in others (e.g. a factor level that never "
