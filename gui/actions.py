@@ -5,7 +5,6 @@ Pages and widget callbacks call these; they read and write session state only th
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pandas as pd
@@ -191,16 +190,6 @@ def cancel_job() -> None:
     job = state.job()
     if job is not None:
         job.cancel()
-
-
-def wait_for_job(timeout: float = 60.0) -> None:
-    """Block until the current job ends (tests and scripts)."""
-    job = state.job()
-    if job is not None:
-        deadline = time.time() + timeout
-        while job.running and time.time() < deadline:
-            job.wait(0.1)
-    collect_job()
 
 
 # ---------------------------------------------------------------- workspace

@@ -16,6 +16,7 @@ from mm_core.power_analysis import (CoefficientTest, LikelihoodRatioTest, StudyD
                                     TermTest, TrueModel, simulate_with_effects)
 from mm_core.power_analysis import power as _power
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
+from mm_core.notes import note_code  # noqa: F401 - re-exported
 
 # fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
 from mm_core import anova, emmeans, emtrends, fixef_tests, pairwise  # noqa: F401 - re-exported

@@ -183,9 +183,6 @@ class ModelSpec:
     def copy(self) -> "ModelSpec":
         return ModelSpec.from_dict(self.to_dict())
 
-    def with_(self, **changes: Any) -> "ModelSpec":
-        return replace(self.copy(), **changes)
-
     # --------------------------------------------------------------- parsing
     @classmethod
     def from_formula(cls, formula: Any, base: "ModelSpec | None" = None) -> "ModelSpec":

@@ -7,16 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gui.engine import note_code
 from gui.tables import escape_markdown, fmt_num
 
 
 def method_label(res: Any) -> str:
-    if res.family == "gaussian" and res.link == "identity":
-        return "linear mixed model, " + ("REML" if res.reml else "maximum likelihood (ML)")
-    n_agq = getattr(res, "n_agq", 1)
-    how = "fast (nAGQ = 0)" if n_agq == 0 else ("Laplace approximation" if n_agq <= 1 else
-                                               f"adaptive Gauss–Hermite, {n_agq} points")
-    return f"generalized linear mixed model, {res.family} family, {res.link} link, {how}"
+    if res.is_lmm:
+        return "linear mixed model, " + res.method_description
+    return f"generalized linear mixed model, {res.family} family, {res.link} link, {res.method_description}"
 
 
 def headline(res: Any) -> list[tuple[str, str, str]]:
@@ -36,19 +34,18 @@ def headline(res: Any) -> list[tuple[str, str, str]]:
 
 _SINGULAR = ("Singular fit: some variance is estimated as zero or some correlation as ±1. The model is more "
              "complex than the data support.")
-_ADVICE = [
-    ("singular", "Remove the random effect whose variance is zero (see Variance components), or make correlated "
-                 "random effects independent (|| instead of |). The fixed effects are still usable; compare the "
-                 "simpler model on the Compare page."),
-    ("converge", "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
-                 "effects, or check the optimizer trace below for a flat objective."),
-    ("gradient", "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
-                 "effects, or check the optimizer trace below for a flat objective."),
-    ("missing values", "If those rows matter, fill in or recode the missing values, or drop the variable that "
-                       "has them from the model; comparisons by AIC or likelihood-ratio test need the same rows."),
-    ("linear combination", "A predictor repeats information already in others (e.g. a factor level that never "
-                           "occurs, or a covariate constant in the data). Remove it from the fixed effects."),
-]
+#: What to do about each kind of engine note (``mm_core.Note.code``).
+_ADVICE = {
+    "singular": "Remove the random effect whose variance is zero (see Variance components), or make correlated "
+                "random effects independent (|| instead of |). The fixed effects are still usable; compare the "
+                "simpler model on the Compare page.",
+    "convergence": "Centre and rescale covariates (subtract the mean, divide by the SD), simplify the random "
+                   "effects, or check the optimizer trace below for a flat objective.",
+    "missing_rows": "If those rows matter, fill in or recode the missing values, or drop the variable that "
+                    "has them from the model; comparisons by AIC or likelihood-ratio test need the same rows.",
+    "redundant_columns": "A predictor repeats information already in others (e.g. a factor level that never "
+                         "occurs, or a covariate constant in the data). Remove it from the fixed effects.",
+}
 
 
 _INTERNAL = [
@@ -67,17 +64,19 @@ def plain_warning(text: str) -> str:
 
 
 def advice(res: Any) -> list[tuple[str, str]]:
-    """(level, text) for each warning of the fit, with what to do about it."""
+    """(level, text) for each warning of the fit, with what to do about it (chosen by the note's code)."""
     out: list[tuple[str, str]] = []
     seen = set()
-    for w in list(getattr(res, "warnings", []) or []):
+    codes = set()
+    for w in list(res.warnings or []):
+        code = note_code(w)
+        codes.add(code)
+        tip = _ADVICE.get(code, "")
         text = escape_markdown(plain_warning(str(w)))
-        tip = next((a for key, a in _ADVICE if key in text.lower()), "")
-        level = "warning"
-        out.append((level, text + (f"\n\n**What to do:** {tip}" if tip and tip not in seen else "")))
+        out.append(("warning", text + (f"\n\n**What to do:** {tip}" if tip and tip not in seen else "")))
         seen.add(tip)
-    if getattr(res, "is_singular", False) and not any("singular" in t.lower() for _, t in out):
-        out.append(("warning", f"{_SINGULAR}\n\n**What to do:** {_ADVICE[0][1]}"))
+    if res.is_singular and "singular" not in codes:
+        out.append(("warning", f"{_SINGULAR}\n\n**What to do:** {_ADVICE['singular']}"))
     if not out:
         out.append(("success", "No warnings: the fit converged, is not singular and used every row."))
     return out

@@ -291,14 +291,13 @@ def _bootstrap_table(boot: Any, level: float) -> Table:
 
 def _estimation(res: Any) -> str:
     if res.is_lmm:
-        return ("restricted maximum likelihood (REML)" if res.reml else "maximum likelihood (ML)")
-    n_agq = getattr(res, "n_agq", 1)
-    if n_agq == 0:
+        return ("restricted maximum likelihood (REML)" if res.method == "REML" else "maximum likelihood (ML)")
+    if res.method == "fast":
         return ("maximum likelihood with the Laplace approximation, the fixed effects estimated inside the "
                 "penalized iteratively reweighted least squares (lme4's nAGQ = 0)")
-    if n_agq <= 1:
+    if res.method == "Laplace":
         return "maximum likelihood with the Laplace approximation to the marginal likelihood"
-    return f"maximum likelihood with adaptive Gauss–Hermite quadrature ({n_agq} points)"
+    return f"maximum likelihood with adaptive Gauss–Hermite quadrature ({res.n_agq} points)"
 
 
 def _random_structure(rec: Any) -> str:

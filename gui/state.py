@@ -87,7 +87,7 @@ class FitRecord:
     @property
     def label(self) -> str:
         r = self.result
-        what = "REML" if getattr(r, "reml", False) else ("ML" if self.spec.family == "gaussian" else self.spec.family)
+        what = r.method if r.is_lmm else f"{r.family}, {r.method}"
         return f"fit {self.id}: {self.formula} [{what}, {self.data_name}]"
 
     @property

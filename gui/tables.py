@@ -177,11 +177,8 @@ def compare_table(records: list[Any]) -> pd.DataFrame:
     rows = []
     for r in records:
         res = r.result
-        method = "REML" if getattr(res, "reml", False) else ("ML" if r.spec.family == "gaussian" else
-                                                              f"Laplace" if getattr(res, "n_agq", 1) <= 1 else
-                                                              f"AGQ {res.n_agq}")
         rows.append({"fit": r.short_label, "formula": r.formula, "family": f"{res.family} ({res.link})",
-                     "method": method, "data": r.data_name, "nobs": res.nobs, "parameters": res.dof,
+                     "method": res.method, "data": r.data_name, "nobs": res.nobs, "parameters": res.dof,
                      "logLik": res.loglik, "deviance": res.deviance, "AIC": res.aic, "BIC": res.bic,
                      "singular": bool(getattr(res, "is_singular", False)), "seconds": round(r.seconds, 3)})
     return pd.DataFrame(rows)

@@ -28,6 +28,7 @@ from .errors import (ConvergenceWarning, DataError, FitCancelled, FormulaError, 
                      NotFittedError, SeparationWarning, SingularFitWarning)
 from .formula import Formula, parse_formula
 from .lmm import LinearMixedModel
+from .notes import NOTE_CODES, Note, note_code
 from .optimize import OptSummary, Progress
 from .results import MixedModelResult
 from .simulate import simulate
@@ -45,6 +46,7 @@ from .effects import EMMeans, anova, emmeans, emtrends, fixef_tests, pairwise
 
 __all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
            "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
+           "Note", "NOTE_CODES", "note_code",
            "simulate", "parametric_bootstrap", "BootstrapResult", "likelihood_ratio_test",
            "LRTResult", "profile", "ProfileResult", "confint", "wald_intervals", "predict",
            "residuals", "quantile_residuals", "QuantileResiduals", "leverage", "cooks_distance",

@@ -10,10 +10,10 @@ import pandas as pd
 from ._threads import blas_threads
 from .design import materialize, text_column_names
 from .errors import DataError, MixedModelError
+from .families import get_family
 from .lmm import LinearMixedModel
 from .results import MixedModelResult
 
-_GAUSSIAN = {"gaussian", "normal"}
 #: Keyword options of :func:`fit` other than the optimizer settings.
 FIT_OPTIONS = ("family", "link", "reml", "n_agq", "fast", "weights", "contrasts", "progress",
                "success_level", "allow_more_random_effects")
@@ -69,9 +69,7 @@ def check_fit_arguments(data, optimizer: dict, **options) -> None:
 
 
 def _is_lmm(family, link) -> bool:
-    name = getattr(family, "name", family)
-    link_name = getattr(link, "name", link)
-    return str(name).lower() in _GAUSSIAN and (link_name is None or str(link_name) == "identity")
+    return get_family(family, link).is_linear
 
 
 def _prior_weights(weights, data: pd.DataFrame, rows: np.ndarray) -> np.ndarray | None:

@@ -129,7 +129,7 @@ def _fresh_glmm(spec: dict):
         warnings.simplefilter("ignore")      # the fit has already reported them
         return GeneralizedLinearMixedModel(spec["design"], family=spec["family"],
                                            weights=spec["weights"], n_agq=spec["n_agq"],
-                                           fast=spec["fast"], allow_more_random_effects=True)
+                                           allow_more_random_effects=True)
 
 
 class LmmReplicator:
@@ -299,13 +299,13 @@ class GlmmReplicator:
         from .glmm import safe_cholesky
         m0 = result.model
         self._spec = dict(design=m0.design, family=m0.family, weights=m0.user_weights,
-                          n_agq=m0.n_agq, fast=m0.fast)
+                          n_agq=m0.n_agq)
         self.model = _fresh_glmm(self._spec)
         self.sim = simulator
         self.theta0 = np.asarray(result.theta, float)
         self.beta0 = np.asarray(result.beta, float)
         self.k, self.p = len(self.theta0), len(self.beta0)
-        self.fast = bool(getattr(self.model, "fast", False))
+        self.fast = self.model.n_agq == 0
         vcov = np.asarray(result.extras.get("vcov_pls", result.vcov), float)
         self.T = safe_cholesky(vcov)
         self.step = step

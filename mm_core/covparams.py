@@ -16,7 +16,7 @@ import pandas as pd
 from .errors import MixedModelError
 from .lmm import fitting_order
 
-__all__ = ["CovTerm", "covariance_layout", "parameter_names", "has_scale",
+__all__ = ["CovTerm", "covariance_layout", "parameter_names",
            "sdcor", "theta_from_sdcor", "estimates", "check_level"]
 
 
@@ -88,19 +88,12 @@ def parameter_names(result) -> pd.DataFrame:
     for term in covariance_layout(result.model.design):
         for label, kind, name in term.labels():
             rows.append((label, kind, term.group, name))
-    if result.sigma is not None and has_scale(result):
+    if result.sigma is not None and result.has_dispersion:
         rows.append(("sigma", "sigma", "residual", ""))
     for nm in result.fixef.index:
         rows.append((nm, "beta", "", nm))
     df = pd.DataFrame(rows, columns=["parameter", "type", "group", "name"])
     return df.set_index("parameter")
-
-
-def has_scale(result) -> bool:
-    if result.is_lmm:
-        return True
-    fam = str(result.family).lower()
-    return fam not in ("binomial", "bernoulli", "poisson")
 
 
 def sdcor(theta: np.ndarray, sigma, layout: list[CovTerm]) -> np.ndarray:
@@ -167,9 +160,9 @@ def _cholesky_semidefinite(C: np.ndarray) -> np.ndarray:
 def estimates(result) -> pd.Series:
     """Point estimates of every parameter, indexed by lme4 name."""
     layout = covariance_layout(result.model.design)
-    scale = result.sigma if (result.sigma is not None and has_scale(result)) else 1.0
+    scale = result.sigma if (result.sigma is not None and result.has_dispersion) else 1.0
     vals = list(sdcor(result.theta, scale, layout)[0])
-    if result.sigma is not None and has_scale(result):
+    if result.sigma is not None and result.has_dispersion:
         vals.append(result.sigma)
     vals += list(result.beta)
     return pd.Series(vals, index=parameter_names(result).index, name="estimate")

@@ -49,10 +49,33 @@ def residuals(result, kind: str = "response", **quantile_options) -> np.ndarray:
         return quantile_residuals(result, **quantile_options).residuals
     if quantile_options:
         raise MixedModelError(f"options {sorted(quantile_options)} apply to kind='quantile' only")
-    try:
-        return np.asarray(result.residuals_of(kind), float)
-    except ValueError as e:
-        raise MixedModelError(str(e)) from None
+    if result.is_lmm:
+        # as lme4: Pearson residuals are √w (y − fitted), ``scaled`` divides them by σ;
+        # working and deviance residuals equal the (weighted) response residuals
+        r = np.asarray(result.residuals, float)
+        w = result.prior_weights
+        sw = np.sqrt(w) if w is not None else 1.0
+        if kind == "response":
+            return r
+        if kind in ("pearson", "working", "deviance"):
+            return r * sw
+        if kind == "scaled":
+            return r * sw / result.sigma
+        raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working, "
+                              "deviance or scaled")
+    model = result.model
+    y, mu, pw, fam = model.y, np.asarray(result.fitted, float), model.pw, model.family
+    if kind == "response":
+        return y - mu
+    if kind == "pearson":
+        return (y - mu) * np.sqrt(pw / fam.variance(mu))
+    if kind == "working":
+        return (y - mu) / fam.mu_eta(fam.linkfun(mu))
+    if kind == "deviance":
+        d = np.sqrt(np.maximum(fam.dev_resids(y, mu, pw), 0.0))
+        return np.where(y > mu, d, -d)
+    raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working or "
+                          "deviance")
 
 
 @dataclass(frozen=True)
@@ -228,8 +251,8 @@ def quantile_residuals(result, n_sim: int = 250, *, seed=None, rng=None,
     family = result_family(result)
     observed = np.asarray(result.y, float)
     fitted = np.asarray(result.fitted, float)
-    integer = family is not None and family.name in ("binomial", "poisson")
-    if integer and family.name == "binomial":
+    integer = family is not None and family.discrete
+    if integer and family.uses_trials:
         trials = sim.trials.astype(float)
         Y = np.rint(Y * trials[:, None])
         observed = np.rint(observed * trials)
@@ -279,7 +302,7 @@ def cooks_distance(result) -> np.ndarray:
     """
     check_result(result)
     h = leverage(result)
-    r = np.asarray(result.residuals_of("pearson"), float)
+    r = residuals(result, "pearson")
     phi = result.sigma ** 2 if result.sigma is not None else 1.0
     p = len(result.fixef)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -313,27 +336,8 @@ def _variance_parts(result) -> dict:
     if family is None:
         var_e, how = s2, "residual variance σ²"
     else:
-        var_e, how = _distribution_variance(family, result, eta_f, sum(var_r.values()))
+        var_e, how = family.latent_variance(eta_f, sum(var_r.values()), result.sigma)
     return {"fixed": var_f, "random": var_r, "residual": var_e, "residual_kind": how}
-
-
-def _distribution_variance(family, result, eta_f, var_r_total) -> tuple[float, str]:
-    """Latent-scale observation variance of a GLMM (Nakagawa, Johnson & Schielzeth 2017)."""
-    link = family.link.name
-    name = family.name
-    if name == "binomial":
-        v = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}.get(link)
-        if v is None:
-            raise MixedModelError(f"R² is not defined here for the binomial {link} link")
-        return v, f"distribution-specific variance of the {link} link"
-    if name == "poisson" and link == "log":
-        lam = float(np.mean(np.exp(eta_f + var_r_total / 2)))
-        return math.log1p(1.0 / lam), "lognormal approximation ln(1 + 1/λ)"
-    if name == "poisson" and link == "sqrt":
-        return 0.25, "distribution-specific variance of the sqrt link"
-    if name == "Gamma" and link == "log" and result.sigma is not None:
-        return float(math.log1p(result.sigma ** 2)), "lognormal approximation ln(1 + φ)"
-    raise MixedModelError(f"R² is not available for the {name} family with the {link} link")
 
 
 def r_squared(result) -> pd.Series:

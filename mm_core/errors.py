@@ -82,9 +82,5 @@ class SeparationWarning(UserWarning):
     """Some fitted means are numerically 0 or 1: a fixed effect diverges (separation)."""
 
 
-class DataWarning(UserWarning):
-    """A change made to the data before fitting (rows dropped, columns removed)."""
-
-
 class FitCancelled(MixedModelError):
     """The caller's progress callback asked the fit (or bootstrap) to stop."""

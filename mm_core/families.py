@@ -1,12 +1,19 @@
-"""GLM families and link functions, numerically as R's ``stats`` package.
+"""GLM families, numerically as R's ``stats`` package, and what a mixed model asks of them.
 
 A :class:`Family` bundles a response distribution (variance function, unit deviance,
-AIC, log-density, starting values, response checks) with a :class:`Link`. Every
-function is vectorized over float64 arrays and reproduces R's ``family()`` objects to
-the last bit or two: the links follow ``make.link`` (and R's C code for logit),
-the deviance residuals follow ``family()$dev.resids``, and the AIC follows
-``family()$aic``, including R's ``dbinom``/``dpois``/``dgamma`` (Loader's saddle-point
-algorithm, re-implemented here in vectorized form).
+AIC, log-density, starting values, response checks) with a :class:`Link`
+(:mod:`mm_core.links`). Every function is vectorized over float64 arrays and reproduces
+R's ``family()`` objects to the last bit or two: the deviance residuals follow
+``family()$dev.resids`` and the AIC follows ``family()$aic``, with R's
+``dbinom``/``dpois``/``dgamma`` from :mod:`mm_core.rmath`.
+
+A family also owns what differs between families in the mixed-model code, so that no
+other module compares family names: response simulation (:meth:`Family.sample`), the
+profiled dispersion of the Laplace objective (:meth:`Family.profile_dispersion`), the
+latent-scale variance for R² (:meth:`Family.latent_variance`), the PIRLS evaluation path
+(:attr:`Family.kernel_kind`), and whether the response is a count (``discrete``), a
+proportion of trials (``uses_trials``) or has a free dispersion (``has_dispersion``).
+Names have one spelling out, R's (:func:`family_name`); every accepted spelling goes in.
 
 Use :func:`get_family` to build a family from the names an R user would type::
 
@@ -32,742 +39,27 @@ import math
 import warnings
 
 import numpy as np
-from scipy.special import gammaln, ndtri, xlogy
+from scipy.optimize import brentq
+from scipy.special import digamma, gammaln, xlogy
 
 from .errors import DataError, MixedModelError
+from .links import (LINK_NAMES, CauchitLink, CloglogLink, IdentityLink, InverseLink,
+                    InverseSquareLink, Link, LogitLink, LogLink, ProbitLink, SqrtLink, get_link)
+from .rmath import as_float as _f
+from .rmath import dbinom_log as _dbinom_log
+from .rmath import dbinom_raw_log as _dbinom_log_int
+from .rmath import dgamma_log as _dgamma_log
+from .rmath import dnorm as _dnorm  # noqa: F401  (R's nmath ports, also reachable here)
+from .rmath import dpois_log as _dpois_log
+from .rmath import nonint as _nonint
+from .rmath import pnorm as _pnorm  # noqa: F401
 
 __all__ = [
     "Link", "LogitLink", "ProbitLink", "CauchitLink", "CloglogLink", "LogLink",
     "IdentityLink", "InverseLink", "SqrtLink", "InverseSquareLink",
     "Family", "Binomial", "Poisson", "Gaussian", "GammaFamily", "InverseGaussian",
-    "get_link", "get_family", "FAMILY_NAMES", "LINK_NAMES",
+    "get_link", "get_family", "family_name", "FAMILY_NAMES", "LINK_NAMES",
 ]
-
-# ---------------------------------------------------------------------------
-# Constants (R's Rmath.h / float.h values)
-# ---------------------------------------------------------------------------
-_EPS = float(np.finfo(np.float64).eps)          # .Machine$double.eps
-_DBL_MIN = float(np.finfo(np.float64).tiny)     # .Machine$double.xmin
-_M_2PI = 6.283185307179586476925286766559
-_M_LN_2PI = 1.837877066409345483560659472811
-_M_LN_SQRT_2PI = 0.918938533204672741780329736406
-_M_1_SQRT_2PI = 0.398942280401432677939946059934
-_M_SQRT_32 = 5.656854249492380195206754896838
-_LOGIT_THRESH = 30.0                             # THRESH / MTHRESH in R's family.c
-_PROBIT_THRESH = 8.125890664701906               # -qnorm(.Machine$double.eps)
-_CAUCHIT_THRESH = 1.0 / math.tan(math.pi * _EPS)  # -qcauchy(.Machine$double.eps)
-
-
-def _f(x) -> np.ndarray:
-    """``x`` as a float64 array, without copying when it already is one."""
-    return np.asarray(x, dtype=np.float64)
-
-
-# ---------------------------------------------------------------------------
-# Vectorized ports of R's nmath routines (pnorm, dnorm, pcauchy, stirlerr, bd0,
-# dpois_raw, dbinom_raw, dgamma).  Used by the links and by aic / loglik_obs.
-# ---------------------------------------------------------------------------
-_PN_A = (2.2352520354606839287, 161.02823106855587881, 1067.6894854603709582,
-         18154.981253343561249, 0.065682337918207449113)
-_PN_B = (47.20258190468824187, 976.09855173777669322, 10260.932208618978205,
-         45507.789335026729956)
-_PN_C = (0.39894151208813466764, 8.8831497943883759412, 93.506656132177855979,
-         597.27027639480026226, 2494.5375852903726711, 6848.1904505362823326,
-         11602.651437647350124, 9842.7148383839780218, 1.0765576773720192317e-8)
-_PN_D = (22.266688044328115691, 235.38790178262499861, 1519.377599407554805,
-         6485.558298266760755, 18615.571640885098091, 34900.952721145977266,
-         38912.003286093271411, 19685.429676859990727)
-_PN_P = (0.21589853405795699, 0.1274011611602473639, 0.022235277870649807,
-         0.001421619193227893466, 2.9112874951168792e-5, 0.02307344176494017303)
-_PN_Q = (1.28426009614491121, 0.468238212480865118, 0.0659881378689285515,
-         0.00378239633202758244, 7.29751555083966205e-5)
-
-
-def _pnorm_del(x: np.ndarray, temp: np.ndarray) -> np.ndarray:
-    """Cody's ``do_del``: ``exp(-x^2/2) * temp`` with x^2 split for accuracy."""
-    xsq = np.trunc(x * 16.0)
-    xsq /= 16.0
-    dlt = (x - xsq) * (x + xsq)
-    dlt *= -0.5
-    np.exp(dlt, out=dlt)
-    xsq *= -xsq
-    xsq *= 0.5
-    np.exp(xsq, out=xsq)
-    xsq *= dlt
-    xsq *= temp
-    return xsq
-
-
-def _pnorm(x: np.ndarray) -> np.ndarray:
-    """Standard normal CDF, lower tail: R's ``pnorm(x)`` (Cody's algorithm, pnorm_both).
-
-    ``scipy.special.ndtr`` loses up to ~1e-14 relative accuracy in the lower tail;
-    this port agrees with R to the last bit or two.
-    """
-    x = _f(x)
-    out = np.empty_like(x)
-    y = np.abs(x)
-    # |x| <= qnorm(3/4)
-    m1 = y <= 0.67448975
-    m2 = (y <= _M_SQRT_32) & ~m1
-    m3 = (y > _M_SQRT_32) & (x > -37.5193) & (x < 8.2924)
-    if m1.any():
-        xm = x[m1]
-        xsq = xm * xm
-        xsq[np.abs(xm) <= _EPS * 0.5] = 0.0  # R: xnum = xden = 0 for tiny |x|
-        xnum = _PN_A[4] * xsq
-        xden = xsq.copy()
-        for i in range(3):
-            xnum += _PN_A[i]
-            xnum *= xsq
-            xden += _PN_B[i]
-            xden *= xsq
-        xnum += _PN_A[3]
-        xden += _PN_B[3]
-        xnum *= xm
-        xnum /= xden
-        xnum += 0.5
-        out[m1] = xnum
-    # qnorm(3/4) < |x| <= sqrt(32)
-    if m2.any():
-        ym = y[m2]
-        xnum = _PN_C[8] * ym
-        xden = ym.copy()
-        for i in range(7):
-            xnum += _PN_C[i]
-            xnum *= ym
-            xden += _PN_D[i]
-            xden *= ym
-        xnum += _PN_C[7]
-        xden += _PN_D[7]
-        xnum /= xden
-        cum = _pnorm_del(ym, xnum)
-        pos = x[m2] > 0
-        cum[pos] = 1.0 - cum[pos]
-        out[m2] = cum
-    # sqrt(32) < |x|, within Cody's range for the lower tail
-    if m3.any():
-        xm = x[m3]
-        xsq = 1.0 / (xm * xm)
-        xnum = _PN_P[5] * xsq
-        xden = xsq.copy()
-        for i in range(4):
-            xnum += _PN_P[i]
-            xnum *= xsq
-            xden += _PN_Q[i]
-            xden *= xsq
-        xnum += _PN_P[4]
-        xden += _PN_Q[4]
-        temp = xsq * xnum / xden
-        temp = (_M_1_SQRT_2PI - temp) / y[m3]
-        cum = _pnorm_del(xm, temp)
-        pos = xm > 0
-        cum[pos] = 1.0 - cum[pos]
-        out[m3] = cum
-    m4 = ~(m1 | m2 | m3)
-    if m4.any():
-        out[m4] = np.where(x[m4] > 0, 1.0, np.where(np.isnan(x[m4]), np.nan, 0.0))
-    return out
-
-
-def _dnorm(x: np.ndarray) -> np.ndarray:
-    """Standard normal density: R's ``dnorm(x)`` (x^2 split for |x| >= 5)."""
-    x = _f(x)
-    y = np.abs(x)
-    out = _M_1_SQRT_2PI * np.exp(-0.5 * y * y)
-    big = y >= 5.0
-    if big.any():
-        yb = y[big]
-        x1 = np.round(yb * 65536.0) / 65536.0  # ldexp(R_forceint(ldexp(x, 16)), -16)
-        x2 = yb - x1
-        val = _M_1_SQRT_2PI * (np.exp(-0.5 * x1 * x1) * np.exp((-0.5 * x2 - x1) * x2))
-        val[yb > 38.56804181549334] = 0.0  # sqrt(-2*M_LN2*(DBL_MIN_EXP + 1-DBL_MANT_DIG))
-        out[big] = val
-    return out
-
-
-def _pcauchy(x: np.ndarray) -> np.ndarray:
-    """Standard Cauchy CDF: R's ``pcauchy(x)``."""
-    x = _f(x)
-    small = np.abs(x) <= 1.0
-    out = np.arctan(x)
-    out /= np.pi
-    out += 0.5
-    big = ~small
-    if big.any():
-        xb = x[big]
-        yb = np.arctan(1.0 / xb) / np.pi
-        out[big] = np.where(xb > 0, 0.5 - yb + 0.5, -yb)
-    return out
-
-
-def _qcauchy(p: np.ndarray) -> np.ndarray:
-    """Standard Cauchy quantile: R's ``qcauchy(p)`` (via ``tanpi``)."""
-    p = _f(p)
-    upper = p > 0.5
-    pp = np.where(upper, 1.0 - p, p)
-    t = np.tan(np.pi * pp)
-    t[pp == 0.25] = 1.0                     # R's tanpi is exact at 1/4
-    with np.errstate(divide="ignore"):
-        out = np.where(upper, 1.0 / t, -1.0 / t)
-    out[p == 0.5] = 0.0
-    out[(p < 0) | (p > 1)] = np.nan
-    return out
-
-
-# stirlerr(n) = log(n!) - log(sqrt(2*pi*n)*(n/e)^n) at n = 0, 0.5, ..., 15 (R's sferr_halves)
-_SFERR_HALVES = np.array([
-    0.0,
-    0.1534264097200273452913839, 0.0810614667953272582196703,
-    0.0548141210519176538961387, 0.0413406959554092940938221,
-    0.0331628735199362874851105, 0.0276779256849983391487893,
-    0.0237461636562974959713303, 0.0207906721037650931115228,
-    0.0184884505326731852307794, 0.0166446911898211921631949,
-    0.0151349732219173788735138, 0.0138761288230707479987457,
-    0.0128104652429202269242507, 0.0118967099458917700950557,
-    0.0111045597582069173266308, 0.0104112652619720964974786,
-    0.0097994161261588032983904, 0.0092554621827127329177286,
-    0.0087687001341393854629550, 0.0083305634333628712564693,
-    0.0079341145643140205472496, 0.0075736754879518407949720,
-    0.0072445543013203831795462, 0.0069428401072095298656642,
-    0.0066652470327076824423562, 0.0064089941880042070684396,
-    0.0061717122630394576475346, 0.0059513701127588477356244,
-    0.0057462165130101156820261, 0.0055547335519628013710387,
-])
-_S0 = 1.0 / 12.0
-_S1 = 1.0 / 360.0
-_S2 = 1.0 / 1260.0
-_S3 = 1.0 / 1680.0
-_S4 = 1.0 / 1188.0
-
-
-def _stirlerr(n: np.ndarray) -> np.ndarray:
-    """Error of Stirling's formula, R's ``stirlerr(n)`` (R 4.0-4.3 version), n >= 0."""
-    n = _f(n)
-    out = np.empty_like(n)
-    small = n <= 15.0
-    if small.any():
-        ns = n[small]
-        nn = ns + ns
-        half = nn == np.floor(nn)
-        res = np.empty_like(ns)
-        res[half] = _SFERR_HALVES[nn[half].astype(np.intp)]
-        other = ~half
-        if other.any():
-            no = ns[other]
-            res[other] = gammaln(no + 1.0) - (no + 0.5) * np.log(no) + no - _M_LN_SQRT_2PI
-        out[small] = res
-    large = ~small
-    if large.any():
-        nl = n[large]
-        nn = nl * nl
-        out[large] = np.where(
-            nl > 500, (_S0 - _S1 / nn) / nl,
-            np.where(nl > 80, (_S0 - (_S1 - _S2 / nn) / nn) / nl,
-                     np.where(nl > 35, (_S0 - (_S1 - (_S2 - _S3 / nn) / nn) / nn) / nl,
-                              (_S0 - (_S1 - (_S2 - (_S3 - _S4 / nn) / nn) / nn) / nn) / nl)))
-    return out
-
-
-def _bd0(x: np.ndarray, npr: np.ndarray) -> np.ndarray:
-    """Deviance term ``x log(x/np) + np - x`` computed stably: R's ``bd0(x, np)``.
-
-    Where ``|x - np| < 0.1 (x + np)`` the Taylor series is summed term by term until
-    adding a term no longer changes the sum, exactly as R's loop does (the loop runs
-    over all such elements at once; once an element has converged further terms
-    cannot change it). Inputs must be finite with ``np > 0`` (as R requires).
-    """
-    x, npr = np.broadcast_arrays(_f(x), _f(npr))
-    d = x - npr
-    near = np.abs(d) < 0.1 * (x + npr)
-    out = np.empty(x.shape)
-    if near.all():
-        xs, ds, ns = x, d, npr
-        far = None
-    else:
-        far = ~near
-        xf, nf = x[far], npr[far]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[far] = xf * np.log(xf / nf) + nf - xf
-        if not near.any():
-            return out
-        xs, ds, ns = x[near], d[near], npr[near]
-    v = ds / (xs + ns)
-    s = ds * v
-    ej = 2.0 * xs * v
-    v *= v
-    for j in range(1, 1000):
-        ej *= v
-        s_new = s + ej / (2 * j + 1)
-        if np.array_equal(s_new, s, equal_nan=True):
-            break
-        s = s_new
-    if far is None:
-        return s
-    out[near] = s
-    return out
-
-
-def _dpois_raw_log(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """``log(lam^x exp(-lam) / x!)`` for real ``x >= 0``: R's ``dpois_raw(x, lam, log=TRUE)``.
-
-    R >= 4.1 replaced ``bd0`` by the more accurate ``ebd0`` here; the two agree to
-    about 1e-15 (relative) for the values met in practice.
-    """
-    x, lam = np.broadcast_arrays(_f(x), _f(lam))
-    ok = (lam > 0) & np.isfinite(lam) & (x >= 0)
-    tiny_x = x <= lam * _DBL_MIN
-    tiny_l = lam < x * _DBL_MIN
-    main = ok & ~tiny_x & ~tiny_l
-    if main.all():
-        return -0.5 * np.log(_M_2PI * x) + (-_stirlerr(x) - _bd0(x, lam))
-    out = np.full(x.shape, -np.inf)
-    out[(lam == 0) & (x == 0)] = 0.0
-    m = ok & tiny_x
-    out[m] = -lam[m]
-    m = ok & ~tiny_x & tiny_l
-    if m.any():
-        xl, ll = x[m], lam[m]
-        out[m] = -ll + xl * np.log(ll) - gammaln(xl + 1.0)
-    if main.any():
-        xm, lm = x[main], lam[main]
-        out[main] = -0.5 * np.log(_M_2PI * xm) + (-_stirlerr(xm) - _bd0(xm, lm))
-    nan = np.isnan(x) | np.isnan(lam)
-    if nan.any():
-        out[nan] = np.nan
-    return out
-
-
-def _nonint(x: np.ndarray) -> np.ndarray:
-    """R's ``R_nonint``: ``x`` is more than 1e-7 (relative) away from an integer."""
-    x = _f(x)
-    r = np.rint(x)
-    ne = x != r
-    if ne.any():
-        ne[ne] = np.abs(x[ne] - r[ne]) > 1e-7 * np.maximum(1.0, np.abs(x[ne]))
-    return ne
-
-
-def _dpois_log(x, lam) -> np.ndarray:
-    """R's ``dpois(x, lam, log = TRUE)``; non-integer ``x`` gives ``-Inf`` (R also warns)."""
-    x, lam = np.broadcast_arrays(_f(x), _f(lam))
-    bad = _nonint(x) | (x < 0) | ~np.isfinite(x)
-    if bad.any():
-        out = _dpois_raw_log(np.where(bad, 0.0, np.rint(x)), lam)
-        out[bad] = -np.inf
-    else:
-        out = _dpois_raw_log(np.rint(x), lam)
-    neg = lam < 0
-    if neg.any():
-        out[neg] = np.nan
-    nan = np.isnan(x) | np.isnan(lam)
-    if nan.any():
-        out[nan] = np.nan
-    return out
-
-
-def _dbinom_log_int(x: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """R's ``dbinom_raw(x, n, p, 1 - p, log = TRUE)`` for integer-valued ``x``, ``n``.
-
-    Loader's saddle-point algorithm as in R 4.0-4.3 (R 4.4 uses ``log1p`` in the
-    ``x == 0`` / ``x == n`` cases; the two agree to about one ulp).
-    """
-    q = 1.0 - p
-    if x.size and n.min() == 1.0 and n.max() == 1.0:
-        # Bernoulli: with a = P(observed outcome), b = 1 - a, R's x == 0 / x == n
-        # branches are  b < 0.1 ? -bd0(1, a) - b : log(a)  (also right for a in {0, 1}).
-        one = x == 1.0
-        a = np.where(one, p, q)
-        b = np.where(one, q, p)
-        with np.errstate(divide="ignore"):
-            out = np.log(a)
-        s = b < 0.1
-        if s.any():
-            a_s = a[s]
-            out[s] = -_bd0(np.ones_like(a_s), a_s) - b[s]
-        other = ~one & (x != 0.0)          # x outside {0, 1}
-        if other.any():
-            out[other] = -np.inf
-        return out
-    out = np.full(x.shape, -np.inf)
-    p0 = p == 0
-    q0 = q == 0
-    edge = p0 | q0
-    if edge.any():
-        out[p0 & (x == 0)] = 0.0
-        out[q0 & ~p0 & (x == n)] = 0.0
-        rest = ~edge
-    else:
-        rest = None
-    x0 = x == 0
-    xn = (x == n) & ~x0
-    if rest is not None:
-        x0 &= rest
-        xn &= rest
-    # x == 0: n*log(q), or -bd0(n, n*q) - n*p when p < 0.1 (R gives 0 when n == 0)
-    if x0.any():
-        nn, pp, qq = n[x0], p[x0], q[x0]
-        with np.errstate(divide="ignore"):
-            res = nn * np.log(qq)
-        s = (pp < 0.1) & (nn != 0)
-        if s.any():
-            ns = nn[s]
-            res[s] = -_bd0(ns, ns * qq[s]) - ns * pp[s]
-        res[nn == 0] = 0.0
-        out[x0] = res
-    # x == n: n*log(p), or -bd0(n, n*p) - n*q when q < 0.1
-    if xn.any():
-        nn, pp, qq = n[xn], p[xn], q[xn]
-        res = nn * np.log(pp)
-        s = qq < 0.1
-        if s.any():
-            ns = nn[s]
-            res[s] = -_bd0(ns, ns * pp[s]) - ns * qq[s]
-        out[xn] = res
-    mid = (x > 0) & (x < n)
-    if rest is not None:
-        mid &= rest
-    if mid.any():
-        xx, nn, pp, qq = x[mid], n[mid], p[mid], q[mid]
-        lc = (_stirlerr(nn) - _stirlerr(xx) - _stirlerr(nn - xx)
-              - _bd0(xx, nn * pp) - _bd0(nn - xx, nn * qq))
-        lf = _M_LN_2PI + np.log(xx) + np.log1p(-xx / nn)
-        out[mid] = lc - 0.5 * lf
-    return out
-
-
-def _dbinom_log(x, n, p) -> np.ndarray:
-    """R's ``dbinom(x, n, p, log = TRUE)``.
-
-    ``x`` and ``n`` are rounded as R does; non-integer or negative ``x`` gives ``-Inf``,
-    and negative or non-integer ``n`` or ``p`` outside [0, 1] gives NaN.
-    """
-    x, n, p = np.broadcast_arrays(_f(x), _f(n), _f(p))
-    bad_par = (p < 0) | (p > 1) | (n < 0) | _nonint(n) | np.isnan(x) | np.isnan(n) | np.isnan(p)
-    bad_x = _nonint(x) | (x < 0) | ~np.isfinite(x)
-    bad = bad_par | bad_x
-    if bad.any():
-        ok = ~bad
-        out = np.full(x.shape, -np.inf)
-        out[ok] = _dbinom_log_int(np.rint(x[ok]), np.rint(n[ok]), p[ok])
-        out[bad_par] = np.nan
-        return out
-    return _dbinom_log_int(np.rint(x), np.rint(n), p)
-
-
-def _dgamma_log(x, shape, scale) -> np.ndarray:
-    """R's ``dgamma(x, shape, scale = scale, log = TRUE)``."""
-    x, shape, scale = np.broadcast_arrays(_f(x), _f(shape), _f(scale))
-    out = np.full(x.shape, -np.inf)
-    pos = x > 0
-    zero = x == 0
-    if zero.any():
-        sz = shape[zero]
-        out[zero] = np.where(sz < 1, np.inf, np.where(sz > 1, -np.inf, -np.log(scale[zero])))
-    lt1 = pos & (shape < 1)
-    if lt1.any():
-        xs, sh, sc = x[lt1], shape[lt1], scale[lt1]
-        with np.errstate(over="ignore"):
-            ratio = sh / xs
-        lr = np.where(np.isfinite(ratio), np.log(ratio), np.log(sh) - np.log(xs))
-        out[lt1] = _dpois_raw_log(sh, xs / sc) + lr
-    ge1 = pos & (shape >= 1)
-    if ge1.any():
-        xs, sh, sc = x[ge1], shape[ge1], scale[ge1]
-        out[ge1] = _dpois_raw_log(sh - 1.0, xs / sc) - np.log(sc)
-    sh0 = shape == 0
-    if sh0.any():
-        out[sh0] = np.where(x[sh0] == 0, np.inf, -np.inf)
-    bad = (shape < 0) | (scale <= 0) | np.isnan(x) | np.isnan(shape) | np.isnan(scale)
-    out[bad] = np.nan
-    return out
-
-
-# ---------------------------------------------------------------------------
-# Links
-# ---------------------------------------------------------------------------
-class Link:
-    """A GLM link function ``eta = g(mu)`` with its inverse and derivative.
-
-    Subclasses implement R's ``make.link(name)``; instances hold no state, so they
-    pickle by class and compare equal by name.
-
-    Fields
-    ------
-    name : str
-        R's name of the link (``"logit"``, ``"1/mu^2"``, ...).
-
-    Methods
-    -------
-    link(mu)
-        ``g(mu)``, R's ``linkfun``.
-    linkinv(eta)
-        ``g^{-1}(eta)``, R's ``linkinv``, clamped away from the boundary as R does.
-    mu_eta(eta)
-        ``d mu / d eta``, R's ``mu.eta``.
-    valideta(eta)
-        Whether ``eta`` is in the link's domain, R's ``valideta``.
-
-    Notes
-    -----
-    R equivalent: ``make.link("logit")`` and friends, also ``binomial()$linkinv``.
-
-    Examples
-    --------
-    >>> lk = get_link("logit")
-    >>> float(lk.linkinv(np.array([0.0]))[0])
-    0.5
-    """
-
-    name: str = ""
-
-    def link(self, mu):
-        raise NotImplementedError
-
-    def linkinv(self, eta):
-        raise NotImplementedError
-
-    def mu_eta(self, eta):
-        raise NotImplementedError
-
-    def valideta(self, eta) -> bool:
-        return True
-
-    def __repr__(self) -> str:
-        return f"Link({self.name!r})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Link) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(("Link", self.name))
-
-
-class LogitLink(Link):
-    """Logit link ``log(mu / (1 - mu))``; R's C code ``C_logit_link`` etc.
-
-    ``linkinv`` is ``exp(eta)/(1 + exp(eta))`` with ``exp(eta)`` replaced by ``eps``
-    below ``eta = -30`` and by ``1/eps`` above 30 (so ``mu`` stays in
-    ``[eps/(1+eps), 1/(1+eps)]``); ``mu_eta`` is ``eps`` outside ``[-30, 30]``.
-    """
-
-    name = "logit"
-
-    def link(self, mu):
-        mu = _f(mu)
-        return np.log(mu / (1.0 - mu))
-
-    def linkinv(self, eta):
-        eta = _f(eta)
-        tmp = np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH)
-        np.exp(tmp, out=tmp)
-        lo = eta < -_LOGIT_THRESH
-        if lo.any():
-            tmp[lo] = _EPS
-        hi = eta > _LOGIT_THRESH
-        if hi.any():
-            tmp[hi] = 1.0 / _EPS
-        den = tmp + 1.0
-        return np.divide(tmp, den, out=tmp)
-
-    def mu_eta(self, eta):
-        eta = _f(eta)
-        e = np.clip(eta, -_LOGIT_THRESH, _LOGIT_THRESH)
-        np.exp(e, out=e)
-        opexp = e + 1.0
-        opexp *= opexp
-        np.divide(e, opexp, out=e)
-        out = np.abs(eta) > _LOGIT_THRESH
-        if out.any():
-            e[out] = _EPS
-        return e
-
-
-class ProbitLink(Link):
-    """Probit link ``qnorm(mu)``; ``linkinv`` clamps ``eta`` to ``±(-qnorm(eps))``,
-    ``mu_eta = max(dnorm(eta), eps)``, as ``make.link("probit")``."""
-
-    name = "probit"
-
-    def link(self, mu):
-        return ndtri(_f(mu))
-
-    def linkinv(self, eta):
-        return _pnorm(np.clip(_f(eta), -_PROBIT_THRESH, _PROBIT_THRESH))
-
-    def mu_eta(self, eta):
-        return np.maximum(_dnorm(eta), _EPS)
-
-
-class CauchitLink(Link):
-    """Cauchit link ``qcauchy(mu)``; ``linkinv`` clamps ``eta`` to ``±(-qcauchy(eps))``,
-    ``mu_eta = max(dcauchy(eta), eps)``, as ``make.link("cauchit")``."""
-
-    name = "cauchit"
-
-    def link(self, mu):
-        return _qcauchy(mu)
-
-    def linkinv(self, eta):
-        return _pcauchy(np.clip(_f(eta), -_CAUCHIT_THRESH, _CAUCHIT_THRESH))
-
-    def mu_eta(self, eta):
-        eta = _f(eta)
-        return np.maximum(1.0 / (np.pi * (1.0 + eta * eta)), _EPS)
-
-
-class CloglogLink(Link):
-    """Complementary log-log link ``log(-log(1 - mu))``, as ``make.link("cloglog")``:
-    ``linkinv = pmax(pmin(-expm1(-exp(eta)), 1 - eps), eps)``,
-    ``mu_eta = pmax(exp(eta) * exp(-exp(eta)), eps)`` with ``eta`` capped at 700."""
-
-    name = "cloglog"
-
-    def link(self, mu):
-        mu = _f(mu)
-        return np.log(-np.log(1.0 - mu))
-
-    def linkinv(self, eta):
-        with np.errstate(over="ignore"):
-            out = -np.expm1(-np.exp(_f(eta)))
-        return np.clip(out, _EPS, 1.0 - _EPS, out=out)
-
-    def mu_eta(self, eta):
-        e = np.exp(np.minimum(_f(eta), 700.0))
-        with np.errstate(over="ignore"):
-            out = e * np.exp(-e)
-        return np.maximum(out, _EPS, out=out)
-
-
-class LogLink(Link):
-    """Log link; ``linkinv = mu_eta = pmax(exp(eta), eps)`` as ``make.link("log")``."""
-
-    name = "log"
-
-    def link(self, mu):
-        return np.log(_f(mu))
-
-    def linkinv(self, eta):
-        with np.errstate(over="ignore"):
-            out = np.exp(_f(eta))
-        return np.maximum(out, _EPS, out=out)
-
-    def mu_eta(self, eta):
-        return self.linkinv(eta)
-
-
-class IdentityLink(Link):
-    """Identity link. ``link``/``linkinv`` return their argument itself (no copy)."""
-
-    name = "identity"
-
-    def link(self, mu):
-        return _f(mu)
-
-    def linkinv(self, eta):
-        return _f(eta)
-
-    def mu_eta(self, eta):
-        return np.ones_like(_f(eta))
-
-
-class InverseLink(Link):
-    """Inverse link ``1/mu``; ``mu_eta = -1/eta^2``; ``eta`` must be finite and non-zero."""
-
-    name = "inverse"
-
-    def link(self, mu):
-        return 1.0 / _f(mu)
-
-    def linkinv(self, eta):
-        return 1.0 / _f(eta)
-
-    def mu_eta(self, eta):
-        eta = _f(eta)
-        return -1.0 / (eta * eta)
-
-    def valideta(self, eta) -> bool:
-        eta = _f(eta)
-        return bool(np.all(np.isfinite(eta)) and np.all(eta != 0))
-
-
-class SqrtLink(Link):
-    """Square-root link; ``linkinv = eta^2``, ``mu_eta = 2 eta``; ``eta`` must be > 0."""
-
-    name = "sqrt"
-
-    def link(self, mu):
-        return np.sqrt(_f(mu))
-
-    def linkinv(self, eta):
-        eta = _f(eta)
-        return eta * eta
-
-    def mu_eta(self, eta):
-        return 2.0 * _f(eta)
-
-    def valideta(self, eta) -> bool:
-        eta = _f(eta)
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
-
-
-class InverseSquareLink(Link):
-    """Link ``1/mu^2`` (canonical for the inverse Gaussian); ``linkinv = 1/sqrt(eta)``,
-    ``mu_eta = -1/(2 eta^1.5)``; ``eta`` must be > 0."""
-
-    name = "1/mu^2"
-
-    def link(self, mu):
-        mu = _f(mu)
-        return 1.0 / (mu * mu)
-
-    def linkinv(self, eta):
-        return 1.0 / np.sqrt(_f(eta))
-
-    def mu_eta(self, eta):
-        return -1.0 / (2.0 * np.power(_f(eta), 1.5))
-
-    def valideta(self, eta) -> bool:
-        eta = _f(eta)
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
-
-
-_LINKS: dict[str, type[Link]] = {
-    cls.name: cls for cls in (LogitLink, ProbitLink, CauchitLink, CloglogLink, LogLink,
-                              IdentityLink, InverseLink, SqrtLink, InverseSquareLink)
-}
-#: Link names accepted by :func:`get_link` (R's ``make.link`` names).
-LINK_NAMES: tuple[str, ...] = tuple(_LINKS)
-
-
-def get_link(link: str | Link) -> Link:
-    """The :class:`Link` called ``link`` (case-insensitive), R's ``make.link(link)``.
-
-    Parameters
-    ----------
-    link : str or Link
-        One of :data:`LINK_NAMES`; a :class:`Link` is returned unchanged.
-
-    Raises
-    ------
-    MixedModelError
-        For an unknown name; the message lists the allowed names.
-
-    Examples
-    --------
-    >>> get_link("Probit")
-    Link('probit')
-    """
-    if isinstance(link, Link):
-        return link
-    if not isinstance(link, str):
-        raise MixedModelError(f"link must be a string, not {type(link).__name__}")
-    key = link.strip().lower().replace(" ", "")
-    cls = _LINKS.get(key)
-    if cls is None:
-        raise MixedModelError(
-            f"unknown link {link!r}; allowed links are {', '.join(LINK_NAMES)}")
-    return cls()
 
 
 # ---------------------------------------------------------------------------
@@ -829,6 +121,11 @@ class Family:
     has_dispersion : bool
         Whether the family has a free dispersion parameter φ (gaussian, Gamma,
         inverse Gaussian) rather than φ = 1 (binomial, Poisson).
+    discrete : bool
+        Whether the response is a count (binomial successes, Poisson counts), so that
+        simulated responses tie with the observed ones and quantile residuals are randomized.
+    uses_trials : bool
+        Whether the response is a proportion of trials carried as prior weights (binomial).
 
     Notes
     -----
@@ -848,6 +145,8 @@ class Family:
     default_link: str = ""
     allowed_links: tuple[str, ...] = ()
     has_dispersion: bool = False
+    discrete: bool = False
+    uses_trials: bool = False
 
     def __init__(self, link: str | Link | None = None) -> None:
         self.link = get_link(self.default_link if link is None else link)
@@ -935,6 +234,68 @@ class Family:
                 raise DataError("weights must be finite and non-negative; "
                                 f"{_plural(k, 'row')} {_is(k)} not: " + _rows(badw, w))
 
+    # -- behaviour used by the mixed-model code -----------------------------
+    @property
+    def is_linear(self) -> bool:
+        """Gaussian with the identity link: the model is a linear mixed model (fitted as lmer)."""
+        return False
+
+    @property
+    def mean_range(self) -> str:
+        """Where the family's means lie, in words (for messages about links)."""
+        return "positive"
+
+    @property
+    def kernel_kind(self) -> str:
+        """The PIRLS evaluation path: ``"logit"`` (binomial/logit), ``"log"`` (Poisson/log)
+        have closed forms from one exponential; everything else is ``"generic"``."""
+        return "generic"
+
+    def aic_continuous(self, y, mu, wt) -> float | None:
+        """−2 log-likelihood extended continuously to responses where R's density is zero
+        (non-integer counts); None when the family needs no extension."""
+        return None
+
+    def sample(self, rng: np.random.Generator, mu, *, trials=None, phi=1.0) -> np.ndarray:
+        """One response drawn with mean ``mu``: R's ``family()$simulate``.
+
+        ``trials`` are whole numbers of trials (binomial, which returns proportions);
+        ``phi`` is the dispersion, a scalar or one value per row.
+        """
+        raise MixedModelError(f"simulation is not available for the {self.name} family")
+
+    def latent_variance(self, eta, var_random: float, sigma: float | None) -> tuple[float, str]:
+        """The latent-scale observation variance for R² (Nakagawa, Johnson & Schielzeth 2017)
+        and a description of it; ``eta`` is the fixed part of the linear predictor,
+        ``var_random`` the summed random-effect variances and ``sigma`` the dispersion's root.
+
+        Raises
+        ------
+        MixedModelError
+            For a family and link without a latent-scale variance.
+        """
+        raise MixedModelError(
+            f"R² is not available for the {self.name} family with the {self.link.name} link")
+
+    # -- the dispersion, profiled out of a Laplace deviance --------------------
+    def dispersion_constants(self, y, pw) -> dict:
+        """Sums of the data the profiled dispersion needs (computed once per model)."""
+        y, pw = _f(y), _f(pw)
+        pos = pw > 0
+        with np.errstate(divide="ignore"):
+            return {"n": float(np.sum(pos)), "W": float(np.sum(pw)),
+                    "slw": float(np.sum(np.log(pw[pos]))),
+                    "swly": float(np.sum(pw[pos] * np.log(y[pos])))}
+
+    def dispersion_objective(self, P: float, phi: float, consts: dict) -> float:
+        """Σ −2 log f(y | μ̃, φ) + ‖ũ‖²/φ at dispersion ``phi``, for the penalized deviance
+        ``P = Σ dᵢ + ‖ũ‖²`` (the Laplace objective without its log-determinant)."""
+        raise MixedModelError(f"the {self.name} family has no dispersion to estimate")
+
+    def profile_dispersion(self, P: float, consts: dict) -> tuple[float, float]:
+        """(φ̂, :meth:`dispersion_objective` at φ̂) for penalized deviance ``P``."""
+        raise MixedModelError(f"the {self.name} family has no dispersion to estimate")
+
     # -- misc ----------------------------------------------------------------
     def __repr__(self) -> str:
         return f"Family({self.name!r}, link={self.link.name!r})"
@@ -964,6 +325,27 @@ class Binomial(Family):
     default_link = "logit"
     allowed_links = ("logit", "probit", "cloglog", "cauchit", "log")
     has_dispersion = False
+    discrete = True
+    uses_trials = True
+    mean_range = "between 0 and 1"
+
+    @property
+    def kernel_kind(self) -> str:
+        return "logit" if self.link.name == "logit" else "generic"
+
+    def sample(self, rng, mu, *, trials=None, phi=1.0):
+        """Successes out of ``trials`` (default one per row), returned as proportions."""
+        mu = np.clip(mu, 0.0, 1.0)
+        if trials is None:
+            trials = np.ones(np.shape(mu), dtype=np.int64)
+        return rng.binomial(trials, mu) / trials
+
+    def latent_variance(self, eta, var_random, sigma):
+        link = self.link.name
+        v = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}.get(link)
+        if v is None:
+            raise MixedModelError(f"R² is not defined here for the binomial {link} link")
+        return v, f"distribution-specific variance of the {link} link"
 
     def variance(self, mu):
         mu = _f(mu)
@@ -1055,6 +437,27 @@ class Poisson(Family):
     default_link = "log"
     allowed_links = ("log", "identity", "sqrt")
     has_dispersion = False
+    discrete = True
+
+    @property
+    def kernel_kind(self) -> str:
+        return "log" if self.link.name == "log" else "generic"
+
+    def aic_continuous(self, y, mu, wt):
+        """``-2 Σ wt (y log μ − μ − lgamma(y + 1))``, R's value at integer counts."""
+        y, mu = _f(y), _f(mu)
+        return float(-2.0 * np.sum(wt * (xlogy(y, mu) - mu - gammaln(y + 1.0))))
+
+    def sample(self, rng, mu, *, trials=None, phi=1.0):
+        return rng.poisson(mu).astype(float)
+
+    def latent_variance(self, eta, var_random, sigma):
+        if self.link.name == "log":
+            lam = float(np.mean(np.exp(eta + var_random / 2)))
+            return math.log1p(1.0 / lam), "lognormal approximation ln(1 + 1/λ)"
+        if self.link.name == "sqrt":
+            return 0.25, "distribution-specific variance of the sqrt link"
+        return super().latent_variance(eta, var_random, sigma)
 
     def variance(self, mu):
         return _f(mu)
@@ -1129,6 +532,29 @@ class Gaussian(Family):
     allowed_links = ("identity", "log", "inverse")
     has_dispersion = True
 
+    @property
+    def is_linear(self) -> bool:
+        return self.link.name == "identity"
+
+    @property
+    def mean_range(self) -> str:
+        return f"in the range of the {self.link.name} link"
+
+    def sample(self, rng, mu, *, trials=None, phi=1.0):
+        return rng.normal(mu, np.sqrt(phi) * np.ones_like(mu))
+
+    def dispersion_constants(self, y, pw):
+        # the normal density has no log y term: Σ pw log y enters as 0
+        return super().dispersion_constants(np.ones_like(_f(y)), pw)
+
+    def dispersion_objective(self, P, phi, consts):
+        return consts["n"] * math.log(2 * math.pi * phi) - consts["slw"] + P / phi
+
+    def profile_dispersion(self, P, consts):
+        n = consts["n"]
+        phi = P / n
+        return phi, n * (1.0 + math.log(2.0 * math.pi * phi)) - consts["slw"]
+
     def variance(self, mu):
         return np.ones_like(_f(mu))
 
@@ -1186,6 +612,27 @@ class GammaFamily(Family):
     allowed_links = ("inverse", "log", "identity")
     has_dispersion = True
 
+    def sample(self, rng, mu, *, trials=None, phi=1.0):
+        shape = 1.0 / phi
+        return rng.gamma(shape * np.ones_like(mu), mu / shape)
+
+    def latent_variance(self, eta, var_random, sigma):
+        if self.link.name == "log" and sigma is not None:
+            return float(math.log1p(sigma ** 2)), "lognormal approximation ln(1 + φ)"
+        return super().latent_variance(eta, var_random, sigma)
+
+    def dispersion_objective(self, P, phi, consts):
+        a = 1.0 / phi
+        W = consts["W"]
+        return a * P + 2 * W * a * (1 - math.log(a)) + 2 * W * float(gammaln(a)) + 2 * consts["swly"]
+
+    def profile_dispersion(self, P, consts):
+        W = consts["W"]
+        a = _gamma_shape(P / (2.0 * W))
+        val = (a * P + 2.0 * W * a * (1.0 - math.log(a)) + 2.0 * W * float(gammaln(a))
+               + 2.0 * consts["swly"])
+        return 1.0 / a, val
+
     def variance(self, mu):
         mu = _f(mu)
         return mu * mu
@@ -1237,6 +684,17 @@ class InverseGaussian(Family):
     allowed_links = ("1/mu^2", "inverse", "log", "identity")
     has_dispersion = True
 
+    def sample(self, rng, mu, *, trials=None, phi=1.0):
+        return rng.wald(mu, 1.0 / phi * np.ones_like(mu))
+
+    def dispersion_objective(self, P, phi, consts):
+        return consts["W"] * math.log(2 * math.pi * phi) + 3 * consts["swly"] + P / phi
+
+    def profile_dispersion(self, P, consts):
+        W = consts["W"]
+        phi = P / W
+        return phi, W * (1.0 + math.log(2.0 * math.pi * phi)) + 3.0 * consts["swly"]
+
     def variance(self, mu):
         return np.power(_f(mu), 3.0)
 
@@ -1268,6 +726,15 @@ class InverseGaussian(Family):
         """The response must be positive."""
         super().validate_response(y, wt)
         _require_positive(y, "inverse Gaussian")
+
+
+def _gamma_shape(c: float) -> float:
+    """The root a of log a − ψ(a) = c (c > 0): the Gamma shape 1/φ̂ that profiles the dispersion."""
+    f = lambda t: t - float(digamma(math.exp(t))) - c  # noqa: E731  (decreasing in t)
+    lo, hi = -30.0, 40.0
+    if f(hi) > 0:
+        return math.exp(hi)
+    return math.exp(brentq(f, lo, hi, xtol=1e-14, rtol=1e-15))
 
 
 _FAMILIES: dict[str, type[Family]] = {
@@ -1322,3 +789,15 @@ def get_family(family: str | Family, link: str | Link | None = None) -> Family:
         raise MixedModelError(
             f"unknown family {family!r}; allowed families are {', '.join(FAMILY_NAMES)}")
     return cls(link)
+
+
+def family_name(family: str | Family) -> str:
+    """The one spelling of a family name, R's (``"Gamma"``, ``"inverse.gaussian"``), for any
+    spelling :func:`get_family` accepts; results report families under this name.
+
+    Examples
+    --------
+    >>> family_name("inverse_gaussian"), family_name("gamma"), family_name("Bernoulli")
+    ('inverse.gaussian', 'Gamma', 'binomial')
+    """
+    return get_family(family).name

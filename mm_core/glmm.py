@@ -62,13 +62,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import digamma, gammaln
 
 from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
+from .notes import Note, note_code
 from .lmm import (LinearMixedModel, data_notes, check_identifiable, fit_notes, fitting_order,
                   theta_is_singular)
 from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
@@ -104,6 +103,7 @@ class GeneralizedLinearMixedModel:
     n_agq : int
         Quadrature points (1 = Laplace; 0 = fast).
     fast : bool
+        The same as ``n_agq = 0``.
     allow_more_random_effects : bool
 
     Fields
@@ -111,6 +111,11 @@ class GeneralizedLinearMixedModel:
     design, family, order, reterms, X, fixef_names, dropped_columns, offset, y, pw, kernel,
     system, lower, n_agq, fast, notes (plain-language warnings from the checks)
     """
+
+    @property
+    def fast(self) -> bool:
+        """lme4's ``nAGQ = 0`` (``n_agq == 0``): θ optimized with β inside PIRLS, one stage."""
+        return self.n_agq == 0
 
     def __init__(self, design, *, family="binomial", link=None, weights=None, n_agq: int = 1,
                  fast: bool = False, allow_more_random_effects: bool = False):
@@ -121,10 +126,8 @@ class GeneralizedLinearMixedModel:
         self.family = get_family(family, link)
         _check_identifiable(design, allow_more_random_effects, self.family.has_dispersion)
         self.notes: list[str] = []
-        if n_agq == 0:
-            fast = True
-        self.n_agq = check_agq(n_agq, design.reterms, fast)
-        self.fast = bool(fast)
+        n_agq = check_agq(n_agq, design.reterms, fast)
+        self.n_agq = 0 if fast else n_agq       # fast=True is nAGQ = 0: one setting, n_agq
         self.order = fitting_order(design.reterms)
         self.reterms = [design.reterms[i] for i in self.order]
         keep = independent_columns(design.X)
@@ -153,7 +156,7 @@ class GeneralizedLinearMixedModel:
         n = self.design.nobs
         pw = np.ones(n)
         if self.trials is not None:
-            if self.family.name != "binomial":
+            if not self.family.uses_trials:
                 raise DataError(f"a cbind(successes, failures) response needs the binomial family, "
                                 f"not {self.family.name}")
             pw = pw * self.trials
@@ -167,7 +170,7 @@ class GeneralizedLinearMixedModel:
         if y.size and np.all(y == y[0]):
             raise DataError(f"the response '{name}' has the same value ({y[0]:g}) in all "
                             f"{y.size} rows used: there is nothing to model")
-        if fam.name == "binomial" and self.trials is None and d.response_levels is None:
+        if fam.uses_trials and self.trials is None and d.response_levels is None:
             vals = np.unique(y)
             if np.any((y < 0) | (y > 1)):
                 bad = vals[(vals < 0) | (vals > 1)][:5]
@@ -184,7 +187,7 @@ class GeneralizedLinearMixedModel:
             fam.validate_response(y, self.pw)
         for w in caught:
             msg = str(w.message)
-            self.notes.append(msg[0].upper() + msg[1:] if msg else msg)
+            self.notes.append(Note("response", msg[0].upper() + msg[1:] if msg else msg))
             _warnings.warn(msg, UserWarning, stacklevel=4)
         if not np.any(self.pw > 0):
             raise DataError("all prior weights are zero")
@@ -217,10 +220,10 @@ class GeneralizedLinearMixedModel:
             raise DataError(f"cannot fit this model at the starting values{reason}. "
                             f"{link_advice(fam)}")
         self.kernel.calibrate(st.eta)
-        if self.kernel.continuous and not any("lgamma" in n for n in self.notes):
-            self.notes.append("With non-integer counts the Poisson log-likelihood (objective, "
+        if self.kernel.continuous and not any(note_code(n) == "continuous_counts" for n in self.notes):
+            self.notes.append(Note("continuous_counts", "With non-integer counts the Poisson log-likelihood (objective, "
                               "AIC, BIC) uses log y! = lgamma(y + 1); R's dpois, and so lme4's "
-                              "logLik, is -Inf for such counts.")
+                              "logLik, is -Inf for such counts."))
         self._started = True
         return st
 
@@ -342,29 +345,11 @@ class GeneralizedLinearMixedModel:
             eta = eta + t.eta(bt)
         return eta
 
-    def residuals_of(self, result, kind: str = "response") -> np.ndarray:
-        """lme4's ``residuals(m, type = kind)`` for a glmer fit."""
-        y, mu = self.y, np.asarray(result.fitted, float)
-        fam = self.family
-        if kind == "response":
-            return y - mu
-        if kind == "pearson":
-            return (y - mu) * np.sqrt(self.pw / fam.variance(mu))
-        if kind == "working":
-            eta = fam.linkfun(mu)
-            return (y - mu) / fam.mu_eta(eta)
-        if kind == "deviance":
-            d = np.sqrt(np.maximum(fam.dev_resids(y, mu, self.pw), 0.0))
-            return np.where(y > mu, d, -d)
-        raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working or "
-                         "deviance")
-
 
 def link_advice(fam) -> str:
     """What to check when PIRLS fails: the family's range of means, and the canonical link only
     when another link is in use."""
-    rng = {"binomial": "between 0 and 1",
-           "gaussian": f"in the range of the {fam.link.name} link"}.get(fam.name, "positive")
+    rng = fam.mean_range
     if not fam.is_canonical:
         return (f"The {fam.name} means must be {rng}; with the {fam.link.name} link the linear "
                 f"predictor can leave that range, with the canonical link "
@@ -408,44 +393,13 @@ def _weighted_lmm(model: GeneralizedLinearMixedModel, w: np.ndarray) -> LinearMi
 # --------------------------------------------------------------------------------------------
 def _profile_dispersion(model, P: float) -> tuple[float, float]:
     """(φ̂, Σ −2 log f(y | μ̃, φ̂) + P/φ̂) for penalized deviance P = Σdᵢ + ‖ũ‖² (see module doc)."""
-    fam = model.family
-    c = _disp_consts(model)
-    P = max(P, 1e-300)
-    if fam.name == "gaussian":
-        n = c["n"]
-        phi = P / n
-        return phi, n * (1.0 + math.log(2.0 * math.pi * phi)) - c["slw"]
-    if fam.name == "inverse.gaussian":
-        W = c["W"]
-        phi = P / W
-        return phi, W * (1.0 + math.log(2.0 * math.pi * phi)) + 3.0 * c["swly"]
-    if fam.name == "Gamma":
-        W = c["W"]
-        target = P / (2.0 * W)
-        a = _gamma_shape(target)
-        val = a * P + 2.0 * W * a * (1.0 - math.log(a)) + 2.0 * W * float(gammaln(a)) + 2.0 * c["swly"]
-        return 1.0 / a, val
-    raise MixedModelError(f"no dispersion estimate for the {fam.name} family")  # pragma: no cover
+    return model.family.profile_dispersion(max(P, 1e-300), _disp_consts(model))
 
 
 def _disp_consts(model) -> dict:
     if getattr(model, "_dc", None) is None:
-        pw, y = model.pw, model.y
-        pos = pw > 0
-        with np.errstate(divide="ignore"):
-            model._dc = {"n": float(np.sum(pos)), "W": float(np.sum(pw)),
-                         "slw": float(np.sum(np.log(pw[pos]))),
-                         "swly": float(np.sum(pw[pos] * np.log(y[pos]))) if model.family.name != "gaussian" else 0.0}
+        model._dc = model.family.dispersion_constants(model.y, model.pw)
     return model._dc
-
-
-def _gamma_shape(c: float) -> float:
-    """The root a of log a − ψ(a) = c (c > 0)."""
-    f = lambda t: t - float(digamma(math.exp(t))) - c  # noqa: E731  (decreasing in t)
-    lo, hi = -30.0, 40.0
-    if f(hi) > 0:
-        return math.exp(hi)
-    return math.exp(brentq(f, lo, hi, xtol=1e-14, rtol=1e-15))
 
 
 def _agq_dispersion(model, st) -> float:
@@ -469,15 +423,7 @@ def _agq_dispersion(model, st) -> float:
 
 def _fixed_phi_value(model, P: float, phi: float) -> float:
     """Σ −2 log f(y | μ̃, φ) + ‖ũ‖²/φ with Σdᵢ + ‖ũ‖² = P at a given φ."""
-    c = _disp_consts(model)
-    name = model.family.name
-    if name == "gaussian":
-        return c["n"] * math.log(2 * math.pi * phi) - c["slw"] + P / phi
-    if name == "inverse.gaussian":
-        return c["W"] * math.log(2 * math.pi * phi) + 3 * c["swly"] + P / phi
-    a = 1.0 / phi
-    W = c["W"]
-    return a * P + 2 * W * a * (1 - math.log(a)) + 2 * W * float(gammaln(a)) + 2 * c["swly"]
+    return model.family.dispersion_objective(P, phi, _disp_consts(model))
 
 
 # --------------------------------------------------------------------------------------------
@@ -740,7 +686,7 @@ def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> M
         break
     nfree_theta = int(np.sum(free[:nt]))
     vcov_pls = pls_vcov(model, st_hat)
-    vcov, vnotes, Hfull = _vcov_hessian(model, H, free, vcov_pls)
+    vcov, vnotes, Hfull = _vcov_hessian(model, H, vcov_pls)
     notes.extend(vnotes)
     converged = ret2 not in ("maximum evaluations reached", "failure", "roundoff limited")
     messages = list(msgs)
@@ -822,7 +768,7 @@ def pls_vcov(model, st) -> np.ndarray:
     return model.dispersion(st) * model.system.unscaled_vcov()
 
 
-def _vcov_hessian(model, H, free, vcov_pls):
+def _vcov_hessian(model, H, vcov_pls):
     """vcov(β̂) = 2 H⁻¹ (β block), lme4's default; falls back to the PLS version."""
     nt, p = model.ntheta, model.p
     notes = []
@@ -844,17 +790,17 @@ def _vcov_hessian(model, H, free, vcov_pls):
         except np.linalg.LinAlgError:
             ok = False
     if not ok:
-        notes.append("The finite-difference Hessian of the deviance is not positive definite, so "
+        notes.append(Note("standard_errors", "The finite-difference Hessian of the deviance is not positive definite, so "
                      "the standard errors come from the penalized least-squares approximation "
-                     "instead.")
+                     "instead."))
         return vcov_pls, notes, Hfull
     se_h = np.sqrt(np.diag(V))
     se_p = np.sqrt(np.diag(vcov_pls))
     rel = float(np.max(np.abs(se_h / se_p - 1.0)))
     if rel > VCOV_DISAGREE:
-        notes.append(f"Standard errors from the Hessian of the deviance (reported) and from the "
+        notes.append(Note("standard_errors", f"Standard errors from the Hessian of the deviance (reported) and from the "
                      f"penalized least-squares approximation differ by up to {100 * rel:.1f} %; "
-                     "result.extras['vcov_pls'] holds the latter.")
+                     "result.extras['vcov_pls'] holds the latter."))
     return V, notes, Hfull
 
 
@@ -930,7 +876,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         covariances=tuple(scale * lam @ lam.T for lam in lams), residual_variance=phi,
         ranef=_ranef_values(model, theta, st.u))
     singular = model.is_singular(theta)
-    separation = separation_note(model, st.mu, beta, se)
+    separation = separation_note(model, st.mu, beta)
     if separation:
         notes = list(notes) + [separation]
         _warnings.warn(separation, SeparationWarning, stacklevel=4)
@@ -945,7 +891,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         extras["objective_lme4_scale"] = float(objective - sat)
     return MixedModelResult(
         formula=formula_text or str(design.formula), family=model.family.name,
-        link=model.family.link.name, reml=False, n_agq=0 if model.fast else model.n_agq,
+        link=model.family.link.name, reml=False, n_agq=model.n_agq,
         objective=float(objective), loglik=float(loglik), aic=float(aic), bic=float(bic),
         aicc=float(aicc), deviance=float(objective), nobs=n, dof=dof, tables=tables,
         theta=theta, sigma=math.sqrt(phi) if disp else None,
@@ -964,18 +910,18 @@ DIVERGING_ETA = 5.0
 DIVERGING_BETA = 1000.0
 
 
-def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> str | None:
+def separation_note(model, mu: np.ndarray, beta: np.ndarray) -> str | None:
     """The warning for complete or quasi-complete separation, naming the diverging coefficients.
 
     Binomial and Poisson fits whose fitted means reach 0 (or 1) to rounding have a fixed effect
     that runs off to ±infinity: the likelihood keeps improving along it. lme4 then reports a
     large coefficient and, through glm, "fitted probabilities numerically 0 or 1 occurred".
     """
-    fam = model.family.name
-    if fam not in ("binomial", "poisson") or not model.p:
+    fam = model.family
+    if not fam.discrete or not model.p:
         return None
     edge = mu < BOUNDARY_MU
-    if fam == "binomial":
+    if fam.uses_trials:
         edge |= mu > 1 - BOUNDARY_MU
     rows = np.flatnonzero(edge & (model.pw > 0))
     if rows.size == 0:
@@ -983,11 +929,11 @@ def separation_note(model, mu: np.ndarray, beta: np.ndarray, se: np.ndarray) -> 
     contrib = np.max(np.abs(model.X[rows] * beta), axis=0)
     names = [f"'{nm}' ({b:.3g})" for nm, b, c in zip(model.fixef_names, beta, contrib)
              if c > DIVERGING_ETA or abs(b) > DIVERGING_BETA]
-    what = "probabilities numerically 0 or 1" if fam == "binomial" else "means numerically 0"
+    what = "probabilities numerically 0 or 1" if fam.uses_trials else "means numerically 0"
     coef = (f"the estimate{'s' if len(names) > 1 else ''} of {', '.join(names)} "
             f"{'are' if len(names) > 1 else 'is'} drifting towards infinity"
             if names else "some fixed effect is drifting towards infinity")
-    return (f"Separation: {rows.size} observation{'s are' if rows.size > 1 else ' is'} fitted "
+    return Note("separation", f"Separation: {rows.size} observation{'s are' if rows.size > 1 else ' is'} fitted "
             f"with {what}, so {coef}. Those estimates, their standard errors and tests are not "
             "meaningful (the other coefficients are). Remove or merge the predictor categories "
             "that separate the outcomes, or use a penalized (bias-reduced) fit.")

@@ -19,6 +19,7 @@ import numpy as np
 from .dense import tri_inv
 from .errors import DataError
 from .femat import independent_columns
+from .notes import Note
 from .optimize import (GRADIENT_TOL, OptSummary, Recorder, bobyqa, check_convergence,
                        check_convergence_gradient, projected_gradient, quasi_newton,
                        recheck_gradient, regradient, verdict)
@@ -528,18 +529,6 @@ class LinearMixedModel:
         h = self.pls.hat_diag(np.asarray(result.theta, float))
         return h * self.weights if self.weights is not None else h
 
-    def residuals_of(self, result, kind: str = "response") -> np.ndarray:
-        r = result.residuals
-        sw = np.sqrt(self.weights) if self.weights is not None else 1.0
-        if kind in ("response",):
-            return r
-        if kind in ("pearson", "working", "deviance"):
-            return r * sw
-        if kind == "scaled":
-            return r * sw / result.sigma
-        raise ValueError(f"unknown residual type {kind!r}; use response, pearson, working, "
-                         "deviance or scaled")
-
 
 def theta_is_singular(theta, lower: np.ndarray) -> bool:
     """lme4's ``isSingular``: a bounded (diagonal) element of θ below ``SINGULAR_TOL``."""
@@ -550,11 +539,11 @@ def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     """The data notes followed by what a person should know about the fit itself."""
     notes = list(notes)
     if singular:
-        notes.append("The fit is singular: some variance component is estimated as zero (or a "
-                     "correlation as ±1). The data do not support that part of the random "
-                     "effects; consider removing it.")
+        notes.append(Note("singular", "The fit is singular: some variance component is estimated "
+                          "as zero (or a correlation as ±1). The data do not support that part of "
+                          "the random effects; consider removing it."))
     if not optsum.converged:
-        notes.extend(optsum.messages or [optsum.verdict])
+        notes.extend(Note("convergence", m) for m in (optsum.messages or [optsum.verdict]))
     return notes
 
 
@@ -563,9 +552,10 @@ def data_notes(design, dropped_columns) -> list[str]:
     if design.n_dropped:
         cols = ", ".join(f"'{c}' ({k})" for c, k in design.dropped_by_column.items() if k)
         total = design.nobs + design.n_dropped
-        notes.append(f"{design.n_dropped} of {total} rows had missing values in {cols} and were "
-                     f"left out; the model uses {design.nobs} rows.")
+        notes.append(Note("missing_rows", f"{design.n_dropped} of {total} rows had missing values "
+                          f"in {cols} and were left out; the model uses {design.nobs} rows."))
     if dropped_columns:
-        notes.append("The fixed-effects columns " + ", ".join(f"'{c}'" for c in dropped_columns)
-                     + " are constant or linear combinations of other columns and were dropped.")
+        notes.append(Note("redundant_columns", "The fixed-effects columns "
+                          + ", ".join(f"'{c}'" for c in dropped_columns)
+                          + " are constant or linear combinations of other columns and were dropped."))
     return notes

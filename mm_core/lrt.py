@@ -17,6 +17,8 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MixedModelError
+from .families import family_name
+from .notes import Note
 from .simulate import check_result
 
 __all__ = ["likelihood_ratio_test", "LRTResult", "NotNestedError", "DifferentDataError",
@@ -80,7 +82,7 @@ def refit_ml(result):
 
 
 def _kind(r) -> tuple:
-    return (str(r.family).lower().replace("bernoulli", "binomial"), str(r.link).lower())
+    return (family_name(r.family), str(r.link).lower())
 
 
 def _check_same_data(results) -> None:
@@ -198,9 +200,10 @@ def likelihood_ratio_test(*results, refit: bool = True) -> LRTResult:
                 if r.reml:
                     fits[i] = refit_ml(r)
                     refitted[i] = True
-            msg = ("REML fits were refitted by maximum likelihood before the comparison (a REML "
-                   "criterion is comparable only with REML fits with the same fixed effects): "
-                   + ", ".join(f"'{fits[i].formula}'" for i in range(len(fits)) if refitted[i]))
+            msg = Note("refit_ml", "REML fits were refitted by maximum likelihood before the "
+                       "comparison (a REML criterion is comparable only with REML fits with the "
+                       "same fixed effects): "
+                       + ", ".join(f"'{fits[i].formula}'" for i in range(len(fits)) if refitted[i]))
             notes.append(msg)
             warnings.warn(msg, UserWarning, stacklevel=2)
     for a, b in zip(fits[:-1], fits[1:]):
@@ -230,12 +233,12 @@ def likelihood_ratio_test(*results, refit: bool = True) -> LRTResult:
                           "p_value": p})
     table.index = pd.RangeIndex(1, len(fits) + 1, name="model_number")
     if any(_random_structure(a) != _random_structure(b) for a, b in zip(fits[:-1], fits[1:])):
-        notes.append("Tests of variance components: the null value lies on the boundary of the "
-                     "parameter space (a variance of zero), so these p-values are conservative "
-                     "(too large); halving the p-value is a common correction for one added "
-                     "variance.")
+        notes.append(Note("boundary_test", "Tests of variance components: the null value lies on "
+                          "the boundary of the parameter space (a variance of zero), so these "
+                          "p-values are conservative (too large); halving the p-value is a common "
+                          "correction for one added variance."))
     if criterion == "REML":
-        notes.append("All models are REML fits with the same fixed effects: the REML criteria are "
-                     "compared.")
+        notes.append(Note("reml_criterion", "All models are REML fits with the same fixed effects: "
+                          "the REML criteria are compared."))
     return LRTResult(table=table, results=tuple(fits), refitted=tuple(refitted),
                      criterion=criterion, notes=tuple(notes))

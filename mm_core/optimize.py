@@ -146,11 +146,6 @@ class OptSummary:
         df.insert(0, "evaluation", np.arange(1, total + 1))
         return df
 
-    @property
-    def feval(self) -> int:
-        """Alias of ``evaluations`` (MixedModels.jl's name)."""
-        return self.evaluations
-
 
 class Recorder:
     """Wraps the objective: records every evaluation, reports progress, honours cancellation."""

@@ -109,13 +109,7 @@ class FamilyKernel:
         self.y = y
         self.pw = pw
         self.dispersion = bool(family.has_dispersion)
-        link = family.link.name
-        if family.name == "binomial" and link == "logit":
-            self.kind = "logit"
-        elif family.name == "poisson" and link == "log":
-            self.kind = "log"
-        else:
-            self.kind = "generic"
+        self.kind = family.kernel_kind
         self.pwy = pw * y
         self.const = 0.0
         self.continuous = False
@@ -185,9 +179,9 @@ class FamilyKernel:
         mu, dev, _ = self.evaluate(eta)
         with np.errstate(all="ignore"):
             aic = self.family.aic(self.y, self.n_trials, mu, self.pw, 0.0)
-        if not math.isfinite(aic) and self.family.name == "poisson":
-            from scipy.special import gammaln, xlogy
-            aic = float(-2.0 * np.sum(self.pw * (xlogy(self.y, mu) - mu - gammaln(self.y + 1.0))))
+        extended = None if math.isfinite(aic) else self.family.aic_continuous(self.y, mu, self.pw)
+        if extended is not None:
+            aic = extended
             self.continuous = True
         self.const = float(aic - dev)
 

@@ -37,6 +37,7 @@ from scipy.optimize import brentq
 from .covparams import (check_level, covariance_layout, estimates, parameter_names, sdcor,
                         theta_from_sdcor)
 from .errors import MixedModelError
+from .notes import Note
 from .simulate import check_result
 
 __all__ = ["profile", "ProfileResult"]
@@ -311,11 +312,11 @@ class _GlmmProfiler(_Profiler):
     def __init__(self, result):
         from .glmm import safe_cholesky
         model = result.model
-        if getattr(model.family, "has_dispersion", False):
+        if model.family.has_dispersion:
             raise MixedModelError("profile intervals are available for linear mixed models and for "
                                   "GLMMs without a dispersion parameter (binomial, Poisson); use "
                                   "Wald or bootstrap intervals for this family")
-        if getattr(model, "fast", False) or result.n_agq == 0:
+        if result.n_agq == 0:
             raise MixedModelError("profile intervals need a full fit (not fast=True / nAGQ=0): "
                                   "β is not a free parameter of a fast fit's objective")
         super().__init__(result)
@@ -536,8 +537,8 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
         if result.reml:
             from .lrt import refit_ml
             result = refit_ml(result)
-            notes.append("The REML fit was refitted by maximum likelihood: profiles are on the ML "
-                         "deviance (as lme4's).")
+            notes.append(Note("refit_ml", "The REML fit was refitted by maximum likelihood: "
+                              "profiles are on the ML deviance (as lme4's)."))
         prof = _LmmProfiler(result)
     else:
         prof = _GlmmProfiler(result)     # a clear error for families with a dispersion
@@ -573,9 +574,9 @@ def profile(result, *, parm=None, level: float = 0.95, max_zeta: float | None = 
             zeta, dev, params, _ = curve.points[v]
             rows.append([names[i], zeta, dev, *params])
     if min_dev < prof.dev0 - 1e-6:
-        notes.append(f"Profiling found a deviance {prof.dev0 - min_dev:.3g} below the fit's: the "
-                     "fit had not reached the optimum; refit the model before trusting these "
-                     "intervals.")
+        notes.append(Note("not_optimum", f"Profiling found a deviance {prof.dev0 - min_dev:.3g} "
+                          "below the fit's: the fit had not reached the optimum; refit the model "
+                          "before trusting these intervals."))
     table = pd.DataFrame(rows, columns=["parameter", "zeta", "deviance", *names])
     info = parameter_names(result)
     intervals = info.copy()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from .families import get_family
 from .optimize import OptSummary
 
 
@@ -153,8 +154,9 @@ class MixedModelResult:
         Some variance is zero or some correlation ±1 (lme4's ``isSingular``).
     optsum : OptSummary
         Optimizer settings, trace and verdict.
-    warnings : tuple of str
-        Plain-language notes: dropped rows and columns, singular fit, convergence.
+    warnings : tuple of Note
+        Plain-language notes (strings with a ``code``, see :mod:`mm_core.notes`): dropped rows
+        and columns, singular fit, convergence, separation.
     n_dropped : int
         Rows dropped for missing values.
     rows : ndarray
@@ -245,6 +247,46 @@ class MixedModelResult:
         return self.family == "gaussian" and self.link == "identity"
 
     @property
+    def method(self) -> str:
+        """How the model was fitted: ``"REML"`` or ``"ML"`` (linear mixed models), ``"Laplace"``,
+        ``"AGQ(9)"`` (adaptive Gauss–Hermite quadrature, 9 points) or ``"fast"`` (lme4's
+        ``nAGQ = 0``) for GLMMs. R: ``isREML(m)``, ``m@devcomp$dims[["nAGQ"]]``.
+
+        Examples
+        --------
+        >>> import mm_core
+        >>> mm_core.fit("reaction ~ days + (days | subj)", mm_core.datasets.load("sleepstudy"),
+        ...             reml=True).method
+        'REML'
+        """
+        if self.is_lmm:
+            return "REML" if self.reml else "ML"
+        if self.n_agq == 0:
+            return "fast"
+        return "Laplace" if self.n_agq == 1 else f"AGQ({self.n_agq})"
+
+    @property
+    def method_description(self) -> str:
+        """:attr:`method` in words: ``"maximum likelihood (ML)"``, ``"Laplace approximation"``,
+        ``"adaptive Gauss–Hermite, 9 points"``, ``"fast (nAGQ = 0)"``, ``"REML"``."""
+        method = self.method
+        if method == "ML":
+            return "maximum likelihood (ML)"
+        if method == "Laplace":
+            return "Laplace approximation"
+        if method == "fast":
+            return "fast (nAGQ = 0)"
+        if method.startswith("AGQ"):
+            return f"adaptive Gauss–Hermite, {self.n_agq} points"
+        return method
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether the model has a free scale (σ of an LMM, φ of a gaussian, Gamma or inverse
+        Gaussian GLMM) rather than φ = 1 (binomial, Poisson)."""
+        return self.is_lmm or get_family(self.family, self.link).has_dispersion
+
+    @property
     def converged(self) -> bool:
         return self.optsum.converged
 
@@ -268,12 +310,10 @@ class MixedModelResult:
         return self.model.leverage(self)
 
     def residuals_of(self, kind: str = "response") -> np.ndarray:
-        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``.
-
-        For LMMs, as lme4: Pearson residuals are √w (y − fitted) and ``scaled`` divides them by
-        σ; working and deviance residuals equal the (weighted) response residuals.
-        """
-        return self.model.residuals_of(self, kind)
+        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``:
+        :func:`mm_core.residuals` (``residuals(m, type = kind)`` in lme4)."""
+        from .diagnostics import residuals
+        return residuals(self, kind)
 
     def summary(self) -> str:
         """A printable summary in MixedModels.jl's layout."""

@@ -26,9 +26,6 @@ from .pls import term_layouts
 
 __all__ = ["simulate", "ResponseSimulator", "replicate_rng", "seed_entropy"]
 
-_GAUSSIAN = {"gaussian", "normal"}
-
-
 def seed_entropy(seed=None, rng: np.random.Generator | None = None) -> int:
     """The integer entropy that keys every replicate's generator.
 
@@ -134,7 +131,8 @@ class ResponseSimulator:
         w = None if weights is None else np.asarray(weights, float)
         self.weights = w
         self.noise_scale = (1.0 / np.sqrt(w)) if (w is not None and self.lmm) else None
-        if not self.lmm and family.name == "binomial":
+        self.trials = None
+        if not self.lmm and family.uses_trials:
             trials = np.ones(self.n) if w is None else np.rint(w)
             if w is not None and np.any(np.abs(trials - w) > 1e-8):
                 raise MixedModelError("binomial prior weights must be whole numbers of trials "
@@ -143,7 +141,7 @@ class ResponseSimulator:
         offset = design.offset
         self.eta_fixed = self.X @ self.beta + (offset if offset is not None else 0.0)
         # b = σΛu for LMMs and GLMMs with a dispersion (θ relative to σ), b = Λu otherwise
-        self.scale_b = (self.sigma if (self.lmm or getattr(family, "has_dispersion", False))
+        self.scale_b = (self.sigma if (self.lmm or family.has_dispersion)
                         and self.sigma is not None else 1.0)
         terms = [design.reterms[i] for i in fitting_order(design.reterms)]
         self.ZL = _z_lambda(terms, term_layouts(terms), self.theta, self.n)
@@ -183,22 +181,11 @@ class ResponseSimulator:
 
     def respond(self, rng: np.random.Generator, mu: np.ndarray) -> np.ndarray:
         """A GLMM response with mean ``mu`` (binomial: proportions of the trials)."""
-        name = self.family.name
-        if name == "binomial":
-            mu = np.clip(mu, 0.0, 1.0)
-            return rng.binomial(self.trials, mu) / self.trials
-        if name == "poisson":
-            return rng.poisson(mu).astype(float)
-        w = self.weights if self.weights is not None else 1.0
-        phi = (self.sigma ** 2 if self.sigma is not None else 1.0) / w
-        if name == "gaussian":
-            return rng.normal(mu, np.sqrt(phi) * np.ones_like(mu))
-        if name == "Gamma":
-            shape = 1.0 / phi
-            return rng.gamma(shape * np.ones_like(mu), mu / shape)
-        if name == "inverse.gaussian":
-            return rng.wald(mu, 1.0 / phi * np.ones_like(mu))
-        raise MixedModelError(f"simulation is not available for the {name} family")
+        phi = 1.0
+        if self.family.has_dispersion:
+            w = self.weights if self.weights is not None else 1.0
+            phi = (self.sigma ** 2 if self.sigma is not None else 1.0) / w
+        return self.family.sample(rng, mu, trials=self.trials, phi=phi)
 
 
 def _z_lambda(terms: list, layouts: list, theta: np.ndarray, n: int) -> sp.csr_matrix:

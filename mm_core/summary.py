@@ -8,12 +8,6 @@ import numpy as np
 from .errors import NotFittedError
 
 
-def _fmt(x: float, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    return f"{x:.{digits}f}"
-
-
 def _num(x, spec: str) -> str:
     """``format(x, spec)``, or NaN / Inf spelled out for a value that is not finite."""
     try:
@@ -47,11 +41,9 @@ def summary_text(r) -> str:
                              "the predictors for extreme or nearly constant values")
     lines = []
     if r.is_lmm:
-        lines.append(f"Linear mixed model fit by {'REML' if r.reml else 'maximum likelihood'}")
+        lines.append(f"Linear mixed model fit by {r.method_description}")
     else:
-        how = "fast (nAGQ=0)" if r.n_agq == 0 else ("Laplace" if r.n_agq == 1
-                                                    else f"adaptive Gauss-Hermite, {r.n_agq} points")
-        lines.append(f"Generalized linear mixed model fit by maximum likelihood ({how})")
+        lines.append(f"Generalized linear mixed model fit by maximum likelihood ({r.method_description})")
     lines.append(f" {r.formula}")
     if not r.is_lmm:
         lines.append(f" Distribution: {r.family}\n Link: {r.link}")

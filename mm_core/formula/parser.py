@@ -147,7 +147,7 @@ class _Parser:
     def at_op(self, *ops: str) -> bool:
         return self.tok.kind == "op" and self.tok.text in ops
 
-    def expect_close(self, opener: Token, what: str) -> Token:
+    def expect_close(self, what: str) -> Token:
         t = self.tok
         if t.kind == ")":
             return self.advance()
@@ -441,7 +441,7 @@ class _Parser:
         inner = self.parse_sum()
         if self.at_op("|", "||"):
             return _Part(randoms=self.finish_random(opener, inner, self.tok.text == "|"))
-        self.expect_close(opener, "this group")
+        self.expect_close("this group")
         return inner
 
     def finish_random(self, opener: Token, lhs: _Part, correlated: bool) -> list:
@@ -464,7 +464,7 @@ class _Parser:
                 raise self.operand_error() if self.tok.kind != "(" else \
                     self.err_tok("the grouping factor must be a column name", self.tok)
             chain.append(self.parse_group_part())
-        self.expect_close(opener, "this random-effect term")
+        self.expect_close("this random-effect term")
         out, names, spans = [], (), ()
         for part_names, part_spans in chain:
             names, spans = names + part_names, spans + part_spans
@@ -526,7 +526,7 @@ class _Parser:
                                f"{', '.join(ALLOWED_FUNCTIONS)}", name)
         if func not in allowed:
             raise self.err_tok(self.misplaced(func), name)
-        opener = self.advance()
+        self.advance()
         args, spans = [], []
         if self.tok.kind != ")":
             while True:
@@ -540,7 +540,7 @@ class _Parser:
                     self.advance()
                     continue
                 break
-        close = self.expect_close(opener, f"{func}()")
+        close = self.expect_close(f"{func}()")
         n = len(args)
         if func in _ONE_ARG and n != 1:
             raise self.err_tok(f"{func}() takes exactly one argument (got {n})", name)
@@ -575,7 +575,7 @@ class _Parser:
             if CODINGS[t.text] != "treatment":
                 raise self.err_tok(f"{t.text} takes no reference level; only treatment(\"level\")"
                                    " does", t)
-            opener = self.advance()
+            self.advance()
             ref = self.tok
             if ref.kind == "string":
                 arg = String(ref.text, ref.pos, ref.end)
@@ -585,7 +585,7 @@ class _Parser:
                 raise self.err_tok('treatment() takes the reference level in quotes, '
                                    'e.g. treatment("B")', ref if ref.kind != ")" else t)
             self.advance()
-            close = self.expect_close(opener, "treatment()")
+            close = self.expect_close("treatment()")
             return Call("treatment", (arg,), t.pos, close.end)
         raise self.err_tok("the coding in C() must be one of treatment, sum, helmert "
                            "or treatment(\"level\")", t)
@@ -643,6 +643,6 @@ class _Parser:
             if self.at_op(":", "&"):
                 raise self.err_tok(f"'{self.tok.text}' is not an arithmetic operator; "
                                    "inside I() and functions use + - * / ^", self.tok)
-            self.expect_close(opener, "this group")
+            self.expect_close("this group")
             return inner
         raise self.operand_error()

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..design import materialize
 from ..errors import DataError, MixedModelError
+from ..families import get_family
 from ..intervals import covariance_layout, theta_from_sdcor
 from ..simulate import ResponseSimulator, check_count, replicate_rng, seed_entropy
 
@@ -260,8 +261,7 @@ class TrueModel:
 
     @property
     def is_lmm(self) -> bool:
-        return (str(self.family).lower() in ("gaussian", "normal")
-                and self.link in (None, "identity"))
+        return get_family(self.family, self.link).is_linear
 
 
 def as_true_model(params) -> TrueModel:
@@ -403,7 +403,6 @@ def theta_of(design, sd: dict, corr: dict, sigma, base=None) -> np.ndarray:
 
 def scenario(design_or_frame, model: TrueModel) -> Scenario:
     """The matrices and true parameter vectors of a design (or a data layout) under a model."""
-    from ..families import get_family
     from ..femat import independent_columns
     frame = (design_or_frame.frame() if isinstance(design_or_frame, StudyDesign)
              else design_or_frame)
@@ -423,7 +422,7 @@ def scenario(design_or_frame, model: TrueModel) -> Scenario:
                               f"{', '.join(design.fixef_names)}")
     beta = np.array([_finite(fixef.get(nm, 0.0), f"fixed effect '{nm}'") for nm in names])
     family = None if model.is_lmm else get_family(model.family, model.link)
-    scaled = family is None or getattr(family, "has_dispersion", False)
+    scaled = family is None or family.has_dispersion
     sigma = model.sigma
     if scaled:
         if sigma is None:

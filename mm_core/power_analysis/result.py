@@ -32,7 +32,7 @@ def _columns(case) -> list:
             + [f"theta[{i + 1}]" for i in range(case.k)])
 
 
-def size_summary(cases, rows, size_of, grid, along, n_sim, level, test) -> pd.DataFrame:
+def size_summary(cases, rows, size_of, grid, along, level, test) -> pd.DataFrame:
     """One row per size: power, its 95 % interval, failures, singular fits, the estimate."""
     from .hypothesis import CoefficientTest
     out = []

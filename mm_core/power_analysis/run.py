@@ -359,7 +359,7 @@ def power(result_or_design, test, *, n_sim: int, seed=None, along: str | None = 
         replicator, n_sim * len(cases), entropy, progress=progress, executor=executor,
         workers=workers, chunk_size=chunk_size)
     size_of = reps // n_sim
-    table = size_summary(cases, rows, size_of, grid, along, n_sim, level, test)
+    table = size_summary(cases, rows, size_of, grid, along, level, test)
     return PowerResult(test=test, level=level, along=along,
                        sizes=tuple(g if g is not None else math.nan for g in grid),
                        current=current, table=table, rows=rows, replicates=reps,
