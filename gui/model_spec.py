@@ -183,6 +183,10 @@ class ModelSpec:
     def copy(self) -> "ModelSpec":
         return ModelSpec.from_dict(self.to_dict())
 
+    def with_(self, **changes: Any) -> "ModelSpec":
+        """A copy with some fields changed (``spec.with_(family="poisson", link=None)``)."""
+        return replace(self.copy(), **changes)
+
     # --------------------------------------------------------------- parsing
     @classmethod
     def from_formula(cls, formula: Any, base: "ModelSpec | None" = None) -> "ModelSpec":
