@@ -69,7 +69,7 @@ from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError
 from .families import get_family
 from .femat import independent_columns
-from .lmm import (LinearMixedModel, data_notes, check_identifiable, fit_notes, fitting_order,
+from .lmm import (LinearMixedModel, check_identifiable, data_notes, fit_notes, fitting_order,
                   theta_is_singular)
 from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
