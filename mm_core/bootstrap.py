@@ -35,7 +35,7 @@ from ._threads import blas_threads
 from .dense import chol, tri_inv, tri_solve
 from .errors import MixedModelError, NotFittedError
 from .intervals import covariance_layout, estimates, parameter_names, sdcor
-from .simulate import (ResponseSimulator, check_result, check_count, replicate_rng,
+from .simulate import (ResponseSimulator, check_count, check_result, replicate_rng,
                        seed_entropy)
 
 __all__ = ["parametric_bootstrap", "BootstrapResult", "shortest_interval", "run_replicates",

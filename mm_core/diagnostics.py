@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MixedModelError
-from .simulate import (ResponseSimulator, check_result, check_count, conditional_eta,
+from .simulate import (ResponseSimulator, check_count, check_result, conditional_eta,
                        fixef_columns, replicate_rng, result_family, seed_entropy)
 
 __all__ = ["residuals", "quantile_residuals", "QuantileResiduals", "SimulationTest", "leverage",

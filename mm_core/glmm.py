@@ -58,7 +58,6 @@ from __future__ import annotations
 import math
 import time
 import warnings as _warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -68,7 +67,7 @@ from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
 from .notes import Note, note_code
-from .lmm import (LinearMixedModel, data_notes, check_identifiable, fit_notes, fitting_order,
+from .lmm import (LinearMixedModel, check_identifiable, data_notes, fit_notes, fitting_order,
                   theta_is_singular)
 from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
 from ._threads import blas_threads
@@ -150,6 +149,7 @@ class GeneralizedLinearMixedModel:
         self.ntheta = len(self.lower)
         self.p = self.X.shape[1]
         self._started = False
+        self.lmm = None          # its linear mixed model, built on first use (:meth:`lmm_with`)
 
     # -- input checks --------------------------------------------------------------------------
     def _prior_weights(self) -> np.ndarray:
@@ -309,6 +309,20 @@ class GeneralizedLinearMixedModel:
                 for g, levels, cols, values in _ranef_values(self, np.asarray(theta, float), st.u)}
 
     # -- lazily computed results --------------------------------------------------------------------
+    def lmm_with(self, w: np.ndarray) -> LinearMixedModel:
+        """The GLMM's linear mixed model, reweighted with PIRLS's working weights ``w``.
+
+        Its penalized least-squares system is PIRLS's at convergence, so its conditional
+        covariances and hat values are the GLMM's (only the weights enter those formulas). The
+        model is built once and kept, as MixedModels.jl's GLMM holds its LMM.
+        """
+        w = np.maximum(w, np.finfo(float).tiny)     # rows with zero prior weight contribute nothing
+        if self.lmm is None:
+            self.lmm = LinearMixedModel(self.design, weights=w, allow_more_random_effects=True)
+        else:
+            self.lmm.reweight(w)
+        return self.lmm
+
     def final_state(self, result):
         """PIRLS at the result's (θ, β), tightly converged."""
         return self.state_at(result.theta, result.fixef.to_numpy())
@@ -317,9 +331,7 @@ class GeneralizedLinearMixedModel:
         """φ Λ(ΛᵀZᵀWZΛ + I)⁻¹Λᵀ per level at (θ, β), W the PIRLS weights at the modes."""
         st = self.state_at(theta, beta)
         w, _ = self.kernel.working(st.eta, st.mu)
-        sigma = math.sqrt(phi)
-        return _weighted_lmm(self, w).condvar(SimpleNamespace(theta=np.asarray(theta, float),
-                                                              sigma=sigma))
+        return self.lmm_with(w).condvar_at(theta, phi)
 
     def condvar(self, result) -> dict:
         """lme4's ``ranef(m, condVar = TRUE)`` for glmer: :meth:`condvar_at` at the estimates,
@@ -336,7 +348,7 @@ class GeneralizedLinearMixedModel:
         """
         st = self.final_state(result)
         w, _ = self.kernel.working(st.eta, st.mu)
-        return _weighted_lmm(self, w).leverage(SimpleNamespace(theta=np.asarray(result.theta, float)))
+        return self.lmm_with(w).leverage_at(result.theta)
 
     def linear_predictor(self, beta, b) -> np.ndarray:
         """Xβ + Zb + offset with b per term (formula order, arrays levels × columns)."""
@@ -376,16 +388,6 @@ def _check_identifiable(design, allow: bool, dispersion: bool) -> None:
                 f"({t.nlevels} levels × {t.ncols} columns) but there are only {n} observations: "
                 "the model cannot be estimated. Simplify the term, or allow it explicitly "
                 "(allow_more_random_effects=True).")
-
-
-def _weighted_lmm(model: GeneralizedLinearMixedModel, w: np.ndarray) -> LinearMixedModel:
-    """The weighted LMM whose penalized least-squares system is PIRLS's at convergence.
-
-    Its ``condvar`` and ``leverage`` (public API) give the GLMM's conditional covariances and hat
-    values when fed the PIRLS working weights: only the weights enter those formulas.
-    """
-    w = np.maximum(w, np.finfo(float).tiny)     # rows with zero prior weight contribute nothing
-    return LinearMixedModel(model.design, weights=w, allow_more_random_effects=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -515,9 +515,10 @@ class LinearMixedModel:
     def condvar(self, result) -> dict:
         """σ² Λ (ΛᵀZᵀWZΛ + I)⁻¹ Λᵀ, diagonal blocks per level, by grouping factor."""
         scale = result.sigma ** 2 if result.sigma is not None else 1.0
-        return self._condvar_scaled(result.theta, scale)
+        return self.condvar_at(result.theta, scale)
 
-    def _condvar_scaled(self, theta, scale: float) -> dict:
+    def condvar_at(self, theta, scale: float = 1.0) -> dict:
+        """``scale`` × Λ (ΛᵀZᵀWZΛ + I)⁻¹ Λᵀ at θ with the current weights, by grouping factor."""
         theta = np.asarray(theta, float)
         blocks = self.pls.inverse_diag_blocks(theta)
         res = {t.group: scale * (lam @ B @ lam.T)
@@ -526,8 +527,18 @@ class LinearMixedModel:
 
     def leverage(self, result) -> np.ndarray:
         """Diagonal of the hat matrix of the penalized weighted least-squares fit (lme4 ``hatvalues``)."""
-        h = self.pls.hat_diag(np.asarray(result.theta, float))
+        return self.leverage_at(result.theta)
+
+    def leverage_at(self, theta) -> np.ndarray:
+        """Hat-matrix diagonal at θ with the current weights."""
+        h = self.pls.hat_diag(np.asarray(theta, float))
         return h * self.weights if self.weights is not None else h
+
+    def reweight(self, weights: np.ndarray) -> None:
+        """New prior weights, same design and response (a GLMM's LMM takes PIRLS's weights)."""
+        self.weights = np.asarray(weights, float)
+        self.log_det_w = float(np.sum(np.log(self.weights)))
+        self.pls.update(self.weights, self.y)
 
 
 def theta_is_singular(theta, lower: np.ndarray) -> bool:

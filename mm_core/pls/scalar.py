@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
 #: Largest Schur complement of the non-leading terms solved by :class:`ScalarSystem`.
 SCALAR_SCHUR_MAX = 2000
 #: Largest dense A_R1 (q_R × ℓ₁ entries) and number of entry pairs for the sparse A_R1 D A_R1ᵀ;
-#: a model needing more than both goes to the general PLS.
+#: a model needing more than both goes to the blocked system (:mod:`.blocked`).
 DENSE_AR1_MAX = 4_000_000
 GATHER_MAX = 20_000_000
 #: A Schur complement at least this large and at most this dense is factored by CHOLMOD.
