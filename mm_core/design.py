@@ -106,6 +106,14 @@ class ReTerm:
         return sp.csr_matrix((self.z.T.ravel(), (np.repeat(np.arange(n), p), cols.ravel())),
                              shape=(n, self.q if ncols is None else ncols))
 
+    def scatter_into(self, out: np.ndarray) -> None:
+        """Write the term's n × q block of Z into the dense array ``out`` (columns level-major),
+        as :meth:`zmatrix` lays it out, without a sparse intermediate."""
+        rows = np.arange(self.refs.shape[0])
+        base = self.refs.astype(np.int64) * self.ncols
+        for j in range(self.ncols):
+            out[rows, base + j] = self.z[j]
+
     def ranef(self, u: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """b = λu per level (ℓ × p) from the spherical effects u (level-major, length q)."""
         return np.asarray(u).reshape(self.nlevels, self.ncols) @ lam.T
@@ -276,6 +284,8 @@ def check_column_names(data: pd.DataFrame) -> None:
     DataError
         Naming the repeated columns and their positions.
     """
+    if data.columns.is_unique:
+        return
     dup = data.columns[data.columns.duplicated()]
     if len(dup):
         names = list(dict.fromkeys(str(c) for c in dup))

@@ -62,7 +62,7 @@ class DenseCrossProducts:
         ZXY = np.zeros((self.n, N))
         off = 0
         for t in reterms:
-            ZXY[:, off:off + t.q] = t.zmatrix().toarray()
+            t.scatter_into(ZXY[:, off:off + t.q])
             off += t.q
         ZXY[:, self.q:self.q + self.p] = X
         self.ZXY = ZXY
