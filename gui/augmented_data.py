@@ -17,6 +17,7 @@ import pandas as pd
 
 from gui import engine
 from gui.data_design import group_codes
+from gui.tables import neutralise
 
 FORMATS = {"CSV": ("csv", "text/csv"),
            "Excel": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -26,7 +27,6 @@ EXCEL_MAX_ROWS = 1_048_575
 #: simulations behind the scaled quantile residuals of a GLMM (DHARMa's default), fixed seed
 QUANTILE_SIMULATIONS = 250
 QUANTILE_SEED = 123
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def augmented_data(rec: Any, *, leverage: bool = True) -> pd.DataFrame:
@@ -99,21 +99,6 @@ def augmented_data(rec: Any, *, leverage: bool = True) -> pd.DataFrame:
 def formats_for(n_rows: int) -> list[str]:
     """The formats a table of ``n_rows`` rows can be written in (Excel sheets stop at 1,048,576 rows)."""
     return [f for f in FORMATS if f != "Excel" or n_rows <= EXCEL_MAX_ROWS]
-
-
-def neutralise(df: pd.DataFrame) -> pd.DataFrame:
-    """Text cells and column names starting with ``= + - @`` (or tab, CR) prefixed with ``'``, so a
-    spreadsheet shows them as text instead of running them as formulas (numbers are left alone)."""
-    def fix(v: Any) -> Any:
-        return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
-
-    out = df.copy()
-    out.columns = [fix(str(c)) for c in out.columns]
-    for c in out.columns:
-        s = out[c]
-        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s):
-            out[c] = s.astype(object).map(fix)
-    return out
 
 
 def to_bytes(df: pd.DataFrame, fmt: str) -> bytes:

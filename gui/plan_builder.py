@@ -13,6 +13,7 @@ import streamlit as st
 
 from gui import plan_actions, plan_view as pv, state, widgets
 from gui.plan_view import PlanInputError
+from gui.tables import csv_safe, escape_markdown
 
 P = "w.plan."
 
@@ -53,9 +54,9 @@ def design_form() -> tuple[Any, Any] | None:
         formula = form.formula_text()
         rows = pv.parameter_rows(design, formula, form.family, state.plan_params())
     except PlanInputError as e:
-        st.error(pv.plain_markdown(str(e)))
+        st.error(escape_markdown(str(e)))
         return None
-    st.caption(pv.plain_markdown(f"{design.nobs:,} observations · model: {formula}"))
+    st.caption(escape_markdown(f"{design.nobs:,} observations · model: {formula}"))
     st.markdown("**True values** (edit the *value* column)")
     key = P + "params." + format(zlib.crc32("|".join(rows["kind"] + rows["parameter"]).encode()), "x")
     edited = st.data_editor(rows, key=key, hide_index=True, disabled=["kind", "parameter"],
@@ -64,7 +65,7 @@ def design_form() -> tuple[Any, Any] | None:
     try:
         return design, pv.true_model(formula, form.family, edited)
     except PlanInputError as e:
-        st.error(pv.plain_markdown(str(e)))
+        st.error(escape_markdown(str(e)))
         return None
 
 
@@ -118,7 +119,7 @@ def power_section() -> None:
         effect = {}
         cols = st.columns(max(1, min(4, len(coefs))))
         for col, nm in zip(cols * 3, coefs[:12]):
-            effect[nm] = col.number_input(f"True value of {pv.plain_markdown(nm)}", value=float(result.fixef[nm]), format="%.4g",
+            effect[nm] = col.number_input(f"True value of {escape_markdown(nm)}", value=float(result.fixef[nm]), format="%.4g",
                                           key=f"{P}eff.{rec.id}.{nm}")
         groups = {t.group: t.nlevels for t in result.model.design.reterms}
         first = next(iter(groups))
@@ -147,7 +148,7 @@ def power_section() -> None:
             if source == "a study design":
                 pv.check_design(target, extra["params"])
         except (PlanInputError, pv.engine.MixedModelError) as e:
-            st.error(pv.plain_markdown(str(e)))
+            st.error(escape_markdown(str(e)))
         else:
             run = dict(n_sim=opts["n_sim"], seed=opts["seed"], along=opts["along"], sizes=sizes,
                        level=opts["alpha"], **extra)
@@ -163,7 +164,7 @@ def power_results(rec: Any) -> None:
         return
     r = rec.result
     st.subheader("Power curve")
-    st.info(pv.plain_markdown(pv.power_summary(r, rec.target)))
+    st.info(escape_markdown(pv.power_summary(r, rec.target)))
     widgets.chart(pv.power_curve(r.table, target=rec.target, along=r.along, level=r.level,
                                  title=f"Power: {r.test.label}"), "power_curve")
     widgets.table(r.table, "power_table", display=pv.power_table(r.table), index=False, key="dl.power")
@@ -175,7 +176,7 @@ def power_results(rec: Any) -> None:
         state.set_widget(P + "data_size", sizes[-1])
     size = c[0].selectbox("Simulated data of size", sizes, key=P + "data_size")
     data = r.data(size=size, replicate=0)
-    c[1].download_button(f"Download replicate 1 at size {size} (CSV)", pv.csv_bytes(data),
+    c[1].download_button(f"Download replicate 1 at size {size} (CSV)", csv_safe(data, index=False),
                          file_name=f"simulated_size_{size}.csv", mime="text/csv", key="dl.power_data",
                          icon=":material/download:")
     with st.expander("Estimates across simulations"):
@@ -189,7 +190,7 @@ def _sandbox(design: Any, model: Any, again: bool) -> None:
     try:
         plan_actions.run_sandbox(design, model, seed)
     except (PlanInputError, pv.engine.MixedModelError) as e:
-        state.set_message("error", pv.plain_markdown(str(e)))
+        state.set_message("error", escape_markdown(str(e)))
         return
     state.set_pref("plan.sandbox_seed", seed)
 
@@ -210,7 +211,7 @@ def sandbox_section() -> None:
     if rec is None:
         return
     res = rec.result
-    st.caption(pv.plain_markdown(f"Data set {rec.seed} · {len(rec.data):,} rows · fit: {res.formula}"))
+    st.caption(escape_markdown(f"Data set {rec.seed} · {len(rec.data):,} rows · fit: {res.formula}"))
     fixed = pv.sandbox_fixed(res, rec.truth)
     variances = pv.sandbox_variances(res, rec.truth)
     widgets.chart(pv.truth_vs_estimate(fixed, variances), "sandbox_truth")
@@ -219,5 +220,5 @@ def sandbox_section() -> None:
     c[1].dataframe(variances.round(4), hide_index=True)
     shrink = pv.shrinkage_frame(res, rec.effects)
     widgets.chart(pv.shrinkage_plot(shrink), "sandbox_shrinkage")
-    st.caption(pv.plain_markdown(pv.shrinkage_note(shrink)))
+    st.caption(escape_markdown(pv.shrinkage_note(shrink)))
     widgets.table(rec.data, f"sandbox_data_{rec.seed}", index=False, height=220, key="dl.sandbox")

@@ -361,20 +361,6 @@ def shrinkage_plot(frame: pd.DataFrame) -> go.Figure:
 
 
 # ============================================================================ small helpers
-def plain_markdown(text: str) -> str:
-    """Text with Markdown's special characters escaped (names from the data shown as typed)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
-
-
-def csv_bytes(df: pd.DataFrame) -> bytes:
-    """CSV of a table, text cells starting with = + - @ neutralised for spreadsheets."""
-    out = df.copy()
-    for c in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[c]):
-            out[c] = [f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in out[c]]
-    return out.to_csv(index=False).encode("utf-8")
-
-
 def default_sizes(current: int) -> str:
     """A first power curve: the current size, then 1.5, 2, 3 and 4 times it."""
     vals = sorted({int(current), *(int(round(current * f)) for f in (1.5, 2, 3, 4))})

@@ -37,12 +37,12 @@ def _neutral(v: Any) -> Any:
     return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
 
 
-def csv_safe(df: pd.DataFrame, index: bool = True) -> bytes:
-    """CSV bytes of ``df`` in which no text cell can run as a spreadsheet formula.
+def neutralise(df: pd.DataFrame, index: bool = False) -> pd.DataFrame:
+    """A copy of ``df`` in which no text cell can run as a spreadsheet formula.
 
-    Text cells, column names and index labels starting with ``= + - @`` (or a tab or carriage
-    return) get a leading apostrophe, as OWASP's CSV-injection guidance recommends; numbers,
-    including negative ones, are written unchanged.
+    Text cells, column names (and index labels with ``index``) starting with ``= + - @`` (or a
+    tab or carriage return) get a leading apostrophe, as OWASP's CSV-injection guidance
+    recommends; numbers, including negative ones, are left unchanged.
     """
     out = df.copy()
     out.columns = [_neutral(str(c)) if isinstance(c, str) else c for c in out.columns]
@@ -52,7 +52,13 @@ def csv_safe(df: pd.DataFrame, index: bool = True) -> bytes:
             out[c] = s.astype(object).map(_neutral)
     if index:
         out.index = out.index.map(_neutral)
-    return out.to_csv(index=index).encode("utf-8")
+    return out
+
+
+def csv_safe(df: pd.DataFrame, index: bool = True) -> bytes:
+    """CSV bytes of ``df`` with every text cell, column name and index label neutralised
+    (:func:`neutralise`)."""
+    return neutralise(df, index=index).to_csv(index=index).encode("utf-8")
 
 
 def md_code(text: Any) -> str:

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gui import plan_view as pv
+from gui import tables
 from gui import state as gstate
 from mm_core import StudyDesign, TrueModel, fit, power
 
@@ -107,7 +108,7 @@ def test_sandbox_builders():
 
 
 def test_csv_neutralises_formula_cells():
-    out = pv.csv_bytes(pd.DataFrame({"g": ["=cmd()", "ok"], "y": [-1.0, 2.0]})).decode()
+    out = tables.csv_safe(pd.DataFrame({"g": ["=cmd()", "ok"], "y": [-1.0, 2.0]}), index=False).decode()
     assert "'=cmd()" in out and "-1.0" in out
 
 
