@@ -10,13 +10,18 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 PORT   ?= 8501
 
-.PHONY: run test test-fast bench setup system-build system-browser system-r clean
+.PHONY: run test test-fast lint bench setup system-build system-browser system-r clean
 
 run: setup system-browser
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: setup system-browser
+test: setup system-browser lint
 	$(PY) -m pytest
+
+# lint (ruff.toml) and type checking (mypy.ini), both part of `make test`
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # the quick subset (no browser, no slow cases), for development
 test-fast: setup

@@ -14,7 +14,6 @@ peak memory is measured for each tool in a fresh process.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import statistics
@@ -67,7 +66,7 @@ def load_data(name: str) -> pd.DataFrame:
     if name.startswith("synthetic_"):
         return synthetic_crossed(int(name.split("_")[1]))
     if name in CSV_FACTORS:
-        df = pd.read_csv(DATA / f"{name}.csv", dtype={c: str for c in CSV_FACTORS[name]})
+        df = pd.read_csv(DATA / f"{name}.csv", dtype=dict.fromkeys(CSV_FACTORS[name], str))
         for c in CSV_FACTORS[name]:
             df[c] = df[c].astype("category")
         return df

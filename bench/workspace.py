@@ -23,12 +23,11 @@ TARGET_SECONDS = 10.0
 
 def workspace_times(reps: int = 3) -> dict:
     """Median seconds to save and to open a workspace with the InstEval fit, and its size."""
-    from mm_core import datasets
-
     from gui import engine, workspace
     from gui.io import frame_hash
     from gui.model_spec import ModelSpec
     from gui.state import FitRecord
+    from mm_core import datasets
 
     data = datasets.load(DATASET)
     spec = ModelSpec.from_formula(engine.parse_formula(FORMULA))

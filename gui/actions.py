@@ -96,7 +96,7 @@ def apply_formula_text(text: str) -> bool:
     except engine.FormulaError as e:
         state.set_formula_error({"message": e.message, "pos": e.pos, "end": e.end, "text": text})
         return False
-    except Exception as e:  # noqa: BLE001 - an engine bug must not reach the page
+    except Exception as e:
         state.set_formula_error({"message": f"The formula could not be read: {e}", "pos": None, "end": None,
                                  "text": text})
         return False
@@ -212,7 +212,7 @@ def open_workspace(name: str, data: bytes, progress: Any = None) -> bool:
     except MemoryError:
         state.set_message("error", f"'{name}' is too large to open here. Your current data and fits are kept.")
         return False
-    except Exception as e:  # noqa: BLE001 - an unexpected failure must not touch the session either
+    except Exception as e:
         state.set_message("error", f"'{name}' could not be opened ({type(e).__name__}: {str(e)[:200]}). Your "
                                    "current data and fits are kept.")
         return False

@@ -26,7 +26,7 @@ def dataset_description(name: str) -> str:
 
     try:
         return datasets.describe(name)
-    except Exception:  # noqa: BLE001 - a missing description is not an error
+    except Exception:
         return ""
 
 
@@ -92,7 +92,7 @@ def clear_session_caches() -> None:
     for fn in (read_upload, column_table, design_summary, sparsity, fit_derived, fit_effects, lrt):
         try:
             fn.clear()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 

@@ -7,12 +7,18 @@ Bootstrap, Compare), :mod:`gui.charts_effects` (Effects). None of them calls ``s
 from __future__ import annotations
 
 from gui.charts_common import chart_config, empty_figure  # noqa: F401
-from gui.charts_data import (binary_by_covariate, crosstab_heatmap, dotplot_by_group, histogram,  # noqa: F401
-                             trellis)
+from gui.charts_data import binary_by_covariate, crosstab_heatmap, dotplot_by_group, histogram, trellis  # noqa: F401
+from gui.charts_diag import (  # noqa: F401
+                             dispersion_histogram,
+                             leverage_plot,
+                             qq_normal,
+                             qq_uniform,
+                             resid_by_group,
+                             resid_histogram,
+                             resid_vs_fitted,
+                             scale_location,
+                             scaled_vs_predicted,
+)
 from gui.charts_effects import contrast_plot, effect_plot  # noqa: F401
-from gui.charts_diag import (dispersion_histogram, leverage_plot, qq_normal, qq_uniform,  # noqa: F401
-                             resid_by_group, resid_histogram, resid_vs_fitted, scale_location,
-                             scaled_vs_predicted)
-from gui.charts_fit import (bootstrap_histograms, coefplot, compare_ic, optimizer_trace,  # noqa: F401
-                            sparsity_image)
+from gui.charts_fit import bootstrap_histograms, coefplot, compare_ic, optimizer_trace, sparsity_image  # noqa: F401
 from gui.charts_ranef import caterpillar, group_panels, order_levels, qq_caterpillar, shrinkage  # noqa: F401

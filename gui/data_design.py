@@ -175,8 +175,8 @@ def normalise_upload(data: pd.DataFrame) -> pd.DataFrame:
     out.columns = [str(c).strip() for c in out.columns]
     for c in out.columns:
         s = out[c]
-        if pd.api.types.is_bool_dtype(s) or (s.dtype == object or pd.api.types.is_string_dtype(s)) \
-                and not isinstance(s.dtype, pd.CategoricalDtype):
+        if pd.api.types.is_bool_dtype(s) or ((s.dtype == object or pd.api.types.is_string_dtype(s)) \
+                and not isinstance(s.dtype, pd.CategoricalDtype)):
             out[c] = pd.Categorical(s.map(lambda v: None if pd.isna(v) else str(v)))
     return out
 
@@ -313,7 +313,7 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
 
     try:
         parsed = engine.parse_formula(spec.to_formula())
-    except Exception:  # noqa: BLE001 - an incomplete model has no settings yet
+    except Exception:
         return []
     coded = {n.name for t in parsed.fixed for n in t.names()}
     coded |= {n.name for r in parsed.random for t in r.terms for n in t.names()}

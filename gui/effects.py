@@ -19,7 +19,7 @@ import pandas as pd
 from gui import codegen, engine
 from gui.derived import used_rows
 from gui.model_spec import column_of
-from gui.tables import fmt_num, escape_markdown
+from gui.tables import escape_markdown, fmt_num
 
 #: denominator-df methods as the engine names them, with their labels in the app
 DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward–Roger", "asymptotic": "z (asymptotic)"}
@@ -223,7 +223,7 @@ def fixef_tests(rec: Any, ddf: str, level: float = 0.95) -> pd.DataFrame:
     return engine.fixef_tests(rec.result, ddf=_ddf(rec, ddf), level=level)
 
 
-def anova(rec: Any, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:  # noqa: A002 - R's name
+def anova(rec: Any, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
     """F tests of the terms (lmerTest's ``anova``); Wald χ² tests for a GLMM (``car::Anova``)."""
     return engine.anova(rec.result, type=type, ddf=_ddf(rec, ddf))
 

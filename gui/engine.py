@@ -5,24 +5,44 @@ module.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from mm_core import (BootstrapResult, caterpillar, cooks_distance, fit, icc, likelihood_ratio_test,  # noqa: F401 - re-exported
-                     materialize, parse_formula, predict, qq_caterpillar, quantile_residuals, r_squared,
-                     residuals, shrinkage)
 # the bootstrap and power runs with the engine's own chunking: tasks of 1, 2, 4, … replicates and a
 # progress call every quarter second; a cancel stops running tasks after their current replicate
-from mm_core import parametric_bootstrap  # noqa: F401 - re-exported
+# fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
+from mm_core import (  # noqa: F401 - re-exported  # noqa: F401 - re-exported
+    BootstrapResult,
+    anova,
+    caterpillar,
+    cooks_distance,
+    emmeans,
+    emtrends,
+    fit,
+    fixef_tests,
+    icc,
+    likelihood_ratio_test,
+    materialize,
+    pairwise,
+    parametric_bootstrap,
+    parse_formula,
+    predict,
+    qq_caterpillar,
+    quantile_residuals,
+    r_squared,
+    residuals,
+    shrinkage,
+)
 from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
-from mm_core.power_analysis import (CoefficientTest, LikelihoodRatioTest, StudyDesign,  # noqa: F401
-                                    TermTest, TrueModel, simulate_with_effects)
-from mm_core.power_analysis import power  # noqa: F401 - re-exported
+from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
 from mm_core.notes import note_code  # noqa: F401 - re-exported
-
-# fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
-from mm_core import anova, emmeans, emtrends, fixef_tests, pairwise  # noqa: F401 - re-exported
-from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
+from mm_core.power_analysis import (  # noqa: F401
+    CoefficientTest,
+    LikelihoodRatioTest,
+    StudyDesign,
+    TermTest,
+    TrueModel,
+    power,
+    simulate_with_effects,
+)
 
 
 def is_user_error(e: BaseException | None) -> bool:

@@ -73,7 +73,7 @@ def read_table(name: str, data: bytes) -> pd.DataFrame:
         raise UploadError(msg if name in msg else f"'{name}': {msg}") from None
     except UnicodeDecodeError:
         raise UploadError(f"'{name}' is not UTF-8 or Latin-1 text; save it as UTF-8 CSV.") from None
-    except Exception as e:  # noqa: BLE001 - any parser failure becomes a plain message
+    except Exception as e:
         what = {"xlsx": "an Excel workbook", "xls": "an Excel workbook", "parquet": "a Parquet file",
                 "arrow": "an Arrow/Feather file", "feather": "an Arrow/Feather file", "ipc": "an Arrow file",
                 "sav": "an SPSS .sav file", "dta": "a Stata .dta file"}.get(ext, "a delimited text file")
@@ -201,7 +201,7 @@ def _read_arrow(data: bytes) -> pd.DataFrame:
 
     try:
         return feather.read_feather(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - maybe the IPC stream format
+    except Exception:
         return pa.ipc.open_stream(io.BytesIO(data)).read_all().to_pandas()
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def progress_info(args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -76,14 +77,14 @@ class Job:
         self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- control
-    def start(self) -> "Job":
+    def start(self) -> Job:
         self.started = time.perf_counter()
         self.status = "running"
         self._thread = threading.Thread(target=self._run, name=f"mm-{self.kind}", daemon=True)
         self._thread.start()
         return self
 
-    def run_here(self) -> "Job":
+    def run_here(self) -> Job:
         """Run synchronously in the calling thread (tests, tiny fits)."""
         self.started = time.perf_counter()
         self.status = "running"
@@ -175,7 +176,7 @@ class Job:
             else:
                 self.result = result
                 self.status = "done"
-        except BaseException as e:  # noqa: BLE001 - reported to the page, never raised there
+        except BaseException as e:
             if type(e).__name__ == "FitCancelled" or self._cancel.is_set():
                 self.status = "cancelled"
             else:

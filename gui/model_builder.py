@@ -11,8 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from gui import actions, state
-from gui.data_design import (families_for, family_for_response, family_problem, grouping_candidates,
-                             interaction_candidates, links_for, response_kind_of_text, term_candidates)
+from gui.data_design import (
+    families_for,
+    family_for_response,
+    family_problem,
+    grouping_candidates,
+    interaction_candidates,
+    links_for,
+    response_kind_of_text,
+    term_candidates,
+)
 from gui.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
 from gui.tables import escape_markdown
 

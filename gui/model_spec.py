@@ -175,21 +175,21 @@ class ModelSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         d = dict(d)
         d["random"] = [RandomSpec(**r) for r in d.get("random", [])]
         return cls(**d)
 
-    def copy(self) -> "ModelSpec":
+    def copy(self) -> ModelSpec:
         return ModelSpec.from_dict(self.to_dict())
 
-    def with_(self, **changes: Any) -> "ModelSpec":
+    def with_(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed (``spec.with_(family="poisson", link=None)``)."""
         return replace(self.copy(), **changes)
 
     # --------------------------------------------------------------- parsing
     @classmethod
-    def from_formula(cls, formula: Any, base: "ModelSpec | None" = None) -> "ModelSpec":
+    def from_formula(cls, formula: Any, base: ModelSpec | None = None) -> ModelSpec:
         """Widget model of a parsed formula (``mm_core.parse_formula``).
 
         Family, link, REML, n_agq and fast are taken from ``base`` (the formula does not

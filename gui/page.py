@@ -37,7 +37,7 @@ def guard(what: str = "this page") -> Iterator[None]:
         yield
     except MixedModelError as e:
         st.error(escape_markdown(e))
-    except Exception as e:  # noqa: BLE001 - the point of the guard
+    except Exception as e:
         st.error(f"Something went wrong while showing {what}. Your data, model and fits are kept.")
         with st.expander("Details"):
             st.text(f"{type(e).__name__}: {str(e)[:500]}\n{_where(e)}")
@@ -47,7 +47,7 @@ def setup() -> None:
     """Once per run: page config, session state, finished jobs, sidebar status."""
     try:
         st.set_page_config(page_title="Mixed models workbench", page_icon=":material/functions:", layout="wide")
-    except Exception:  # noqa: BLE001 - older Streamlit allows one call per run only
+    except Exception:
         pass
     with guard("the session"):
         _warm_up_once()
@@ -143,7 +143,7 @@ def run(title: str, body: Callable[..., None], caption: str | None = None, *, pe
         if not per_fit:
             body()
             return
-        from gui import widgets     # widgets imports this module
+        from gui import widgets  # widgets imports this module
 
         rec = widgets.chosen_fit()
         if rec is not None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from gui import plan_actions, plan_view as pv, state, widgets
+from gui import plan_actions, state, widgets
+from gui import plan_view as pv
 from gui.plan_view import PlanInputError
 from gui.tables import csv_safe, escape_markdown
 

@@ -29,7 +29,6 @@ from gui.data_design import group_codes
 from gui.report import method_label
 from gui.versions import APP_NAME, APP_VERSION, software
 
-
 # ============================================================================ content
 
 
@@ -476,7 +475,7 @@ def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figure
             pngs = (render or report_figures.to_png)([f for _, _, f in figs])
             for (sec, caption, _), png in zip(figs, pngs):
                 sec.figures.append(Figure(caption, png))
-        except Exception as e:  # noqa: BLE001 - a report without pictures beats no report
+        except Exception as e:
             note = f"The figures could not be drawn ({type(e).__name__}: {str(e)[:200]}); the tables are complete."
     comp = None
     if comparison is not None:

@@ -172,7 +172,7 @@ def init() -> None:
 
         try:
             actions.load_bundled(name)
-        except Exception as e:  # noqa: BLE001 - never block the first page
+        except Exception as e:
             set_message("warning", f"The sample dataset '{name}' could not be loaded: {e}")
 
 

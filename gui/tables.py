@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 _MD_ANYWHERE = re.compile(r"([\\`*\[\]<>~$|])"              # emphasis, code, links, HTML, maths, tables
                           r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"    # emphasis (intraword _ is literal)
                           r"|:(?=[A-Za-z0-9/+-])")                 # :emoji:, :red[..], :material/icon:

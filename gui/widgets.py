@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from gui import actions, state
-from gui.page import guard  # noqa: F401 - re-exported for pages
 from gui.charts_common import chart_config, presentation_figure, without_links
+from gui.page import guard  # noqa: F401 - re-exported for pages
 from gui.tables import csv_safe, escape_markdown
 
 

@@ -16,8 +16,9 @@ import queue as queue_mod
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from gui.jobs import progress_info
 
@@ -133,13 +134,13 @@ def _worker(task: str, args: tuple, out: Any, cancel: Any, app_pid: int) -> None
         if pending[0]:
             out.put(("progress", dict(pending[0])))
         out.put(("done", result))
-    except BaseException as e:  # noqa: BLE001 - everything goes back to the app
+    except BaseException as e:
         frames = traceback.extract_tb(e.__traceback__)[-3:]
         detail = f"{type(e).__name__}: {str(e)[:500]}\n" + "\n".join(
             f"in {f.name} ({f.filename.rsplit('/', 1)[-1]}, line {f.lineno})" for f in frames)
         try:
             out.put(("error", e, detail))
-        except Exception:  # noqa: BLE001 - an unpicklable exception
+        except Exception:
             out.put(("error", RuntimeError(f"{type(e).__name__}: {e}"), detail))
 
 
@@ -223,5 +224,5 @@ def warm_up() -> None:
         _context()
         with _without_main():
             forkserver.ensure_running()
-    except Exception:  # noqa: BLE001 - only an optimisation
+    except Exception:
         pass

@@ -329,7 +329,7 @@ def _frame(contents: dict[str, bytes], path: Any) -> pd.DataFrame | None:
         return pf.read().to_pandas()
     except WorkspaceError:
         raise
-    except Exception as e:  # noqa: BLE001 - any Parquet failure is a damaged member
+    except Exception as e:
         raise _refuse(f"'{path}' is not a readable Parquet table ({str(e)[:120]}).") from None
 
 

@@ -23,37 +23,114 @@ from __future__ import annotations
 
 from . import datasets
 from .api import fit, glmm, lmm
+from .bootstrap import BootstrapResult, parametric_bootstrap
 from .design import Design, ReTerm, materialize
-from .errors import (ConvergenceWarning, DataError, FitCancelled, FormulaError, MixedModelError,
-                     NotFittedError, SeparationWarning, SingularFitWarning)
+from .diagnostics import (
+                     QuantileResiduals,
+                     ShrinkageData,
+                     caterpillar,
+                     cooks_distance,
+                     icc,
+                     leverage,
+                     qq_caterpillar,
+                     quantile_residuals,
+                     r_squared,
+                     residuals,
+                     shrinkage,
+)
+from .effects import EMMeans, anova, emmeans, emtrends, fixef_tests, pairwise
+from .errors import (
+                     ConvergenceWarning,
+                     DataError,
+                     FitCancelled,
+                     FormulaError,
+                     MixedModelError,
+                     NotFittedError,
+                     SeparationWarning,
+                     SingularFitWarning,
+)
 from .formula import Formula, parse_formula
+from .intervals import confint, wald_intervals
 from .lmm import LinearMixedModel
+from .lrt import DifferentDataError, LRTResult, NotNestedError, likelihood_ratio_test
 from .notes import NOTE_CODES, Note, note_code
 from .optimize import OptSummary, Progress
+from .power_analysis import (
+                     CoefficientTest,
+                     LikelihoodRatioTest,
+                     PowerResult,
+                     StudyDesign,
+                     TermTest,
+                     TrueModel,
+                     power,
+                     simulate_design,
+)
+from .predict import NewLevelError, predict
+from .profile import ProfileResult, profile
 from .results import MixedModelResult
 from .simulate import simulate
-from .bootstrap import BootstrapResult, parametric_bootstrap
-from .lrt import DifferentDataError, LRTResult, NotNestedError, likelihood_ratio_test
-from .profile import ProfileResult, profile
-from .intervals import confint, wald_intervals
-from .predict import NewLevelError, predict
-from .diagnostics import (QuantileResiduals, ShrinkageData, caterpillar, cooks_distance, icc,
-                          leverage, qq_caterpillar, quantile_residuals, r_squared, residuals,
-                          shrinkage)
-from .power_analysis import (CoefficientTest, LikelihoodRatioTest, PowerResult, StudyDesign, TermTest,
-                    TrueModel, power, simulate_design)
-from .effects import EMMeans, anova, emmeans, emtrends, fixef_tests, pairwise
 
-__all__ = ["fit", "lmm", "glmm", "parse_formula", "Formula", "materialize", "Design", "ReTerm",
-           "LinearMixedModel", "MixedModelResult", "OptSummary", "Progress", "datasets",
-           "Note", "NOTE_CODES", "note_code",
-           "simulate", "parametric_bootstrap", "BootstrapResult", "likelihood_ratio_test",
-           "LRTResult", "profile", "ProfileResult", "confint", "wald_intervals", "predict",
-           "residuals", "quantile_residuals", "QuantileResiduals", "leverage", "cooks_distance",
-           "r_squared", "icc", "shrinkage", "ShrinkageData", "caterpillar", "qq_caterpillar",
-           "power", "PowerResult", "simulate_design", "StudyDesign", "TrueModel",
-           "CoefficientTest", "TermTest", "LikelihoodRatioTest",
-           "MixedModelError", "FormulaError", "DataError", "FitCancelled", "NotFittedError",
-           "NotNestedError", "DifferentDataError", "NewLevelError",
-           "ConvergenceWarning", "SingularFitWarning", "SeparationWarning",
-           "fixef_tests", "anova", "emmeans", "emtrends", "EMMeans", "pairwise"]
+__all__ = [
+                     "NOTE_CODES",
+                     "BootstrapResult",
+                     "CoefficientTest",
+                     "ConvergenceWarning",
+                     "DataError",
+                     "Design",
+                     "DifferentDataError",
+                     "EMMeans",
+                     "FitCancelled",
+                     "Formula",
+                     "FormulaError",
+                     "LRTResult",
+                     "LikelihoodRatioTest",
+                     "LinearMixedModel",
+                     "MixedModelError",
+                     "MixedModelResult",
+                     "NewLevelError",
+                     "NotFittedError",
+                     "NotNestedError",
+                     "Note",
+                     "OptSummary",
+                     "PowerResult",
+                     "ProfileResult",
+                     "Progress",
+                     "QuantileResiduals",
+                     "ReTerm",
+                     "SeparationWarning",
+                     "ShrinkageData",
+                     "SingularFitWarning",
+                     "StudyDesign",
+                     "TermTest",
+                     "TrueModel",
+                     "anova",
+                     "caterpillar",
+                     "confint",
+                     "cooks_distance",
+                     "datasets",
+                     "emmeans",
+                     "emtrends",
+                     "fit",
+                     "fixef_tests",
+                     "glmm",
+                     "icc",
+                     "leverage",
+                     "likelihood_ratio_test",
+                     "lmm",
+                     "materialize",
+                     "note_code",
+                     "pairwise",
+                     "parametric_bootstrap",
+                     "parse_formula",
+                     "power",
+                     "predict",
+                     "profile",
+                     "qq_caterpillar",
+                     "quantile_residuals",
+                     "r_squared",
+                     "residuals",
+                     "shrinkage",
+                     "simulate",
+                     "simulate_design",
+                     "wald_intervals",
+]

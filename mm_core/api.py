@@ -1,8 +1,8 @@
 """The one entry point: ``fit(formula, data, ...)`` for linear and generalized linear mixed models."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from difflib import get_close_matches
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -23,10 +23,10 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -35,11 +35,15 @@ from ._threads import blas_threads
 from .dense import chol, tri_inv, tri_solve
 from .errors import MixedModelError, NotFittedError
 from .intervals import covariance_layout, estimates, parameter_names, sdcor
-from .simulate import (ResponseSimulator, check_count, check_result, replicate_rng,
-                       seed_entropy)
+from .simulate import ResponseSimulator, check_count, check_result, replicate_rng, seed_entropy
 
-__all__ = ["parametric_bootstrap", "BootstrapResult", "shortest_interval", "run_replicates",
-           "make_replicator"]
+__all__ = [
+    "BootstrapResult",
+    "make_replicator",
+    "parametric_bootstrap",
+    "run_replicates",
+    "shortest_interval",
+]
 
 #: Diagonal elements of λ below this are tried at 0 after a refit.
 SNAP_TOL = 1e-3

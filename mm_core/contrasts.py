@@ -44,8 +44,17 @@ import pandas as pd
 
 from .errors import DataError
 
-__all__ = ["Treatment", "Sum", "Helmert", "Custom", "as_coding", "contr_treatment", "contr_sum",
-           "contr_helmert", "level_label"]
+__all__ = [
+    "Custom",
+    "Helmert",
+    "Sum",
+    "Treatment",
+    "as_coding",
+    "contr_helmert",
+    "contr_sum",
+    "contr_treatment",
+    "level_label",
+]
 
 
 def level_label(value) -> str:
@@ -99,7 +108,7 @@ class Treatment:
     reference: object = None
     name = "treatment"
 
-    def resolve(self, levels) -> "Treatment":
+    def resolve(self, levels) -> Treatment:
         """This coding with ``reference`` filled in (the first level if None)."""
         levels = list(levels)
         if self.reference is None:
@@ -129,7 +138,7 @@ class Sum:
 
     name = "sum"
 
-    def resolve(self, levels) -> "Sum":
+    def resolve(self, levels) -> Sum:
         return self
 
     def matrix(self, levels) -> tuple:
@@ -149,7 +158,7 @@ class Helmert:
 
     name = "helmert"
 
-    def resolve(self, levels) -> "Helmert":
+    def resolve(self, levels) -> Helmert:
         return self
 
     def matrix(self, levels) -> tuple:
@@ -192,7 +201,7 @@ class Custom:
     name = "custom"
 
     @classmethod
-    def from_matrix(cls, m, levels=None, columns=None) -> "Custom":
+    def from_matrix(cls, m, levels=None, columns=None) -> Custom:
         """Build from a numpy array or a DataFrame (index = levels, columns = names)."""
         if isinstance(m, pd.DataFrame):
             levels = [level_label(v) for v in m.index] if levels is None and not \
@@ -218,7 +227,7 @@ class Custom:
                    None if levels is None else tuple(level_label(v) for v in levels),
                    None if columns is None else tuple(str(c) for c in columns))
 
-    def resolve(self, levels) -> "Custom":
+    def resolve(self, levels) -> Custom:
         """The coding with its rows matched to ``levels``, checked to be usable."""
         levels = [str(v) for v in levels]
         a = np.asarray(self.values, dtype=float)
@@ -262,7 +271,7 @@ _BY_NAME = {"treatment": Treatment, "contr.treatment": Treatment, "sum": Sum,
             "contr.sum": Sum, "helmert": Helmert, "contr.helmert": Helmert}
 
 
-def as_coding(spec) -> "Treatment | Sum | Helmert | Custom":
+def as_coding(spec) -> Treatment | Sum | Helmert | Custom:
     """Turn a user specification into a coding object.
 
     Parameters

@@ -16,8 +16,15 @@ import pandas as pd
 from .errors import MixedModelError
 from .lmm import fitting_order
 
-__all__ = ["CovTerm", "covariance_layout", "parameter_names",
-           "sdcor", "theta_from_sdcor", "estimates", "check_level"]
+__all__ = [
+    "CovTerm",
+    "check_level",
+    "covariance_layout",
+    "estimates",
+    "parameter_names",
+    "sdcor",
+    "theta_from_sdcor",
+]
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,32 @@ import pandas as pd
 from scipy import stats
 
 from .errors import MixedModelError
-from .simulate import (ResponseSimulator, check_count, check_result, conditional_eta,
-                       fixef_columns, replicate_rng, result_family, seed_entropy)
+from .simulate import (
+    ResponseSimulator,
+    check_count,
+    check_result,
+    conditional_eta,
+    fixef_columns,
+    replicate_rng,
+    result_family,
+    seed_entropy,
+)
 
-__all__ = ["residuals", "quantile_residuals", "QuantileResiduals", "SimulationTest", "leverage",
-           "cooks_distance", "r_squared", "icc", "shrinkage", "ShrinkageData", "caterpillar",
-           "qq_caterpillar", "ppoints"]
+__all__ = [
+    "QuantileResiduals",
+    "ShrinkageData",
+    "SimulationTest",
+    "caterpillar",
+    "cooks_distance",
+    "icc",
+    "leverage",
+    "ppoints",
+    "qq_caterpillar",
+    "quantile_residuals",
+    "r_squared",
+    "residuals",
+    "shrinkage",
+]
 
 
 # ============================================================================ residuals
@@ -257,8 +277,8 @@ def quantile_residuals(result, n_sim: int = 250, *, seed=None, rng=None,
         Y = np.rint(Y * trials[:, None])
         observed = np.rint(observed * trials)
         fitted = fitted * trials
-    below = np.mean(Y < observed[:, None], axis=1)
-    at_or_below = np.mean(Y <= observed[:, None], axis=1)
+    below = np.mean(observed[:, None] > Y, axis=1)
+    at_or_below = np.mean(observed[:, None] >= Y, axis=1)
     if integer:
         u = np.random.Generator(np.random.PCG64(
             np.random.SeedSequence(entropy, spawn_key=(1 << 40,)))).uniform(size=n)

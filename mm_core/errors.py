@@ -7,7 +7,6 @@ character position in the formula.
 """
 from __future__ import annotations
 
-
 #: Characters of a formula shown around the position of an error.
 _SHOWN = 100
 

@@ -43,8 +43,20 @@ from scipy.optimize import brentq
 from scipy.special import digamma, gammaln, xlogy
 
 from .errors import DataError, MixedModelError
-from .links import (LINK_NAMES, CauchitLink, CloglogLink, IdentityLink, InverseLink,
-                    InverseSquareLink, Link, LogitLink, LogLink, ProbitLink, SqrtLink, get_link)
+from .links import (
+    LINK_NAMES,
+    CauchitLink,
+    CloglogLink,
+    IdentityLink,
+    InverseLink,
+    InverseSquareLink,
+    Link,
+    LogitLink,
+    LogLink,
+    ProbitLink,
+    SqrtLink,
+    get_link,
+)
 from .rmath import as_float as _f
 from .rmath import dbinom_log as _dbinom_log
 from .rmath import dbinom_raw_log as _dbinom_log_int
@@ -55,10 +67,27 @@ from .rmath import nonint as _nonint
 from .rmath import pnorm as _pnorm  # noqa: F401
 
 __all__ = [
-    "Link", "LogitLink", "ProbitLink", "CauchitLink", "CloglogLink", "LogLink",
-    "IdentityLink", "InverseLink", "SqrtLink", "InverseSquareLink",
-    "Family", "Binomial", "Poisson", "Gaussian", "GammaFamily", "InverseGaussian",
-    "get_link", "get_family", "family_name", "FAMILY_NAMES", "LINK_NAMES",
+    "FAMILY_NAMES",
+    "LINK_NAMES",
+    "Binomial",
+    "CauchitLink",
+    "CloglogLink",
+    "Family",
+    "GammaFamily",
+    "Gaussian",
+    "IdentityLink",
+    "InverseGaussian",
+    "InverseLink",
+    "InverseSquareLink",
+    "Link",
+    "LogLink",
+    "LogitLink",
+    "Poisson",
+    "ProbitLink",
+    "SqrtLink",
+    "family_name",
+    "get_family",
+    "get_link",
 ]
 
 

@@ -8,21 +8,21 @@ nodes and weights, computed and symmetrised exactly as MixedModels.jl's
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
 
 from .errors import MixedModelError
 
-__all__ = ["gauss_hermite_normalized", "MAX_ORDER"]
+__all__ = ["MAX_ORDER", "gauss_hermite_normalized"]
 
 #: Largest supported number of nodes (the Golub–Welsch weights of larger rules
 #: underflow in the tails, and lme4 itself stops at 100).
 MAX_ORDER = 100
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rule(k: int) -> tuple[np.ndarray, np.ndarray]:
     # Jacobi matrix of the probabilists' Hermite polynomials He_j (monic, orthogonal
     # under φ): zero diagonal, off-diagonal sqrt(1), ..., sqrt(k-1).

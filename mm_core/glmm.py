@@ -62,15 +62,14 @@ import warnings as _warnings
 import numpy as np
 import pandas as pd
 
+from ._threads import blas_threads
 from .agq import agq_adjustment, check_agq, level_indicator
 from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
+from .lmm import LinearMixedModel, check_identifiable, data_notes, fit_notes, fitting_order, theta_is_singular
 from .notes import Note, note_code
-from .lmm import (LinearMixedModel, check_identifiable, data_notes, fit_notes, fitting_order,
-                  theta_is_singular)
 from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
-from ._threads import blas_threads
 from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers, labels

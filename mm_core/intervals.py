@@ -13,13 +13,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .covparams import (CovTerm, check_level, covariance_layout, estimates, parameter_names, sdcor,
-                        theta_from_sdcor)
+from .covparams import CovTerm, check_level, covariance_layout, estimates, parameter_names, sdcor, theta_from_sdcor
 from .errors import MixedModelError
 from .simulate import check_result
 
-__all__ = ["confint", "wald_intervals", "covariance_layout", "parameter_names", "sdcor",
-           "theta_from_sdcor", "CovTerm", "estimates"]
+__all__ = [
+    "CovTerm",
+    "confint",
+    "covariance_layout",
+    "estimates",
+    "parameter_names",
+    "sdcor",
+    "theta_from_sdcor",
+    "wald_intervals",
+]
 
 
 def wald_intervals(result, level: float = 0.95) -> pd.DataFrame:

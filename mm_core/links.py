@@ -18,8 +18,20 @@ from scipy.special import ndtri
 from .errors import MixedModelError
 from .rmath import EPS, as_float, dnorm, pcauchy, pnorm, qcauchy
 
-__all__ = ["Link", "LogitLink", "ProbitLink", "CauchitLink", "CloglogLink", "LogLink",
-           "IdentityLink", "InverseLink", "SqrtLink", "InverseSquareLink", "get_link", "LINK_NAMES"]
+__all__ = [
+    "LINK_NAMES",
+    "CauchitLink",
+    "CloglogLink",
+    "IdentityLink",
+    "InverseLink",
+    "InverseSquareLink",
+    "Link",
+    "LogLink",
+    "LogitLink",
+    "ProbitLink",
+    "SqrtLink",
+    "get_link",
+]
 
 _LOGIT_THRESH = 30.0                             # THRESH / MTHRESH in R's family.c
 _PROBIT_THRESH = 8.125890664701906               # -qnorm(.Machine$double.eps)

@@ -20,9 +20,19 @@ from .dense import tri_inv
 from .errors import DataError
 from .femat import independent_columns
 from .notes import Note
-from .optimize import (GRADIENT_TOL, OptSummary, Recorder, bobyqa, check_convergence,
-                       check_convergence_gradient, projected_gradient, quasi_newton,
-                       recheck_gradient, regradient, verdict)
+from .optimize import (
+    GRADIENT_TOL,
+    OptSummary,
+    Recorder,
+    bobyqa,
+    check_convergence,
+    check_convergence_gradient,
+    projected_gradient,
+    quasi_newton,
+    recheck_gradient,
+    regradient,
+    verdict,
+)
 from .pls import NotPositiveDefinite, initial_theta, lmm_system, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers
 

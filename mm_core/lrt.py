@@ -21,8 +21,13 @@ from .families import family_name
 from .notes import Note
 from .simulate import check_result
 
-__all__ = ["likelihood_ratio_test", "LRTResult", "NotNestedError", "DifferentDataError",
-           "refit_ml"]
+__all__ = [
+    "DifferentDataError",
+    "LRTResult",
+    "NotNestedError",
+    "likelihood_ratio_test",
+    "refit_ml",
+]
 
 
 class NotNestedError(MixedModelError):

@@ -42,7 +42,7 @@ Examples
 """
 from __future__ import annotations
 
-__all__ = ["Note", "NOTE_CODES", "note_code"]
+__all__ = ["NOTE_CODES", "Note", "note_code"]
 
 #: The codes a fit's notes carry (see the module docstring).
 NOTE_CODES = frozenset({"singular", "convergence", "missing_rows", "redundant_columns",
@@ -74,7 +74,7 @@ class Note(str):
 
     code: str
 
-    def __new__(cls, code: str, text: str) -> "Note":
+    def __new__(cls, code: str, text: str) -> Note:
         if code not in NOTE_CODES:
             raise ValueError(f"unknown note code {code!r}; known codes are "
                              f"{', '.join(sorted(NOTE_CODES))}")

@@ -55,8 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import MixedModelError
-from .pls import (BlockedPLS, CrossProducts, NotPositiveDefinite, PicklableSystem, blocked_system,
-                  unscaled_vcov)
+from .pls import BlockedPLS, CrossProducts, NotPositiveDefinite, PicklableSystem, blocked_system, unscaled_vcov
 from .pls.scalar import SCALAR_SCHUR_MAX, ScalarSystem, TooLarge
 
 #: Step-halvings tried before an iteration that does not reduce the penalized deviance fails.

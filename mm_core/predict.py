@@ -19,7 +19,7 @@ from .formula import parse_formula
 from .formula.terms import Call
 from .simulate import check_result, conditional_eta, fixef_columns, result_family, term_columns
 
-__all__ = ["predict", "NewLevelError"]
+__all__ = ["NewLevelError", "predict"]
 
 
 class NewLevelError(DataError):

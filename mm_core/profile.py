@@ -34,13 +34,12 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import brentq
 
-from .covparams import (check_level, covariance_layout, estimates, parameter_names, sdcor,
-                        theta_from_sdcor)
+from .covparams import check_level, covariance_layout, estimates, parameter_names, sdcor, theta_from_sdcor
 from .errors import MixedModelError
 from .notes import Note
 from .simulate import check_result
 
-__all__ = ["profile", "ProfileResult"]
+__all__ = ["ProfileResult", "profile"]
 
 #: Steps of the walk away from the estimate, per side.
 MAX_STEPS = 40

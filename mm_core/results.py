@@ -18,7 +18,6 @@ from scipy import special
 from .families import get_family
 from .optimize import OptSummary
 
-
 COEF_COLUMNS = pd.Index(["estimate", "std_error", "z_value", "p_value", "ci_lower", "ci_upper"],
                         dtype=object)
 

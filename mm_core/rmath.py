@@ -16,8 +16,19 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["EPS", "as_float", "pnorm", "dnorm", "pcauchy", "qcauchy", "nonint",
-           "dpois_log", "dbinom_raw_log", "dbinom_log", "dgamma_log"]
+__all__ = [
+    "EPS",
+    "as_float",
+    "dbinom_log",
+    "dbinom_raw_log",
+    "dgamma_log",
+    "dnorm",
+    "dpois_log",
+    "nonint",
+    "pcauchy",
+    "pnorm",
+    "qcauchy",
+]
 
 # ---------------------------------------------------------------------------
 # Constants (R's Rmath.h / float.h values)

@@ -24,7 +24,7 @@ from .errors import MixedModelError, NotFittedError
 from .lmm import fitting_order
 from .pls import term_layouts
 
-__all__ = ["simulate", "ResponseSimulator", "replicate_rng", "seed_entropy"]
+__all__ = ["ResponseSimulator", "replicate_rng", "seed_entropy", "simulate"]
 
 def seed_entropy(seed=None, rng: np.random.Generator | None = None) -> int:
     """The integer entropy that keys every replicate's generator.
@@ -148,7 +148,7 @@ class ResponseSimulator:
         self.q = self.ZL.shape[1]
 
     @classmethod
-    def from_result(cls, result, *, beta=None, theta=None, sigma=None) -> "ResponseSimulator":
+    def from_result(cls, result, *, beta=None, theta=None, sigma=None) -> ResponseSimulator:
         """The simulator at a fit's estimates (or at the parameter values given)."""
         check_result(result)
         model = result.model

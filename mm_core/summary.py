@@ -80,7 +80,7 @@ def summary_text(r) -> str:
     w = max(12, max(len(str(i)) for i in ct.index) + 1) if len(ct) else 12
     lines.append(f"{'':{w}s}{'Coef.':>12s}{'Std. Error':>12s}{'z':>9s}{'Pr(>|z|)':>10s}")
     for name, row in ct.iterrows():
-        lines.append(f"{str(name):{w}s}{_num(row['estimate'], '12.6g')}"
+        lines.append(f"{name!s:{w}s}{_num(row['estimate'], '12.6g')}"
                      f"{_num(row['std_error'], '12.6g')}{_num(row['z_value'], '9.2f')}"
                      f"{_pvalue(row['p_value']):>10s}")
     if r.warnings:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import actions, bootstrap_view as bv, charts, page, state, tables, widgets
+from gui import actions, charts, page, state, tables, widgets
+from gui import bootstrap_view as bv
 
 
 def body(rec) -> None:

@@ -5,7 +5,8 @@ import json
 
 import streamlit as st
 
-from gui import cache, model_builder as mb, page, state, widgets
+from gui import cache, page, state, widgets
+from gui import model_builder as mb
 
 
 def body() -> None:

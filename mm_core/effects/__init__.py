@@ -22,5 +22,13 @@ from .emmeans import EMMeans, emmeans, emtrends
 from .grid import ReferenceGrid, reference_grid
 from .pairwise import pairwise
 
-__all__ = ["anova", "fixef_tests", "emmeans", "emtrends", "EMMeans", "pairwise", "reference_grid",
-           "ReferenceGrid"]
+__all__ = [
+           "EMMeans",
+           "ReferenceGrid",
+           "anova",
+           "emmeans",
+           "emtrends",
+           "fixef_tests",
+           "pairwise",
+           "reference_grid",
+]

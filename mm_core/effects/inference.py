@@ -31,7 +31,7 @@ _ALIASES = {"satterthwaite": "satterthwaite", "satt": "satterthwaite",
             "kenwardroger": "kenward-roger", "kr": "kenward-roger",
             "asymptotic": "asymptotic", "z": "asymptotic", "wald": "asymptotic"}
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def resolve_ddf(result, ddf) -> str:

@@ -150,7 +150,7 @@ def _spd_inverse(C: np.ndarray) -> np.ndarray:
 
 def _lambda_sandwich(Lam: sp.csr_matrix, M: np.ndarray) -> np.ndarray:
     """Λ M Λᵀ for sparse Λ."""
-    return np.asarray((Lam @ np.asarray((Lam @ M.T)).T))
+    return np.asarray(Lam @ np.asarray(Lam @ M.T).T)
 
 
 def kenward_roger(result) -> KenwardRoger:

@@ -16,10 +16,38 @@ Example
 from __future__ import annotations
 
 from .parser import ALLOWED_FUNCTIONS, MATH_FUNCTIONS, parse_formula
-from .terms import (BinOp, Call, Expr, Formula, Name, Number, RandomTerm, String, Term,
-                    UnaryOp, format_number, quote_name)
+from .terms import (
+                    BinOp,
+                    Call,
+                    Expr,
+                    Formula,
+                    Name,
+                    Number,
+                    RandomTerm,
+                    String,
+                    Term,
+                    UnaryOp,
+                    format_number,
+                    quote_name,
+)
 from .tokens import Token, tokenize
 
-__all__ = ["parse_formula", "tokenize", "Token", "Formula", "Term", "RandomTerm", "Name",
-           "Number", "String", "Call", "BinOp", "UnaryOp", "Expr", "ALLOWED_FUNCTIONS",
-           "MATH_FUNCTIONS", "format_number", "quote_name"]
+__all__ = [
+                    "ALLOWED_FUNCTIONS",
+                    "MATH_FUNCTIONS",
+                    "BinOp",
+                    "Call",
+                    "Expr",
+                    "Formula",
+                    "Name",
+                    "Number",
+                    "RandomTerm",
+                    "String",
+                    "Term",
+                    "Token",
+                    "UnaryOp",
+                    "format_number",
+                    "parse_formula",
+                    "quote_name",
+                    "tokenize",
+]

@@ -37,8 +37,17 @@ from ..errors import FormulaError, FormulaTypeError
 from .terms import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
 from .tokens import Token, tokenize
 
-__all__ = ["parse_formula", "ALLOWED_FUNCTIONS", "MATH_FUNCTIONS", "CODINGS", "MAX_LENGTH",
-           "MAX_NESTING", "MAX_EXPRESSION_DEPTH", "MAX_ORDER", "MAX_TERMS"]
+__all__ = [
+    "ALLOWED_FUNCTIONS",
+    "CODINGS",
+    "MATH_FUNCTIONS",
+    "MAX_EXPRESSION_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NESTING",
+    "MAX_ORDER",
+    "MAX_TERMS",
+    "parse_formula",
+]
 
 #: Longest formula text accepted (characters).
 MAX_LENGTH = 20_000
@@ -159,7 +168,7 @@ class _Parser:
     def unexpected(self, t: Token, hint: str = "") -> FormulaError:
         """Error for a token that cannot appear where it is."""
         prev = self.toks[self.i - 1] if self.i > 0 else None
-        if t.kind == "op" and t.text == "|" or t.kind == "op" and t.text == "||":
+        if (t.kind == "op" and t.text == "|") or (t.kind == "op" and t.text == "||"):
             return self.err_tok(f"'{t.text}' can only be used inside parentheses, as in "
                                 "(1 | group)", t)
         if t.kind == "op" and t.text == "~":

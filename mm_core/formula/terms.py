@@ -26,14 +26,27 @@ Example
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Iterator, Union
+from typing import Union
 
 from .tokens import is_syntactic_name
 
-__all__ = ["Name", "Number", "String", "Call", "BinOp", "UnaryOp", "Expr", "Term",
-           "RandomTerm", "Formula", "format_number", "quote_name"]
+__all__ = [
+    "BinOp",
+    "Call",
+    "Expr",
+    "Formula",
+    "Name",
+    "Number",
+    "RandomTerm",
+    "String",
+    "Term",
+    "UnaryOp",
+    "format_number",
+    "quote_name",
+]
 
 
 def format_number(x: float) -> str:
@@ -71,7 +84,7 @@ class _Node:
     def __str__(self) -> str:
         return self.to_text()
 
-    def names(self) -> Iterator["Name"]:
+    def names(self) -> Iterator[Name]:
         """Yield every :class:`Name` node that refers to a data column."""
         return iter(())
 

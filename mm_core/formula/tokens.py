@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from ..errors import FormulaError
 
-__all__ = ["Token", "tokenize", "is_syntactic_name"]
+__all__ = ["Token", "is_syntactic_name", "tokenize"]
 
 
 @dataclass(frozen=True)

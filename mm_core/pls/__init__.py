@@ -37,8 +37,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import dense
-from .base import (NotPositiveDefinite, PicklableSystem, TermLayout, initial_theta, term_layouts,
-                   theta_lower_bounds, unscaled_vcov)
+from .base import (
+    NotPositiveDefinite,
+    PicklableSystem,
+    TermLayout,
+    initial_theta,
+    term_layouts,
+    theta_lower_bounds,
+    unscaled_vcov,
+)
 from .blocked import BlockedPLS
 from .crossprod import CrossProducts
 from .dense import DensePLS
@@ -52,9 +59,23 @@ except ImportError:  # pragma: no cover - exercised only where scikit-sparse is 
 # the dense system's module keeps its former import name
 sys.modules.setdefault(__name__.rpartition(".")[0] + ".pls_dense", dense)
 
-__all__ = ["NotPositiveDefinite", "PicklableSystem", "TermLayout", "term_layouts", "initial_theta",
-           "theta_lower_bounds", "unscaled_vcov", "CrossProducts", "BlockedPLS", "DensePLS",
-           "ScalarSystem", "SchurPlan", "schur_plan", "blocked_system", "lmm_system"]
+__all__ = [
+    "BlockedPLS",
+    "CrossProducts",
+    "DensePLS",
+    "NotPositiveDefinite",
+    "PicklableSystem",
+    "ScalarSystem",
+    "SchurPlan",
+    "TermLayout",
+    "blocked_system",
+    "initial_theta",
+    "lmm_system",
+    "schur_plan",
+    "term_layouts",
+    "theta_lower_bounds",
+    "unscaled_vcov",
+]
 
 _warned_no_cholmod = False
 

@@ -386,13 +386,13 @@ class BlockedPLS(PicklableSystem):
                       else LamR.T @ Mid @ LamR)
                 Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
         # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
-        B = cp.AXR - np.asarray((cp.AR1 @ AX1D.T)).T
+        B = cp.AXR - np.asarray(cp.AR1 @ AX1D.T).T
         if self.scalar_R:
             B = B * lamR
         elif self.use_gather or self.schur_kind == "dense":
             B = self._times_lamR(B, lams)
         else:
-            B = np.asarray((LamR.T @ B.T)).T
+            B = np.asarray(LamR.T @ B.T).T
         return Sfac, B
 
     def _times_lamR(self, B: np.ndarray, lams) -> np.ndarray:
@@ -507,7 +507,7 @@ class BlockedPLS(PicklableSystem):
         h = np.asarray((T1.multiply(_blockdiag(M11inv) @ T1)).sum(axis=0)).ravel()
         Rxx = f.RX[:p, :p]
         G1 = _blockdiag(lam1 @ M11inv)                         # Λ₁ M11⁻¹
-        AX1L = np.asarray((G1.T @ cp.AX1[:p].T)).T              # A_X1 Λ₁ M11⁻¹  (p × q1)
+        AX1L = np.asarray(G1.T @ cp.AX1[:p].T).T              # A_X1 Λ₁ M11⁻¹  (p × q1)
         if cp.qR:
             TR = (self._lamR_sparse(lams).T @ cp.ZRT).tocsc()  # Λ_RᵀZ_Rᵀ
             WX = f.S.solve_L(f.BXR[:p].T) if p else np.zeros((cp.qR, 0))  # L_S⁻¹P B_XRᵀ

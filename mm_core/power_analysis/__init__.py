@@ -23,11 +23,20 @@ Example
 >>> list(r.table["size"])
 [8, 16]
 """
-from .design import (OBSERVATIONS, StudyDesign, TrueModel, simulate_design,
-                     simulate_with_effects)
+from .design import OBSERVATIONS, StudyDesign, TrueModel, simulate_design, simulate_with_effects
 from .hypothesis import CoefficientTest, LikelihoodRatioTest, TermTest
 from .result import PowerResult
 from .run import power
 
-__all__ = ["StudyDesign", "TrueModel", "simulate_design", "simulate_with_effects", "CoefficientTest", "TermTest",
-           "LikelihoodRatioTest", "power", "PowerResult", "OBSERVATIONS"]
+__all__ = [
+                     "OBSERVATIONS",
+                     "CoefficientTest",
+                     "LikelihoodRatioTest",
+                     "PowerResult",
+                     "StudyDesign",
+                     "TermTest",
+                     "TrueModel",
+                     "power",
+                     "simulate_design",
+                     "simulate_with_effects",
+]

@@ -28,8 +28,16 @@ from ..families import get_family
 from ..intervals import covariance_layout, theta_from_sdcor
 from ..simulate import ResponseSimulator, check_count, replicate_rng, seed_entropy
 
-__all__ = ["StudyDesign", "TrueModel", "simulate_design", "simulate_with_effects", "Scenario", "scenario",
-           "as_true_model", "OBSERVATIONS"]
+__all__ = [
+    "OBSERVATIONS",
+    "Scenario",
+    "StudyDesign",
+    "TrueModel",
+    "as_true_model",
+    "scenario",
+    "simulate_design",
+    "simulate_with_effects",
+]
 
 #: ``along`` value that grows the observations per cell instead of a grouping factor.
 OBSERVATIONS = "observations"
@@ -161,7 +169,7 @@ class StudyDesign:
                                   f"'{OBSERVATIONS}'")
         return self.levels(along)
 
-    def resized(self, along: str, size: int) -> "StudyDesign":
+    def resized(self, along: str, size: int) -> StudyDesign:
         """The design with ``size`` levels of ``along`` (per parent level for a nested factor;
         the observations per cell for ``along="observations"``)."""
         if along == OBSERVATIONS:

@@ -20,8 +20,14 @@ from scipy import stats
 from ..effects import anova, fixef_tests
 from ..errors import MixedModelError
 
-__all__ = ["CoefficientTest", "TermTest", "LikelihoodRatioTest", "as_test", "small_sample_test",
-           "DDF_METHODS"]
+__all__ = [
+    "DDF_METHODS",
+    "CoefficientTest",
+    "LikelihoodRatioTest",
+    "TermTest",
+    "as_test",
+    "small_sample_test",
+]
 
 #: Denominator degrees of freedom: names accepted, and the canonical spelling.
 DDF_METHODS = {"satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger",

@@ -11,8 +11,8 @@ for the new response only, BOBYQA warm-started). Replicate ``j`` of the whole ru
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 
@@ -20,10 +20,8 @@ from .._threads import blas_threads
 from ..bootstrap import make_replicator, run_replicates
 from ..errors import MixedModelError
 from ..simulate import check_count, replicate_rng, seed_entropy
-from .design import (OBSERVATIONS, Scenario, StudyDesign, as_true_model, grow, scenario,
-                     theta_of)
-from .hypothesis import (CoefficientTest, LikelihoodRatioTest, TermTest, as_test,
-                         small_sample_test, term_columns)
+from .design import OBSERVATIONS, Scenario, StudyDesign, as_true_model, grow, scenario, theta_of
+from .hypothesis import CoefficientTest, LikelihoodRatioTest, TermTest, as_test, small_sample_test, term_columns
 from .result import PowerResult, size_summary
 
 __all__ = ["power"]

@@ -15,11 +15,16 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REFERENCE_DIR, fit_case
+
 from mm_core import datasets, fit
-from mm_core.bootstrap import (BootstrapResult, ScalarTermCriterion, make_replicator,
-                               parametric_bootstrap, shortest_interval)
+from mm_core.bootstrap import (
+    BootstrapResult,
+    ScalarTermCriterion,
+    make_replicator,
+    parametric_bootstrap,
+    shortest_interval,
+)
 from mm_core.errors import MixedModelError, NotFittedError
 from mm_core.simulate import replicate_rng, seed_entropy, simulate
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mm_core.contrasts import (Helmert, Sum, Treatment, as_coding, contr_helmert, contr_sum,
-                               contr_treatment, level_label)
+from mm_core.contrasts import Helmert, Sum, Treatment, as_coding, contr_helmert, contr_sum, contr_treatment, level_label
 from mm_core.errors import DataError
 
 # printed by R 4.x: contr.helmert(5), contr.sum(4), contr.treatment(4, base = 2)

@@ -7,13 +7,22 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REFERENCE_DIR, fit_case
 from scipy import stats
 
-from conftest import REFERENCE_DIR, fit_case
 from mm_core import datasets, fit
-from mm_core.diagnostics import (QuantileResiduals, caterpillar, cooks_distance, icc, ppoints,
-                                 qq_caterpillar, quantile_residuals, r_squared, residuals,
-                                 shrinkage)
+from mm_core.diagnostics import (
+    QuantileResiduals,
+    caterpillar,
+    cooks_distance,
+    icc,
+    ppoints,
+    qq_caterpillar,
+    quantile_residuals,
+    r_squared,
+    residuals,
+    shrinkage,
+)
 from mm_core.errors import MixedModelError
 
 REF = json.loads((REFERENCE_DIR / "inference.json").read_text())

@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 
 import mm_core
-from mm_core import (EMMeans, MixedModelError, anova, datasets, emmeans, emtrends, fit,
-                     fixef_tests, pairwise)
+from mm_core import EMMeans, MixedModelError, anova, datasets, emmeans, emtrends, fit, fixef_tests, pairwise
 from mm_core.effects import kenward_roger as kr_module
 
 

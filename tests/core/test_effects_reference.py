@@ -22,7 +22,7 @@ is held to 1e-4 standard errors). lmerTest's df carry noise of about 1e-6 relati
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +52,7 @@ def close(mine, ref, rel, what, abs_=0.0):
                            f"{mine[bad].tolist()} vs R {ref[bad].tolist()}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def case(name: str):
     ref = json.loads(PATHS[name].read_text())
     data = pd.read_csv(PATHS[name].parent / "data" / f"{ref['data']}.csv")
@@ -60,7 +60,7 @@ def case(name: str):
         sum_coded = ref.get("contrasts") and ref["contrasts"][0] == "contr.sum"
         factors = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])]
         m = fit(ref["formula"], data, reml=True,
-                contrasts={c: "sum" for c in factors} if sum_coded else None)
+                contrasts=dict.fromkeys(factors, "sum") if sum_coded else None)
     else:
         m = fit(ref["formula"], data, family=ref["family"])
     return ref, m

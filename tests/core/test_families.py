@@ -15,8 +15,17 @@ from scipy import stats
 from mm_core import families as F
 from mm_core.errors import DataError, MixedModelError
 from mm_core.families import (
-    FAMILY_NAMES, LINK_NAMES, Binomial, Family, GammaFamily, Gaussian, InverseGaussian,
-    Link, Poisson, get_family, get_link,
+    FAMILY_NAMES,
+    LINK_NAMES,
+    Binomial,
+    Family,
+    GammaFamily,
+    Gaussian,
+    InverseGaussian,
+    Link,
+    Poisson,
+    get_family,
+    get_link,
 )
 
 EPS = np.finfo(float).eps

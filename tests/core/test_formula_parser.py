@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from mm_core.errors import FormulaError
-from mm_core.formula import (BinOp, Call, Formula, Name, Number, RandomTerm, String, Term,
-                             UnaryOp, parse_formula)
+from mm_core.formula import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp, parse_formula
 
 
 def T(*names):

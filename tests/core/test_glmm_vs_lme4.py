@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import fit_case, load_reference
 
 GLMM_CASES = ["verbagg_laplace", "contra_laplace", "contra_agq9", "cbpp_binomial",

@@ -17,18 +17,17 @@ import re
 import signal
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from mm_core import datasets, fit, parametric_bootstrap, parse_formula, predict
-from mm_core.errors import (DataError, FormulaError, MixedModelError, NotFittedError,
-                            SeparationWarning)
+from mm_core.errors import DataError, FormulaError, MixedModelError, NotFittedError, SeparationWarning
 from mm_core.formula.parser import MAX_NESTING, MAX_TERMS
 from mm_core.predict import NewLevelError
 

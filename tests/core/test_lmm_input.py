@@ -1,7 +1,6 @@
 """Bad input to the LMM: each case raises (or reports) a message that names the problem."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

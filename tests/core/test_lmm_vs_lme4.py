@@ -11,7 +11,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import fit_case, load_reference
 
 LMM_CASES = ["dyestuff_ml", "dyestuff_reml", "dyestuff2_ml", "sleepstudy_ml", "sleepstudy_reml",

@@ -7,12 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REFERENCE_DIR, fit_case
+
 from mm_core import datasets, fit
 from mm_core.errors import MixedModelError
-from mm_core.lrt import (DifferentDataError, LRTResult, NotNestedError, likelihood_ratio_test,
-                         refit_ml)
+from mm_core.lrt import DifferentDataError, LRTResult, NotNestedError, likelihood_ratio_test, refit_ml
 
 REF = json.loads((REFERENCE_DIR / "inference.json").read_text())
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 import pickle
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,18 @@ import pytest
 from scipy import stats
 
 import mm_core
-
-from mm_core import (CoefficientTest, LikelihoodRatioTest, MixedModelError, StudyDesign, TermTest,
-                     TrueModel, datasets, fit, power, simulate_design)
+from mm_core import (
+    CoefficientTest,
+    LikelihoodRatioTest,
+    MixedModelError,
+    StudyDesign,
+    TermTest,
+    TrueModel,
+    datasets,
+    fit,
+    power,
+    simulate_design,
+)
 from mm_core.power_analysis.design import scenario
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REFERENCE_DIR, fit_case
+
 from mm_core import datasets, fit
 from mm_core.errors import DataError, MixedModelError
 from mm_core.predict import NewLevelError, predict

@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REFERENCE_DIR, fit_case
+
 from mm_core import datasets, fit
 from mm_core.errors import MixedModelError
 from mm_core.intervals import confint, parameter_names, sdcor, theta_from_sdcor, wald_intervals

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import fit_case
+
 from mm_core import datasets, fit
 from mm_core.errors import MixedModelError, NotFittedError
 from mm_core.simulate import ResponseSimulator, replicate_rng, seed_entropy, simulate

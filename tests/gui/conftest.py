@@ -57,12 +57,11 @@ def sleepstudy() -> pd.DataFrame:
 
 
 def _fit_record(name: str, formula: str, **kw):
-    from mm_core import datasets
-
     from gui import engine
     from gui.data_design import simple_parse
     from gui.io import frame_hash
     from gui.state import FitRecord
+    from mm_core import datasets
 
     data = datasets.load(name)
     spec = simple_parse(formula)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from tests.gui.browser_kit import (ARTIFACTS, BROWSER_MARKS, Page, choose, expect, go, page,  # noqa: F401
-                                   server, settle, shot, widget)
+from tests.gui.browser_kit import ARTIFACTS, BROWSER_MARKS, Page, choose, expect, go, page, server, settle, shot, widget  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 

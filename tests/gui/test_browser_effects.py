@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import re
 
-from tests.gui.browser_kit import (BROWSER_MARKS, Page, choose, expect, go, page, server, settle,  # noqa: F401
-                                   shot, widget)
+from tests.gui.browser_kit import BROWSER_MARKS, Page, choose, expect, go, page, server, settle, shot, widget  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.gui.browser_kit import (BROWSER_MARKS, Page, choose, expect, go, page,  # noqa: F401
-                                   server, settle, shot, widget)
+from tests.gui.browser_kit import BROWSER_MARKS, Page, choose, expect, go, page, server, settle, shot, widget  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 

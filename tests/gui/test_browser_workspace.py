@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.gui.browser_kit import (ARTIFACTS, BROWSER_MARKS, Page, expect, go, page,  # noqa: F401
-                                   server, settle, shot, widget)
+from tests.gui.browser_kit import ARTIFACTS, BROWSER_MARKS, Page, expect, go, page, server, settle, shot, widget  # noqa: F401
 from tests.gui.test_report_document import parse_html
 
 pytestmark = BROWSER_MARKS

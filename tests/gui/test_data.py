@@ -7,8 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gui.data_design import (apply_column_types, column_table, default_spec, design_summary, families_for,
-                             grouping_candidates, relation, response_kind, term_candidates)
+from gui.data_design import (
+    apply_column_types,
+    column_table,
+    default_spec,
+    design_summary,
+    families_for,
+    grouping_candidates,
+    relation,
+    response_kind,
+    term_candidates,
+)
 from gui.io import UploadError, read_table
 
 

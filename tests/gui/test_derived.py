@@ -120,9 +120,8 @@ def test_job_progress_cancel_and_errors():
 
 
 def test_worker_process_fit_and_cancel(sleepstudy):
-    from mm_core import datasets
-
     from gui import workers
+    from mm_core import datasets
 
     j = Job(workers.in_process("fit", "reaction ~ 1 + days + (1 + days | subj)", sleepstudy, {}), kind="fit",
             label="fit").start()
@@ -179,9 +178,8 @@ def test_display_tables(lmm_record):
 
 
 def test_singular_fit_advice():
-    from mm_core import datasets
-
     from gui import engine
+    from mm_core import datasets
 
     res = engine.fit("yield ~ 1 + (1 | batch)", datasets.load("dyestuff2"))
     items = advice(res)

@@ -79,10 +79,9 @@ def test_code_for_the_page_names_the_fit_s_factors(contra_record, lmm_factor_rec
 
 
 def _record(name: str, formula: str, **kw):
-    from mm_core import datasets
-
     from gui import engine
     from gui.state import FitRecord
+    from mm_core import datasets
 
     data = datasets.load(name)
     return FitRecord(id=9, spec=None, formula=formula, data_name=name, data_key=name, data=data,

@@ -611,7 +611,7 @@ def test_generated_python_code_reproduces_the_apps_coefficients(tmp_path, monkey
     assert 'factor("dose", "mid")' in code and 'factor("subject", codes=True)' in code
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
-    exec(compile(code.replace("result.ranef", "None"), "generated.py", "exec"), scope)   # noqa: S102 - our code
+    exec(compile(code.replace("result.ranef", "None"), "generated.py", "exec"), scope)
     fixef = scope["result"].fixef
     assert list(fixef.index) == list(app_fixef.index)
     np.testing.assert_allclose(fixef.to_numpy(), app_fixef.to_numpy(), rtol=1e-6)

@@ -12,8 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gui import plan_view as pv
-from gui import tables
 from gui import state as gstate
+from gui import tables
 from mm_core import StudyDesign, TrueModel, fit, power
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from mm_core import Note
-
 from gui.report import advice
+from mm_core import Note
 
 
 def test_advice_follows_the_code_not_the_words(lmm_record):

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import mm_core
-from gui import effects, engine, report_document as rd, report_figures, tables
+from gui import effects, engine, report_figures, tables
+from gui import report_document as rd
 from gui.augmented_data import augmented_data, neutralise, to_bytes
 from gui.state import BootRecord, FitRecord
 

@@ -29,7 +29,6 @@ def _crossed(n=9000, la=4000, lb=3000, seed=3):
                          ids=["app-case", "cholmod"])
 def test_large_crossed_fit_comes_back_from_the_worker(sizes):
     import mm_core
-
     from gui import workers
 
     df = _crossed(*sizes)

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gui import engine, state as gstate, workspace
+from gui import engine, workspace
+from gui import state as gstate
 from gui.data_design import apply_column_types
 from tests.gui.test_layers import _imports
 
