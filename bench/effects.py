@@ -60,7 +60,7 @@ def time_ours() -> list[dict]:
             m = mm_core.fit(formula, _data(data), reml=True)
         q = sum(t.q for t in m.model.reterms)
         for method in methods:
-            def run():
+            def run(m=m, method=method):
                 fresh = dataclasses.replace(m)      # a new result: no cached derivatives
                 t = mm_core.fixef_tests(fresh, ddf=method)
                 mm_core.anova(fresh, type=3, ddf=method)

@@ -81,7 +81,7 @@ def report() -> list[str]:
              "| curve | model | sizes × simulations | wall time | per simulation | fresh fit | "
              "simulation / fit | power at the largest size |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for label, kind, n_sizes, n_sim, n, wall, per, t_fit, last in rows:
+    for label, kind, n_sizes, n_sim, _n, wall, per, t_fit, last in rows:
         cell = label.replace("|", "\\|")                   # a bar inside a Markdown table cell
         lines.append(f"| {cell} | {kind} | {n_sizes} × {n_sim} | {wall:.2f} s | {per * 1e3:.2f} ms | "
                      f"{t_fit * 1e3:.2f} ms | {per / t_fit:.3f} | {last:.2f} |")

@@ -255,7 +255,7 @@ def time_bootstraps(workers: int = 2) -> list[tuple]:
     rows = []
     for case, data_name, formula, n in BOOTSTRAPS:
         data = mm_core.datasets.load(data_name)
-        t_fit, _ = _median_time(lambda: mm_core.fit(formula, data), 15)
+        t_fit, _ = _median_time(lambda formula=formula, data=data: mm_core.fit(formula, data), 15)
         m = mm_core.fit(formula, data)
         mm_core.parametric_bootstrap(m, 2 * workers, seed=0, workers=workers)  # start the pool
         t0 = time.perf_counter()
@@ -403,7 +403,7 @@ def write_report(rows, path: Path, boots=(), extra=()) -> None:
         return (f"| {c.id} | {_fmt(t_mm)} | {_fmt(t_r)} | {ml} | {_ratio(t_mm, t_r)} | "
                 f"{_ratio(t_mm, t_ml)} | {dobj} |")
 
-    for c, *numbers, memory in rows:
+    for c, *numbers, _memory in rows:
         if not c.scaling:
             lines.append(line(c, *numbers))
     scaling = [(c, numbers, memory) for c, *numbers, memory in rows if c.scaling]

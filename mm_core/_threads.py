@@ -22,7 +22,7 @@ from contextlib import contextmanager
 _SETTERS: list | None = None
 _GLOBAL: list | None = None
 _LOCK = threading.Lock()
-_ACTIVE = [0, []]          # fits running, and the global counts saved by the first
+_ACTIVE: list = [0, []]    # fits running, and the global counts saved by the first
 
 
 def _openblas_paths() -> list[str]:

@@ -8,6 +8,7 @@ first (lme4's ``anova(..., refit = TRUE)``), and the table says so.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -134,10 +135,7 @@ def _is_nested(small, large) -> bool:
     if not set(small.fixef.index) <= set(large.fixef.index):
         return False
     rs, rl = _random_structure(small), _random_structure(large)
-    for g, elems in rs.items():
-        if g not in rl or not elems <= rl[g]:
-            return False
-    return True
+    return all(g in rl and elems <= rl[g] for g, elems in rs.items())
 
 
 def likelihood_ratio_test(*results, refit: bool = True) -> LRTResult:
@@ -211,7 +209,7 @@ def likelihood_ratio_test(*results, refit: bool = True) -> LRTResult:
                        + ", ".join(f"'{fits[i].formula}'" for i in range(len(fits)) if refitted[i]))
             notes.append(msg)
             warnings.warn(msg, UserWarning, stacklevel=2)
-    for a, b in zip(fits[:-1], fits[1:]):
+    for a, b in itertools.pairwise(fits):
         if a.dof == b.dof:
             raise NotNestedError(f"'{a.formula}' and '{b.formula}' have the same number of "
                                  f"parameters ({a.dof}): they are not nested, so a likelihood-"
@@ -237,7 +235,7 @@ def likelihood_ratio_test(*results, refit: bool = True) -> LRTResult:
                           "deviance": dev, "aic": aic, "bic": bic, "chisq": chisq, "df": df,
                           "p_value": p})
     table.index = pd.RangeIndex(1, len(fits) + 1, name="model_number")
-    if any(_random_structure(a) != _random_structure(b) for a, b in zip(fits[:-1], fits[1:])):
+    if any(_random_structure(a) != _random_structure(b) for a, b in itertools.pairwise(fits)):
         notes.append(Note("boundary_test", "Tests of variance components: the null value lies on "
                           "the boundary of the parameter space (a variance of zero), so these "
                           "p-values are conservative (too large); halving the p-value is a common "

@@ -74,7 +74,7 @@ def anova(result, type=3, ddf=None) -> pd.DataFrame:
     inf = inference(result, method)
     rows = []
     Ls = hypotheses(result, t)
-    for term, L in Ls.items():
+    for L in Ls.values():
         r = inf.f(L)
         rows.append([r["mean_sq"] * r["num_df"], r["mean_sq"], r["num_df"], r["den_df"],
                      r["f_value"], r["p_value"]])
@@ -113,7 +113,7 @@ def _wald_chisq(result, t: int) -> pd.DataFrame:
             rel = np.flatnonzero(np.isin(owner, contained[u]))
             Ls[u] = I[cols] if not len(rel) else _conj_comp(I[rel], I[np.concatenate([rel, cols])], V)
     rows = []
-    for u, L in Ls.items():
+    for L in Ls.values():
         F, q = wald_f(L, beta, V)
         chisq = F * q
         rows.append([chisq, q, float(stats.chi2.sf(chisq, q)) if q else np.nan])

@@ -78,7 +78,7 @@ def covariate_means(result, structure: FixedStructure, data=None) -> dict:
     matrix, where a covariate entered as a term of its own is a column.
     """
     design = result.model.design
-    out = {}
+    out: dict[str, float | None] = {}
     for col in structure.covariate_columns:
         if data is not None:
             if col not in data.columns:

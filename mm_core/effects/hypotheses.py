@@ -69,11 +69,11 @@ def _term_labels(structure: FixedStructure) -> list:
 
 def type1(result) -> dict:
     """Sequential hypotheses (lmerTest's ``get_contrasts_type1``)."""
-    X, names, owner = _term_columns(result)
+    X, _names, owner_list = _term_columns(result)
     structure = fixed_structure(result.model.design)
     p = X.shape[1]
     L = doolittle(X.T @ X).T if p > 1 else np.eye(p)
-    owner = np.asarray(owner, dtype=object)
+    owner = np.asarray(owner_list, dtype=object)
     return {t: L[owner == t] for t in _term_labels(structure) if np.any(owner == t)}
 
 
@@ -81,10 +81,10 @@ def type2(result) -> dict:
     """Type II hypotheses (lmerTest's ``get_contrasts_type2_unfolded``)."""
     structure = fixed_structure(result.model.design)
     terms = _term_labels(structure)
-    X, names, owner = _term_columns(result)
+    X, _names, owner_list = _term_columns(result)
     if X.shape[1] <= 1 or len(terms) <= 1:
         return type1(result)
-    owner = np.asarray(owner, dtype=object)
+    owner = np.asarray(owner_list, dtype=object)
     contained = structure.containment()
     out = {}
     for t in terms:
@@ -111,7 +111,7 @@ def type3(result) -> dict:
     design = result.model.design
     structure = fixed_structure(design)
     terms = _term_labels(structure)
-    X, names, owner = _term_columns(result)
+    X, names, _owner = _term_columns(result)
     if X.shape[1] <= 1 or len(terms) <= 1:
         return type1(result)
     codes, values = _cells(structure)

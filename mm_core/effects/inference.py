@@ -24,6 +24,8 @@ from scipy import stats
 
 from .._threads import blas_threads
 from ..errors import MixedModelError, NotFittedError
+from .kenward_roger import KenwardRoger, kenward_roger
+from .satterthwaite import VarparCovariance, varpar_covariance
 
 METHODS = ("satterthwaite", "kenward-roger", "asymptotic")
 _ALIASES = {"satterthwaite": "satterthwaite", "satt": "satterthwaite",
@@ -76,15 +78,15 @@ class Inference:
         self.beta = np.asarray(result.beta, float)
         self.sigma = float(result.sigma) if result.sigma is not None else 1.0
         if method == "satterthwaite":
-            from .satterthwaite import varpar_covariance
             with blas_threads():   # the fit's factorizations, with the fit's BLAS threads
-                self.engine = varpar_covariance(result)
-            self.vcov = self.engine.vcov_beta
+                sat = varpar_covariance(result)
+            self.engine: VarparCovariance | KenwardRoger | None = sat
+            self.vcov = sat.vcov_beta
         elif method == "kenward-roger":
-            from .kenward_roger import kenward_roger
             with blas_threads():
-                self.engine = kenward_roger(result)
-            self.vcov = self.engine.vcov_adjusted
+                kr = kenward_roger(result)
+            self.engine = kr
+            self.vcov = kr.vcov_adjusted
         else:
             self.engine = None
             self.vcov = np.asarray(result.tables.vcov, float)
@@ -93,7 +95,7 @@ class Inference:
         """(estimate, standard error, df) of each row of L."""
         L = np.atleast_2d(np.asarray(L, float))
         est = L @ self.beta
-        if self.method == "asymptotic":
+        if self.engine is None:
             var = np.einsum("ij,jk,ik->i", L, self.vcov, L)
             df = np.full(len(est), np.inf)
         else:
@@ -107,9 +109,9 @@ class Inference:
         Kenward–Roger ``f_value`` is the scaled F.
         """
         L = np.atleast_2d(np.asarray(L, float))
-        if self.method == "kenward-roger":
+        if isinstance(self.engine, KenwardRoger):
             F_unscaled, q, ddf, scale = self.engine.f_test(L, self.beta)
-        elif self.method == "satterthwaite":
+        elif isinstance(self.engine, VarparCovariance):
             F_unscaled, q, ddf = self.engine.f_test(L, self.beta)
             scale = 1.0
         else:

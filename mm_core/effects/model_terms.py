@@ -109,13 +109,16 @@ class FixedStructure:
         """
         n = len(next(iter(codes.values()))) if codes else len(next(iter(values.values())))
         full = self.full_coded()
-        blocks, names, owner = [], [], []
+        blocks: list[np.ndarray] = []
+        names: list[str] = []
+        owner: list[str] = []
         if self.intercept:
             blocks.append(np.ones((n, 1)))
             names.append("(Intercept)")
             owner.append("(Intercept)")
         for ti, t in enumerate(self.terms):
-            mat, nm = None, None
+            mat: np.ndarray | None = None
+            nm: list[str] = []
             for key in t.keys:
                 if key in self.numerics:
                     b, bn = np.asarray(values[key], float)[:, None], [key]
@@ -129,6 +132,8 @@ class FixedStructure:
                         cmat, suffix = cod.matrix(levels)
                         b, bn = cmat[codes[key]], [key + s for s in suffix]
                 mat, nm = (b, bn) if mat is None else interaction_columns(mat, nm, b, bn)
+            if mat is None:
+                continue
             blocks.append(mat)
             names += nm
             owner += [t.label] * len(nm)

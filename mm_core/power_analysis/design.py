@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ..design import materialize
+from ..design import Design, materialize
 from ..errors import DataError, MixedModelError
 from ..families import get_family
 from ..intervals import covariance_layout, theta_from_sdcor
@@ -108,7 +108,7 @@ class StudyDesign:
                                   "groups={'subj': 20}")
         groups = {_name(k, "a grouping factor"): check_count(v, f"the number of levels of '{k}'")
                   for k, v in self.groups.items()}
-        nested = {}
+        nested: dict[str, tuple[str, int]] = {}
         for k, spec in dict(self.nested or {}).items():
             if not (isinstance(spec, (tuple, list)) and len(spec) == 2):
                 raise MixedModelError(f"nested factor '{k}': give (parent factor, levels per parent "
@@ -176,7 +176,7 @@ class StudyDesign:
             return replace(self, n_obs=size)
         if along in self.groups:
             return replace(self, groups={**self.groups, along: size})
-        parent, per = self.nested[along]
+        parent, _per = self.nested[along]
         total = self.levels(parent)
         if size % total:
             raise MixedModelError(f"'{along}' is nested in '{parent}' ({total} levels): give sizes "
@@ -320,7 +320,7 @@ class Scenario:
         Weights the refits are given (a fit's own weights).
     """
 
-    design: object
+    design: Design
     frame: pd.DataFrame | None
     beta: np.ndarray
     theta: np.ndarray
@@ -586,7 +586,9 @@ def simulate_with_effects(design: StudyDesign, params, seed=None) -> tuple:
     rng = replicate_rng(seed_entropy(seed), 0)
     u = rng.standard_normal(sim.q)        # the draws of ResponseSimulator.draw, in its order
     y = sim.draw(rng, sim.eta_fixed + sim.scale_b * (sim.ZL @ u))
-    out = sc.frame.copy()
+    frame = sc.frame
+    assert frame is not None     # a StudyDesign always lays its rows out
+    out = frame.copy()
     out[_response_name(model.formula)] = y
     terms = [sc.design.reterms[i] for i in fitting_order(sc.design.reterms)]
     effects, off = {}, 0

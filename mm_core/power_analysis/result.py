@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,9 @@ from scipy import stats
 
 from ..intervals import covariance_layout, sdcor
 from ..simulate import replicate_rng
+
+if TYPE_CHECKING:
+    from .hypothesis import CoefficientTest, LikelihoodRatioTest, TermTest
 
 __all__ = ["PowerResult", "clopper_pearson", "size_summary"]
 
@@ -101,7 +105,7 @@ class PowerResult:
         The design and true parameters of each size.
     """
 
-    test: object
+    test: CoefficientTest | TermTest | LikelihoodRatioTest
     level: float
     along: str | None
     sizes: tuple

@@ -96,8 +96,7 @@ class SizeCase:
         if self.fixef_names != list(sc.fixef_names):
             raise MixedModelError("a fixed-effects column is redundant at this size of the design; "
                                   "choose larger sizes")
-        truth = dict(beta=sc.beta, theta=sc.theta, sigma=sc.sigma)
-        self.replicator = make_replicator(pilot, **truth)
+        self.replicator = make_replicator(pilot, beta=sc.beta, theta=sc.theta, sigma=sc.sigma)
         self.smaller, self.lrt_df, self.full_fit = None, 0, False
         if lrt:
             from ..lrt import likelihood_ratio_test
@@ -137,6 +136,7 @@ class SizeCase:
         beta, se = row[3:3 + p], row[3 + p:3 + 2 * p]
         try:
             if isinstance(test, LikelihoodRatioTest):
+                assert self.smaller is not None     # built with the test in __init__
                 small = self.smaller.refit(y)[0]
                 chisq = max(small - row[0], 0.0)
                 from scipy import stats
@@ -170,10 +170,10 @@ class PowerReplicator:
 
 
 # ============================================================================ inputs
-def _sizes(along, sizes, current: int) -> list:
+def _sizes(along, sizes, current: int) -> list[int]:
     if sizes is None:
         return [current]
-    if isinstance(sizes, (int, np.integer)) or isinstance(sizes, str):
+    if isinstance(sizes, (int, np.integer, str)):
         sizes = [sizes]
     out = []
     for s in sizes:
@@ -214,6 +214,7 @@ def _result_scenarios(result, along, sizes, effect, params) -> tuple:
                      sigma if family is None or family.has_dispersion else None, base=base)
     model = result.model
     fit_w = model.weights if family is None else model.user_weights
+    grid: list[int | None]
     if along is None:
         grid, current = [None], None
     else:
@@ -225,7 +226,7 @@ def _result_scenarios(result, along, sizes, effect, params) -> tuple:
             raise MixedModelError(f"'{along}' is not a grouping factor of the model (its grouping "
                                   f"factors are {', '.join(groups)})")
         current = groups[along]
-        grid = _sizes(along, sizes, current)
+        grid = list(_sizes(along, sizes, current))
     out = []
     for size in grid:
         d, pw, fw = design, result.prior_weights, fit_w
@@ -247,12 +248,14 @@ def _design_scenarios(design: StudyDesign, params, along, sizes, effect) -> tupl
     model = as_true_model(params)
     if effect:
         model = replace(model, fixef={**dict(model.fixef or {}), **effect})
+    grid: list[int | None]
     if along is None:
         grid, current, designs = [None], None, [design]
     else:
         current = design.size(along)
-        grid = _sizes(along, sizes, current)
-        designs = [design.resized(along, s) for s in grid]
+        sizes_along = _sizes(along, sizes, current)
+        grid = list(sizes_along)
+        designs = [design.resized(along, s) for s in sizes_along]
     options = {"formula": model.formula}
     return [scenario(d, model) for d in designs], grid, current, model.reml, options
 

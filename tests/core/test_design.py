@@ -92,7 +92,7 @@ def test_interaction_values(grid):
 def test_terms_ordered_by_degree(grid):
     d = materialize("y ~ f:g + x + e", grid)
     assert d.fixef_names[:4] == ["(Intercept)", "x", "ev", "fa:gp"]
-    assert [t for t in d.fixef_terms if ":" in t][0] == "f:g"
+    assert next(t for t in d.fixef_terms if ":" in t) == "f:g"
 
 
 def test_arithmetic_values(grid):
@@ -322,7 +322,7 @@ def test_reference_level_in_formula(grid):
 
 
 def test_reference_level_in_argument(grid):
-    with pytest.raises(DataError, match="contrasts for 'f'.*reference level 'x'"):
+    with pytest.raises(DataError, match=r"contrasts for 'f'.*reference level 'x'"):
         materialize("y ~ f", grid, contrasts={"f": ("treatment", "x")})
     with pytest.raises(DataError, match="unknown contrast coding"):
         materialize("y ~ f", grid, contrasts={"f": "poly"})

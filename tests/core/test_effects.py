@@ -209,7 +209,7 @@ def test_covariate_inside_a_function():
     """
     d = datasets.load("sleepstudy")
     m = fit("reaction ~ 1 + log(days + 1) + (1 | subj)", d, reml=True)
-    with pytest.raises(MixedModelError, match="at=.*or pass the data"):
+    with pytest.raises(MixedModelError, match=r"at=.*or pass the data"):
         emmeans(m, "1")
     e = emmeans(m, "1", data=d).table
     assert e["estimate"].iloc[0] == pytest.approx(306.28479, rel=1e-7)
@@ -301,7 +301,7 @@ def test_satterthwaite_cost_is_bounded(monkeypatch):
     monkeypatch.setattr(importlib.import_module("mm_core.effects.satterthwaite"), "MAX_SECONDS",
                         0.0)
     m = fit("reaction ~ 1 + days + (1 + days | subj)", datasets.load("sleepstudy"), reml=True)
-    with pytest.raises(MixedModelError, match="12 more evaluations.*ddf='asymptotic'"):
+    with pytest.raises(MixedModelError, match=r"12 more evaluations.*ddf='asymptotic'"):
         fixef_tests(m)
 
 

@@ -638,9 +638,9 @@ def test_get_family_links():
 
 
 def test_unknown_names():
-    with pytest.raises(MixedModelError, match="unknown family 'negbin'.*binomial.*poisson"):
+    with pytest.raises(MixedModelError, match=r"unknown family 'negbin'.*binomial.*poisson"):
         get_family("negbin")
-    with pytest.raises(MixedModelError, match="unknown link 'logistic'.*logit.*probit.*1/mu"):
+    with pytest.raises(MixedModelError, match=r"unknown link 'logistic'.*logit.*probit.*1/mu"):
         get_family("binomial", "logistic")
     with pytest.raises(MixedModelError, match="unknown link"):
         get_link("foo")

@@ -33,7 +33,7 @@ def test_bernoulli_response_with_more_than_two_values():
     with pytest.raises(DataError, match=r"must be 0/1.*outside \[0, 1\] \(e\.g\. 2\)"):
         mm_core.fit("y ~ x + (1|g)", d.assign(y=rng.integers(0, 3, len(d)).astype(float)),
                     family="binomial")
-    with pytest.raises(DataError, match="3 levels .*exactly two levels"):
+    with pytest.raises(DataError, match=r"3 levels .*exactly two levels"):
         mm_core.fit("y ~ x + (1|g)", d.assign(y=pd.Categorical(rng.choice(list("abc"), len(d)))),
                     family="binomial")
 
@@ -98,7 +98,7 @@ def test_poisson_counts():
 
 def test_constant_response():
     d, _ = _frame()
-    with pytest.raises(DataError, match="same value .* in all 120 rows"):
+    with pytest.raises(DataError, match=r"same value .* in all 120 rows"):
         mm_core.fit("y ~ x + (1|g)", d.assign(y=np.zeros(len(d))), family="binomial")
 
 
@@ -118,7 +118,7 @@ def test_identity_link_giving_negative_poisson_means():
     d, rng = _frame()
     x = np.linspace(0, 10, len(d))
     y = rng.poisson(np.maximum(10 - 2 * x, 0.01)).astype(float)
-    with pytest.raises(DataError, match="poisson means must be positive.*identity link.*'log'"):
+    with pytest.raises(DataError, match=r"poisson means must be positive.*identity link.*'log'"):
         mm_core.fit("y ~ x + (1|g)", d.assign(x=x, y=y), family="poisson", link="identity")
 
 
@@ -142,7 +142,7 @@ def test_n_agq_needs_a_single_scalar_term():
     d, rng = _frame()
     d = d.assign(y=rng.poisson(2, len(d)).astype(float),
                  h=pd.Categorical(np.tile([f"h{i}" for i in range(10)], 12)))
-    with pytest.raises(MixedModelError, match="single scalar random-effects term.*2 random-effects"):
+    with pytest.raises(MixedModelError, match=r"single scalar random-effects term.*2 random-effects"):
         mm_core.fit("y ~ x + (1|g) + (1|h)", d, family="poisson", n_agq=5)
     with pytest.raises(MixedModelError, match="vector-valued term \\(2 columns for 'g'\\)"):
         mm_core.fit("y ~ x + (1 + x|g)", d, family="poisson", n_agq=5)

@@ -38,7 +38,7 @@ def test_grouping_factor_with_one_level(sleep):
 
 
 def test_fewer_observations_than_random_effects(sleep):
-    with pytest.raises(DataError, match="180 random effects.*180 observations"):
+    with pytest.raises(DataError, match=r"180 random effects.*180 observations"):
         mm_core.fit("reaction ~ 1 + factor(days) + (1 + factor(days) | subj)", sleep)
     # explicitly allowed, as lme4's check.nobs.vs.nRE = "ignore"
     m = mm_core.fit("reaction ~ 1 + days + (1 | subj)", sleep, allow_more_random_effects=True)
@@ -58,7 +58,7 @@ def test_constant_and_collinear_columns_are_dropped_by_name(sleep):
 def test_infinite_values(sleep):
     df = sleep.astype({"days": float})
     df.loc[[1, 2], "days"] = np.inf
-    with pytest.raises(DataError, match="days.*2"):
+    with pytest.raises(DataError, match=r"days.*2"):
         mm_core.fit("reaction ~ 1 + days + (1 | subj)", df)
 
 

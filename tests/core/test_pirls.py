@@ -59,7 +59,7 @@ def test_systems_solve_the_pls_equations(case, kind):
     d = materialize(ref["formula"], mm_core.datasets.load(ref["data"]))
     reterms = [d.reterms[i] for i in fitting_order(d.reterms)]
     X = d.X
-    n, p = X.shape
+    n, _p = X.shape
     rng = np.random.default_rng(1)
     theta = rng.uniform(0.3, 1.5, len(reterms))
     w, z = rng.uniform(0.1, 1.0, n), rng.normal(size=n)

@@ -48,7 +48,8 @@ def test_null_rejection_rate_satterthwaite_nominal_and_z_inflated():
     """8 subjects × 10 observations, a between-subject effect of 0, 2,000 simulations.
 
     The Satterthwaite t test (``mm_core.fixef_tests`` of each refit: df = 8 − 2 = 6 here,
-    lmerTest's value, where τ̂ > 0) rejects at the nominal 5 % within Monte-Carlo error; the z test of the same estimates rejects about
+    lmerTest's value, where τ̂ > 0) rejects at the nominal 5 % within Monte-Carlo error; the z test
+    of the same estimates rejects about
     P(|t₆| > 1.96) ≈ 9.8 % of the time: the known inflation of Wald z tests with few groups.
     """
     n = 2000

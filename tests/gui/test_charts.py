@@ -89,13 +89,13 @@ def test_shrinkage_one_and_two_columns(sleep_ranef):
     b, _ = sleep_ranef
     unpooled = b * 1.5
     fig = charts.shrinkage(b, unpooled, group="subj")          # two columns: one pair panel
-    pooled_trace = [t for t in fig.data if t.name == "conditional mode"][0]
+    pooled_trace = next(t for t in fig.data if t.name == "conditional mode")
     np.testing.assert_allclose(pooled_trace.x, b["(Intercept)"])
     np.testing.assert_allclose(pooled_trace.y, b["days"])
-    raw = [t for t in fig.data if t.name == "no pooling"][0]
+    raw = next(t for t in fig.data if t.name == "no pooling")
     np.testing.assert_allclose(raw.x, unpooled["(Intercept)"])
     fig1 = charts.shrinkage(b[["days"]], unpooled[["days"]], group="subj")
-    pts = [t for t in fig1.data if t.name == "conditional mode"][0]
+    pts = next(t for t in fig1.data if t.name == "conditional mode")
     assert list(pts.y) == list(b["days"].sort_values().index)
 
 
@@ -199,7 +199,7 @@ def test_optimizer_trace(sleep_ref):
     trace = pd.DataFrame({"evaluation": [1, 2, 3], "objective": [1790.0, 1760.0, 1751.9],
                           "theta_1": [1, 0.9, 0.93], "theta_2": [0, 0.01, 0.018], "theta_3": [1, 0.3, 0.22]})
     fig = charts.optimizer_trace(trace)
-    best = [t for t in fig.data if t.name == "best so far"][0]
+    best = next(t for t in fig.data if t.name == "best so far")
     np.testing.assert_allclose(best.y, [1790, 1760, 1751.9])
     assert {t.name for t in fig.data} >= {"theta_1", "theta_2", "theta_3"}
 

@@ -173,7 +173,7 @@ def test_display_tables(lmm_record):
     assert fmt_num(25.591809) == "25.59" and fmt_num(1751.939) == "1752" and fmt_p(1e-9) == "< 0.0001"
     comp = compare_table([lmm_record])
     assert comp.loc[0, "method"] == "ML" and comp.loc[0, "nobs"] == 180
-    assert dict((label, v) for label, v, _ in headline(res))["Residual SD σ"] == "25.59"
+    assert {label: v for label, v, _ in headline(res)}["Residual SD σ"] == "25.59"
     assert advice(res)[0][0] == "success"
 
 
