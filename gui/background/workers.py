@@ -2,7 +2,7 @@
 
 A fit of insteval (73,421 rows) keeps a CPU busy for tens of seconds; in a thread of the
 server process it would also hold the GIL and freeze every page. :func:`in_process` returns
-a function for :class:`gui.jobs.Job`: run in the job's thread, it starts a worker process
+a function for :class:`gui.background.jobs.Job`: run in the job's thread, it starts a worker process
 (``forkserver``: forked from a clean, pre-imported server, never from the threaded Streamlit
 process), relays the worker's progress messages to the job's callback, sets the worker's
 cancel event when the callback says stop, and returns the worker's result or raises its
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gui.jobs import progress_info
+from gui.background.jobs import progress_info
 
 _CTX: Any = None
 _START_LOCK = threading.Lock()
@@ -39,7 +39,7 @@ def _context() -> Any:
     if _CTX is None:
         try:
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["gui.workers", "gui.engine", "mm_core"])
+            ctx.set_forkserver_preload(["gui.background.workers", "gui.engine", "mm_core"])
         except ValueError:  # platforms without fork
             ctx = mp.get_context("spawn")
         _CTX = ctx
@@ -51,7 +51,7 @@ def _without_main() -> Iterator[None]:
     """Start children without re-running the parent's ``__main__``.
 
     Under Streamlit ``__main__`` is the app script; multiprocessing would import it again in
-    every worker (running the app's page code there). The workers only need ``gui.workers``
+    every worker (running the app's page code there). The workers only need ``gui.background.workers``
     and ``mm_core``, so the main-module entries are dropped from the preparation data while a
     worker starts.
     """

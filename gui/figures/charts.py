@@ -1,14 +1,14 @@
 """All figure builders of the app in one namespace (pure functions data -> ``go.Figure``).
 
-The builders live in topic modules: :mod:`gui.charts_data` (Explore), :mod:`gui.charts_ranef`
-(Random effects), :mod:`gui.charts_diag` (Diagnostics), :mod:`gui.charts_fit` (Summary,
-Bootstrap, Compare), :mod:`gui.charts_effects` (Effects). None of them calls ``st.*``.
+The builders live in topic modules: :mod:`gui.figures.charts_data` (Explore), :mod:`gui.figures.charts_ranef`
+(Random effects), :mod:`gui.figures.charts_diag` (Diagnostics), :mod:`gui.figures.charts_fit` (Summary,
+Bootstrap, Compare), :mod:`gui.figures.charts_effects` (Effects). None of them calls ``st.*``.
 """
 from __future__ import annotations
 
-from gui.charts_common import chart_config, empty_figure  # noqa: F401
-from gui.charts_data import binary_by_covariate, crosstab_heatmap, dotplot_by_group, histogram, trellis  # noqa: F401
-from gui.charts_diag import (  # noqa: F401
+from gui.figures.charts_common import chart_config, empty_figure  # noqa: F401
+from gui.figures.charts_data import binary_by_covariate, crosstab_heatmap, dotplot_by_group, histogram, trellis  # noqa: F401
+from gui.figures.charts_diag import (  # noqa: F401
                              dispersion_histogram,
                              leverage_plot,
                              qq_normal,
@@ -19,6 +19,6 @@ from gui.charts_diag import (  # noqa: F401
                              scale_location,
                              scaled_vs_predicted,
 )
-from gui.charts_effects import contrast_plot, effect_plot  # noqa: F401
-from gui.charts_fit import bootstrap_histograms, coefplot, compare_ic, optimizer_trace, sparsity_image  # noqa: F401
-from gui.charts_ranef import caterpillar, group_panels, order_levels, qq_caterpillar, shrinkage  # noqa: F401
+from gui.figures.charts_effects import contrast_plot, effect_plot  # noqa: F401
+from gui.figures.charts_fit import bootstrap_histograms, coefplot, compare_ic, optimizer_trace, sparsity_image  # noqa: F401
+from gui.figures.charts_ranef import caterpillar, group_panels, order_levels, qq_caterpillar, shrinkage  # noqa: F401

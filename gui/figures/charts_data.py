@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape, spread_levels
-from gui.numerics import kernel_proportion
+from gui.figures.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape, spread_levels
+from gui.figures.numerics import kernel_proportion
 
 MAX_DOT_LEVELS = 80
 

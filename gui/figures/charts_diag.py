@@ -11,9 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, spread_levels
 from gui.engine import ppoints
-from gui.numerics import binned_quantiles, cooks_contour, lowess
+from gui.figures.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, spread_levels
+from gui.figures.numerics import binned_quantiles, cooks_contour, lowess
 
 MAX_POINTS = 20000   # points drawn; larger residual sets are thinned for the browser
 

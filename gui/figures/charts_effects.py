@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gui.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty_figure
+from gui.figures.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty_figure
 
 #: at most this many observed points are drawn under an effect plot (evenly spaced rows beyond)
 MAX_OBSERVED = 4000

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gui.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty_figure, grid_shape
+from gui.figures.charts_common import BLUE, GREY, PALETTE, VERMILION, base_layout, empty_figure, grid_shape
 
 
 def trace_counts(trace: pd.DataFrame) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gui.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape
+from gui.figures.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape
 
 MAX_LABELLED_LEVELS = 60
 

@@ -13,7 +13,7 @@ import tempfile
 
 import pandas as pd
 
-from gui.data_design import normalise_upload
+from gui.spec.data_design import normalise_upload
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "xls", "parquet", "arrow", "feather", "ipc", "sav", "dta"]
 MAX_ROWS = 2_000_000

@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 
 from gui import engine
-from gui.io import MAX_ROWS, frame_hash
-from gui.model_spec import FAMILIES, ModelSpec
-from gui.versions import APP_NAME, APP_VERSION, engine_version, software
+from gui.files.io import MAX_ROWS, frame_hash
+from gui.files.versions import APP_NAME, APP_VERSION, engine_version, software
+from gui.spec.model_spec import FAMILIES, ModelSpec
 
 FORMAT = "mm-workbench-workspace"
 FORMAT_VERSION = 1
@@ -80,9 +80,9 @@ class Workspace:
     spec : ModelSpec
         The model being built on the Model page; ``formula_text`` the text in its formula box.
     fits : list
-        Objects (when saving) or dicts (when opened) with the fields of ``gui.state.FitRecord``.
+        Objects (when saving) or dicts (when opened) with the fields of ``gui.shell.state.FitRecord``.
     boots : list
-        Objects or dicts with the fields of ``gui.state.BootRecord``.
+        Objects or dicts with the fields of ``gui.shell.state.BootRecord``.
     current_fit, next_fit_id : int or None, int
         The fit the result pages show and the number the next fit gets.
     prefs : dict

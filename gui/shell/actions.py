@@ -1,7 +1,7 @@
 """State-changing operations of the app: load data, edit the model, fit, bootstrap.
 
 Pages and widget callbacks call these; they read and write session state only through
-:mod:`gui.state` and reach the engine only through :mod:`gui.engine`.
+:mod:`gui.shell.state` and reach the engine only through :mod:`gui.engine`.
 """
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from typing import Any
 
 import pandas as pd
 
-from gui import cache, engine, state, workers
-from gui.data_design import apply_column_types, default_spec, family_for_response
-from gui.io import UploadError, content_hash
-from gui.jobs import Job
-from gui.model_spec import ModelSpec
+from gui import engine
+from gui.background import workers
+from gui.background.jobs import Job
+from gui.files.io import UploadError, content_hash
+from gui.shell import cache, state
+from gui.spec.data_design import apply_column_types, default_spec, family_for_response
+from gui.spec.model_spec import ModelSpec
 
 # A fit is waited for up to this long in the page run that started it (small fits take
 # milliseconds, so their results show at once); longer ones are polled with progress.
 SYNC_WAIT_SECONDS = 1.5
-# Data with more rows than this are fitted in a worker process (see gui.workers), so that the
+# Data with more rows than this are fitted in a worker process (see gui.background.workers), so that the
 # fit cannot slow the server down; smaller ones in a thread (no process start-up cost).
 PROCESS_MIN_ROWS = 5000
 
@@ -170,7 +172,7 @@ def collect_job() -> Job | None:
         extra = f" with {n_warn} warning{'s' if n_warn != 1 else ''} (see Summary)" if n_warn else ""
         state.set_message("success", f"Fit {rec.id} done in {job.elapsed:.2f} s{extra}.")
     elif job.kind == "power":
-        from gui import plan_actions
+        from gui.shell import plan_actions
 
         plan_actions.collect_power(job)
     elif job.kind == "bootstrap":
@@ -197,7 +199,7 @@ def cancel_job() -> None:
 
 def open_workspace(name: str, data: bytes, progress: Any = None) -> bool:
     """Open a workspace file; on any refusal keep the session as it was and say why. True if opened."""
-    from gui import workspace
+    from gui.files import workspace
 
     job = state.job()
     if job is not None and job.running:

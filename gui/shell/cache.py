@@ -3,7 +3,7 @@
 Bundled datasets are public and cached globally. Anything derived from user data (uploads,
 design summaries, sparsity patterns) is cached with ``scope="session"`` and keyed by a
 content hash, so one session's data can never be returned to another. Fitted models are not
-cached at all: they live in the session's fit history (:mod:`gui.state`).
+cached at all: they live in the session's fit history (:mod:`gui.shell.state`).
 """
 from __future__ import annotations
 
@@ -40,49 +40,49 @@ def bundled_dataset(name: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, scope="session", max_entries=4)
 def read_upload(name: str, digest: str, _data: bytes) -> pd.DataFrame:
     """Parsed upload, keyed by file name and content hash, private to the session."""
-    from gui.io import read_table
+    from gui.files.io import read_table
 
     return read_table(name, _data)
 
 
 @st.cache_data(show_spinner=False, scope="session", max_entries=16)
 def column_table(data_key: str, _data: pd.DataFrame) -> pd.DataFrame:
-    from gui.data_design import column_table as _ct
+    from gui.spec.data_design import column_table as _ct
 
     return _ct(_data)
 
 
 @st.cache_data(show_spinner=False, scope="session", max_entries=32)
 def design_summary(data_key: str, spec_json: str, _data: pd.DataFrame, _spec: Any) -> dict[str, pd.DataFrame]:
-    from gui.data_design import design_summary as _ds
+    from gui.spec.data_design import design_summary as _ds
 
     return _ds(_data, _spec)
 
 
 @st.cache_data(show_spinner="Computing sparsity pattern…", scope="session", max_entries=8)
 def sparsity(data_key: str, formula: str, _data: pd.DataFrame, _rows: Any) -> Any:
-    from gui.sparsity import sparsity_patterns
+    from gui.views.sparsity import sparsity_patterns
 
     return sparsity_patterns(formula, _data, _rows)
 
 
 @st.cache_data(show_spinner="Computing…", scope="session", max_entries=16)
 def fit_derived(fit_key: str, what: str, _rec: Any, **kwargs: Any) -> Any:
-    """A function of :mod:`gui.derived` of a fit, cached under ``fit_key`` (data hash + fit id)."""
-    from gui import derived as _derived
+    """A function of :mod:`gui.views.derived` of a fit, cached under ``fit_key`` (data hash + fit id)."""
+    from gui.views import derived as _derived
 
     return getattr(_derived, what)(_rec, **kwargs)
 
 
 def derived(rec: Any, what: str, **kwargs: Any) -> Any:
-    """``gui.derived.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
+    """``gui.views.derived.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
     return fit_derived(rec.key, what, rec, **kwargs)
 
 
 @st.cache_data(show_spinner="Refitting by ML where needed and testing…", scope="session", max_entries=16)
 def lrt(pair_key: str, _small: Any, _big: Any) -> Any:
     """Likelihood-ratio test of two fits (may refit REML fits by ML, so it is cached)."""
-    from gui.comparison import lrt as _lrt
+    from gui.views.comparison import lrt as _lrt
 
     return _lrt(_small, _big)
 
@@ -98,13 +98,13 @@ def clear_session_caches() -> None:
 
 @st.cache_data(show_spinner="Computing tests and marginal means…", scope="session", max_entries=64)
 def fit_effects(fit_key: str, what: str, _rec: Any, **kwargs: Any) -> Any:
-    """A function of :mod:`gui.effects` of a fit (tests, ANOVA, marginal means, predictions),
+    """A function of :mod:`gui.views.effects` of a fit (tests, ANOVA, marginal means, predictions),
     cached under ``fit_key`` (data hash + fit id) and the arguments."""
-    from gui import effects as _effects
+    from gui.views import effects as _effects
 
     return getattr(_effects, what)(_rec, **kwargs)
 
 
 def effects(rec: Any, what: str, **kwargs: Any) -> Any:
-    """``gui.effects.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
+    """``gui.views.effects.<what>(rec, **kwargs)``, cached per fit and arguments for the session."""
     return fit_effects(rec.key, what, rec, **kwargs)

@@ -1,4 +1,4 @@
-"""The Model page's widgets: a view of :class:`~gui.model_spec.ModelSpec` in session state.
+"""The Model page's widgets: a view of :class:`~gui.spec.model_spec.ModelSpec` in session state.
 
 Widgets are primed from the spec whenever the spec's version changes (a formula edit, a new
 dataset, adding a random-effects row); every widget's ``on_change`` rebuilds the spec from
@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from gui import actions, state
-from gui.data_design import (
+from gui.shell import actions, state
+from gui.spec.data_design import (
     families_for,
     family_for_response,
     family_problem,
@@ -21,8 +21,8 @@ from gui.data_design import (
     response_kind_of_text,
     term_candidates,
 )
-from gui.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
-from gui.tables import escape_markdown
+from gui.spec.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
+from gui.views.tables import escape_markdown
 
 P = "w.m."          # prefix of every model widget key
 VERSION_KEY = P + "_version"
@@ -35,7 +35,7 @@ def _k(name: str) -> str:
 
 
 def response_options(data: pd.DataFrame, spec: ModelSpec) -> list[str]:
-    from gui.data_design import is_categorical
+    from gui.spec.data_design import is_categorical
 
     out = [quote_name(c) for c in data.columns if not is_categorical(data[c]) or data[c].nunique() == 2]
     if spec.response and spec.response not in out:

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from gui import actions, state
 from gui.engine import MixedModelError
-from gui.tables import escape_markdown, md_code
+from gui.shell import actions, state
+from gui.views.tables import escape_markdown, md_code
 
 
 def _where(e: BaseException) -> str:
@@ -66,7 +66,7 @@ def _warm_up_once() -> None:
         _WARMED = True
         import threading
 
-        from gui import workers
+        from gui.background import workers
 
         threading.Thread(target=workers.warm_up, daemon=True, name="mm-warm-up").start()
 
@@ -143,7 +143,7 @@ def run(title: str, body: Callable[..., None], caption: str | None = None, *, pe
         if not per_fit:
             body()
             return
-        from gui import widgets  # widgets imports this module
+        from gui.shell import widgets  # widgets imports this module
 
         rec = widgets.chosen_fit()
         if rec is not None:

@@ -1,15 +1,17 @@
 """The Plan page's state-changing operations: start a power run, collect it, run the sandbox.
 
-They read and write session state only through :mod:`gui.state` and reach the engine only
-through :mod:`gui.engine`; the power run goes to a worker process (:mod:`gui.workers`).
+They read and write session state only through :mod:`gui.shell.state` and reach the engine only
+through :mod:`gui.engine`; the power run goes to a worker process (:mod:`gui.background.workers`).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from gui import engine, state, workers
-from gui.jobs import Job
-from gui.plan_view import MAX_SANDBOX_ROWS, PlanInputError
+from gui import engine
+from gui.background import workers
+from gui.background.jobs import Job
+from gui.shell import state
+from gui.views.plan_view import MAX_SANDBOX_ROWS, PlanInputError
 
 
 def start_power(target: Any, test: Any, kwargs: dict, *, source: str, target_power: float,
@@ -27,14 +29,14 @@ def start_power(target: Any, test: Any, kwargs: dict, *, source: str, target_pow
     state.set_job(job)
     if wait:
         job.wait(wait)
-        from gui import actions
+        from gui.shell import actions
 
         actions.collect_job()
     return job
 
 
 def collect_power(job: Job) -> None:
-    """Keep a finished power run (called by :func:`gui.actions.collect_job`)."""
+    """Keep a finished power run (called by :func:`gui.shell.actions.collect_job`)."""
     r = job.result
     state.set_power_record(state.PowerRecord(source=job.meta["source"], result=r, target=job.meta["target"],
                                              seconds=job.elapsed))

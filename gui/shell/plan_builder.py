@@ -1,6 +1,6 @@
 """The Plan page's widgets: the study-design form, the power controls and results, the sandbox.
 
-The design form's values live in a :class:`gui.plan_view.DesignForm` in session state (widgets
+The design form's values live in a :class:`gui.views.plan_view.DesignForm` in session state (widgets
 are primed from it and write back on every run), the true values in a parameter table, so both
 survive page switches and serve the power analysis and the sandbox alike.
 """
@@ -11,10 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from gui import plan_actions, state, widgets
-from gui import plan_view as pv
-from gui.plan_view import PlanInputError
-from gui.tables import csv_safe, escape_markdown
+from gui.shell import plan_actions, state, widgets
+from gui.views import plan_view as pv
+from gui.views.plan_view import PlanInputError
+from gui.views.tables import csv_safe, escape_markdown
 
 P = "w.plan."
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from gui.model_spec import ModelSpec
+from gui.spec.model_spec import ModelSpec
 
 # durable keys
 INITIALIZED = "mm.initialized"
@@ -42,7 +42,7 @@ NEXT_FIT_ID = "mm.next_fit_id"
 JOB = "mm.job"
 BOOTS = "mm.boots"
 PREFS = "mm.prefs"
-PLAN_FORM = "mm.plan_form"      # the Plan page's design form (gui.plan_view.DesignForm)
+PLAN_FORM = "mm.plan_form"      # the Plan page's design form (gui.views.plan_view.DesignForm)
 PLAN_PARAMS = "mm.plan_params"  # its table of true parameter values
 POWER = "mm.power"              # the last power run (PowerRecord)
 SANDBOX = "mm.sandbox"          # the last sandbox data set and fit (SandboxRecord)
@@ -168,7 +168,7 @@ def init() -> None:
     ss[INITIALIZED] = True
     name = os.environ.get(PRELOAD_ENV, DEFAULT_PRELOAD).strip()
     if name and name.lower() != "none" and data() is None:
-        from gui import actions  # late import: actions uses state
+        from gui.shell import actions  # late import: actions uses state
 
         try:
             actions.load_bundled(name)
@@ -180,7 +180,7 @@ def prime(ss: MutableMapping, *, data: pd.DataFrame | None = None, name: str | N
           spec: ModelSpec | None = None, fits: list[FitRecord] | None = None,
           boots: dict[int, BootRecord] | None = None) -> None:
     """Fill a session-state mapping (e.g. ``AppTest.session_state``) as a session would have it."""
-    from gui.io import frame_hash
+    from gui.files.io import frame_hash
 
     ss[INITIALIZED] = True
     for k, v in _DEFAULTS.items():
@@ -226,7 +226,7 @@ def data_key() -> str | None:
 
 
 def set_data(raw: pd.DataFrame, name: str, source: str) -> None:
-    from gui.io import frame_hash
+    from gui.files.io import frame_hash
 
     ss = _ss()
     ss[DATA_RAW] = raw
@@ -239,7 +239,7 @@ def set_data(raw: pd.DataFrame, name: str, source: str) -> None:
 
 
 def set_working_data(df: pd.DataFrame) -> None:
-    from gui.io import frame_hash
+    from gui.files.io import frame_hash
 
     ss = _ss()
     ss[DATA] = df
@@ -404,7 +404,7 @@ def set_boot(rec: BootRecord) -> None:
 
 
 def plan_form() -> Any:
-    from gui.plan_view import DesignForm
+    from gui.views.plan_view import DesignForm
 
     return _get(PLAN_FORM, DesignForm)
 
@@ -502,8 +502,8 @@ def store_pref(name: str) -> None:
 
 
 def snapshot() -> Any:
-    """The session's contents as a :class:`gui.workspace.Workspace` (references, no copies)."""
-    from gui.workspace import Workspace
+    """The session's contents as a :class:`gui.files.workspace.Workspace` (references, no copies)."""
+    from gui.files.workspace import Workspace
 
     return Workspace(data_raw=data_raw(), data=data(), data_name=data_name(), data_source=data_source(),
                      col_types=dict(col_types()), ref_levels=dict(ref_levels()), spec=spec(),
@@ -517,7 +517,7 @@ def restore(ws: Any) -> None:
     Widget values are forgotten (except the workspace widgets ``w.ws.*``, one of which is calling),
     so every page draws its widgets again from the restored durable values.
     """
-    from gui.io import frame_hash
+    from gui.files.io import frame_hash
 
     ss = _ss()
     recs = [FitRecord(**f) for f in ws.fits]

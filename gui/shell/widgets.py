@@ -11,10 +11,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gui import actions, state
-from gui.charts_common import chart_config, presentation_figure, without_links
-from gui.page import guard  # noqa: F401 - re-exported for pages
-from gui.tables import csv_safe, escape_markdown
+from gui.figures.charts_common import chart_config, presentation_figure, without_links
+from gui.shell import actions, state
+from gui.shell.page import guard  # noqa: F401 - re-exported for pages
+from gui.views.tables import csv_safe, escape_markdown
 
 
 def _point_to(page: str, text: str, icon: str) -> None:
@@ -64,7 +64,7 @@ def plain_message(kind: str, text: str) -> None:
 def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
     """A Plotly figure with the toolbar's camera button exporting ``name``.png (larger type and
     height in presentation mode)."""
-    from gui.page import presentation
+    from gui.shell.page import presentation
 
     fig = without_links(fig)
     if presentation():
@@ -175,8 +175,8 @@ def job_panel(kind: str | None = None) -> bool:
 def _with_data_settings(codes: dict, spec: Any, dataset: str | None) -> dict:
     """The code with the Data page's categorical columns and reference levels, when it reads the
     session's current data."""
-    from gui.codegen import with_column_settings
-    from gui.data_design import factor_settings
+    from gui.spec.data_design import factor_settings
+    from gui.views.codegen import with_column_settings
 
     if dataset is None or dataset != state.data_name():
         return codes
@@ -187,9 +187,9 @@ def _with_data_settings(codes: dict, spec: Any, dataset: str | None) -> dict:
 
 
 def code_panel(spec: Any, dataset: str | None, inference: Any = None) -> None:
-    """The model as Python, R and Julia code; with ``inference`` (a :class:`gui.codegen.Inference`)
+    """The model as Python, R and Julia code; with ``inference`` (a :class:`gui.views.codegen.Inference`)
     also the calls that reproduce the page's tests and marginal means."""
-    from gui.codegen import all_code
+    from gui.views.codegen import all_code
 
     codes = all_code(spec, dataset, inference)
     tabs = st.tabs(list(codes))
@@ -205,7 +205,7 @@ def code_panel(spec: Any, dataset: str | None, inference: Any = None) -> None:
 
 def workspace_panel() -> None:
     """Save the whole session as one file, or open a saved one (Data page)."""
-    from gui import workspace
+    from gui.files import workspace
 
     def _open() -> None:
         f = state.widget("w.ws.open")
@@ -236,7 +236,7 @@ def workspace_panel() -> None:
 
 def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None = None) -> None:
     """Figure choice and "Download report" buttons (HTML, Word) for ``records``; built on click."""
-    from gui import report_document, report_figures
+    from gui.views import report_document, report_figures
 
     pref = "report.figures"
     wkey = state.widget_key(pref)
@@ -273,7 +273,7 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
 def report_inference(records: list) -> Any:
     """The Summary page's df method and ANOVA type and the Effects page's choices of each fit
     (where it has been opened for the fit), for the report's tables."""
-    from gui import effects, report_document
+    from gui.views import effects, report_document
 
     chosen = {}
     for rec in records:
@@ -293,7 +293,7 @@ def report_inference(records: list) -> Any:
 
 def results_download(rec: state.FitRecord) -> None:
     """Download the fit's data with fitted values, residuals, conditional modes, leverage, Cook's distance."""
-    from gui.augmented_data import FORMATS, augmented_data, formats_for, to_bytes
+    from gui.views.augmented_data import FORMATS, augmented_data, formats_for, to_bytes
 
     fmt = pref_select("Format", "results.format", formats_for(len(rec.data)), "CSV", widget="radio",
                       help="Excel files of large data take a minute to write; CSV and Parquet are quicker.")

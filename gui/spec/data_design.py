@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gui.model_spec import FAMILIES, ModelSpec, RandomSpec, quote_name
+from gui.spec.model_spec import FAMILIES, ModelSpec, RandomSpec, quote_name
 
 # ---------------------------------------------------------------- column kinds
 

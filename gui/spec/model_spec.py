@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gui.tables import escape_markdown as esc
+from gui.views.tables import escape_markdown as esc
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     # family -> allowed links, canonical first

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from gui import engine
-from gui.data_design import group_codes
-from gui.tables import neutralise
+from gui.spec.data_design import group_codes
+from gui.views.tables import neutralise
 
 FORMATS = {"CSV": ("csv", "text/csv"),
            "Excel": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),

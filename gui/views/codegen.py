@@ -1,6 +1,6 @@
 """The same model as code for mm_core (Python), lme4 (R) and MixedModels.jl (Julia).
 
-Pure string building from a :class:`~gui.model_spec.ModelSpec`; no Streamlit. The code is
+Pure string building from a :class:`~gui.spec.model_spec.ModelSpec`; no Streamlit. The code is
 safe to run whatever the user's file and column names are: every name is written as a string
 literal or quoted identifier of its language (Python and R string literals, R backticks,
 Julia ``Symbol("…")`` and ``var"…"``), never pasted as code. Given the app's working data, the
@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from gui.model_spec import ModelSpec, canonical_link, column_of, quote_name
+from gui.spec.model_spec import ModelSpec, canonical_link, column_of, quote_name
 
 _R_FAMILY = {"gaussian": "gaussian", "binomial": "binomial", "poisson": "poisson", "gamma": "Gamma",
              "inverse_gaussian": "inverse.gaussian"}
@@ -143,7 +143,7 @@ def r_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | N
 def settings_lines(factors: list, lang: str) -> list[str]:
     """Lines that give the data the app's categorical columns and reference levels.
 
-    ``factors``: :class:`gui.data_design.FactorSetting` of the model's columns. Python turns each
+    ``factors``: :class:`gui.spec.data_design.FactorSetting` of the model's columns. Python turns each
     into a pandas categorical with the reference level first, R uses ``factor`` and ``relevel``,
     Julia ``categorical`` with the levels in the app's order (its first level is the base of
     ``DummyCoding``; grouping factors need nothing in Julia).

@@ -1,8 +1,8 @@
 """Per-fit quantities the pages show, taken from the engine's own computations.
 
 Thin adapters over :mod:`mm_core`'s prediction and diagnostics (through :mod:`gui.engine`):
-each takes a :class:`gui.state.FitRecord` (result + the data it was fitted to) and returns the
-small, picklable frames and arrays a page draws; :func:`gui.cache.derived` caches them per
+each takes a :class:`gui.shell.state.FitRecord` (result + the data it was fitted to) and returns the
+small, picklable frames and arrays a page draws; :func:`gui.shell.cache.derived` caches them per
 session. Computed here, because they are presentation the engine has no reason to know: the
 data rows a fit used (labels, group codes, observations per level), the standardized
 residuals on the y axis of the leverage plot (the scale of the engine's Cook's distance) and
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gui import engine
-from gui.data_design import group_codes
+from gui.spec.data_design import group_codes
 
 #: residual types a page offers, in the engine's names (``scaled`` exists for LMMs only)
 RESIDUAL_KINDS = ("scaled", "pearson", "deviance", "response")

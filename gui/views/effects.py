@@ -1,8 +1,8 @@
 """Fixed-effects inference of a fit, shaped for the Summary and Effects pages.
 
 Thin adapters over the engine's ``fixef_tests``, ``anova``, ``emmeans``, ``emtrends`` and
-``pairwise`` (through :mod:`gui.engine`): each takes a :class:`gui.state.FitRecord` and returns
-small, picklable tables that :func:`gui.cache.effects` keeps per session. Here too: which
+``pairwise`` (through :mod:`gui.engine`): each takes a :class:`gui.shell.state.FitRecord` and returns
+small, picklable tables that :func:`gui.shell.cache.effects` keeps per session. Here too: which
 predictors of a fit are factors and which are covariates, the covariate grid an effect plot
 is drawn over, the observed data under it, and the words for the scales of a GLMM
 (probabilities, rates, odds and rate ratios). No Streamlit here.
@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gui import codegen, engine
-from gui.derived import used_rows
-from gui.model_spec import column_of
-from gui.tables import escape_markdown, fmt_num
+from gui import engine
+from gui.spec.model_spec import column_of
+from gui.views import codegen
+from gui.views.derived import used_rows
+from gui.views.tables import escape_markdown, fmt_num
 
 #: denominator-df methods as the engine names them, with their labels in the app
 DDF_LABELS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward–Roger", "asymptotic": "z (asymptotic)"}
@@ -326,7 +327,7 @@ def response_label(rec: Any, scale: str = "link") -> str:
 
 
 def code_inference(rec: Any, **choices: Any) -> codegen.Inference:
-    """What a page computed (``choices``: the fields of :class:`gui.codegen.Inference`), for the
+    """What a page computed (``choices``: the fields of :class:`gui.views.codegen.Inference`), for the
     code panel, with the factors the model uses as plain data columns (levels in the fit's order)."""
     factors = {k: v for k, v in predictors(rec).factors.items() if k in rec.data.columns}
     choices["ddf"] = _ddf(rec, choices.get("ddf", "satterthwaite"))

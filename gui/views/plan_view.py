@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from gui import engine
-from gui.charts_common import BLUE, GREEN, GREY, PALETTE, VERMILION, base_layout
+from gui.figures.charts_common import BLUE, GREEN, GREY, PALETTE, VERMILION, base_layout
 
 #: Test choices shown to the user -> (kind, ddf).
 TEST_CHOICES = {

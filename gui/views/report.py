@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from gui.engine import note_code
-from gui.tables import escape_markdown, fmt_num
+from gui.views.tables import escape_markdown, fmt_num
 
 
 def method_label(res: Any) -> str:

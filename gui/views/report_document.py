@@ -1,9 +1,9 @@
 """A report of one or more fits to hand in: a self-contained HTML file and a Word document.
 
 :func:`build` gathers the content from the same sources as the pages (the engine's result, the
-tests, ANOVA and marginal means of :mod:`gui.effects` with the choices made on the Summary and
-Effects pages, the display tables of :mod:`gui.tables`, the bootstrap view, the chart builders
-and :mod:`gui.codegen`), so a number in the report is the number on the page, rounded only when
+tests, ANOVA and marginal means of :mod:`gui.views.effects` with the choices made on the Summary and
+Effects pages, the display tables of :mod:`gui.views.tables`, the bootstrap view, the chart builders
+and :mod:`gui.views.codegen`), so a number in the report is the number on the page, rounded only when
 written out. :func:`to_html` and :func:`to_docx` write the same content: the data description,
 then per fit its formula and method, a methods paragraph written from the fit, APA-style tables
 (fixed effects, variance components, fit statistics, the ANOVA table, the marginal means and
@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gui import bootstrap_view, codegen, effects, report_figures, tables
-from gui.data_design import group_codes
-from gui.report import method_label
-from gui.versions import APP_NAME, APP_VERSION, software
+from gui.files.versions import APP_NAME, APP_VERSION, software
+from gui.spec.data_design import group_codes
+from gui.views import bootstrap_view, codegen, effects, report_figures, tables
+from gui.views.report import method_label
 
 # ============================================================================ content
 
@@ -82,11 +82,11 @@ class Inference:
     anova_type : int
         Type of the ANOVA table (3 or 2), as chosen on the Summary page.
     effects : dict
-        ``fit id -> keyword arguments of gui.effects.shown_means`` (``x, lines, compare, scale,
+        ``fit id -> keyword arguments of gui.views.effects.shown_means`` (``x, lines, compare, scale,
         level, adjust``): the marginal means or slopes the Effects page shows for the fit; fits
         without an entry have none in the report.
 
-    The tables are computed by the functions of :mod:`gui.effects` the pages call (the report
+    The tables are computed by the functions of :mod:`gui.views.effects` the pages call (the report
     is built on a download's click, outside the pages' session cache).
     """
 
@@ -102,7 +102,7 @@ class Tests:
     Fields
     ------
     table : DataFrame
-        :func:`gui.effects.fixef_tests`: ``estimate, std_error, df, statistic, p_value, lower, upper``.
+        :func:`gui.views.effects.fixef_tests`: ``estimate, std_error, df, statistic, p_value, lower, upper``.
     ddf : str
         The df method the table was computed with.
     why : str
@@ -128,13 +128,13 @@ class Tests:
 
 def fixef_tests(rec: Any, inference: Inference = Inference(), level: float = 0.95) -> Tests:
     """The fixed-effects tests of a fit as its Summary page shows them: the df method chosen
-    there (:func:`gui.effects.requested_ddf`) with the page's fallback
-    (:func:`gui.effects.usable_ddf`), the table from :func:`gui.effects.fixef_tests`.
+    there (:func:`gui.views.effects.requested_ddf`) with the page's fallback
+    (:func:`gui.views.effects.usable_ddf`), the table from :func:`gui.views.effects.fixef_tests`.
 
     Examples
     --------
     >>> from mm_core import datasets, fit
-    >>> from gui.state import FitRecord
+    >>> from gui.shell.state import FitRecord
     >>> d = datasets.load("sleepstudy")
     >>> m = fit("reaction ~ 1 + days + (1 + days | subj)", d)
     >>> t = fixef_tests(FitRecord(1, None, m.formula, "sleepstudy", "k", d, m))
@@ -450,7 +450,7 @@ def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figure
     boots : dict, optional
         ``fit id -> BootRecord``: bootstrap runs to report (intervals, histograms).
     figures : sequence of str
-        Kinds of figure to include, from :data:`gui.report_figures.CHOICES`.
+        Kinds of figure to include, from :data:`gui.views.report_figures.CHOICES`.
     level, ranef_level, boot_level : float
         Levels of the fixed effects' confidence intervals (95 %, as on the Summary page), of the
         random effects' prediction intervals and of the bootstrap intervals (those the Random
@@ -459,9 +459,9 @@ def build(records: Sequence[Any], boots: dict[int, Any] | None = None, *, figure
         The df method and ANOVA type chosen on the Summary page and the Effects page's choices
         per fit; the fixed-effects tests, ANOVA table and marginal means follow them.
     comparison : DataFrame, optional
-        The Compare page's table of all fits (``gui.tables.compare_table``).
+        The Compare page's table of all fits (``gui.views.tables.compare_table``).
     render : callable, optional
-        Figures to PNG bytes (default :func:`gui.report_figures.to_png`).
+        Figures to PNG bytes (default :func:`gui.views.report_figures.to_png`).
     """
     boots = boots or {}
     paragraphs, data_table = _data_section(records)

@@ -15,7 +15,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from gui import bootstrap_view, charts, derived, engine
+from gui import engine
+from gui.figures import charts
+from gui.views import bootstrap_view, derived
 
 CATERPILLAR = "Caterpillar plots"
 DIAGNOSTICS = "Residual diagnostics"

@@ -27,19 +27,19 @@ def _imports(path: Path) -> set[str]:
 
 def test_pure_modules_do_not_import_streamlit():
     for name in PURE:
-        mods = _imports(GUI / f"{name}.py")
+        mods = _imports(next(GUI.rglob(f"{name}.py")))
         assert not any(m.split(".")[0] == "streamlit" for m in mods), name
 
 
 def test_only_cache_module_caches():
-    for path in list(GUI.glob("*.py")) + list(PAGES.glob("*.py")) + [ROOT / "app.py"]:
+    for path in list(GUI.rglob("*.py")) + list(PAGES.glob("*.py")) + [ROOT / "app.py"]:
         text = path.read_text()
         if path.name != "cache.py":
             assert "cache_data" not in text and "cache_resource" not in text, path
 
 
 def test_only_state_module_touches_session_state():
-    for path in list(GUI.glob("*.py")) + list(PAGES.glob("*.py")) + [ROOT / "app.py"]:
+    for path in list(GUI.rglob("*.py")) + list(PAGES.glob("*.py")) + [ROOT / "app.py"]:
         if path.name != "state.py":
             assert "session_state" not in path.read_text(), path
 
@@ -48,12 +48,12 @@ def test_pages_are_thin_and_reach_the_engine_through_gui():
     for path in PAGES.glob("*.py"):
         assert len(path.read_text().splitlines()) <= 150, path
         assert not any(m.split(".")[0] == "mm_core" for m in _imports(path)), path
-        assert "page.run(" in path.read_text(), f"{path} must run inside gui.page.run (setup + guard)"
+        assert "page.run(" in path.read_text(), f"{path} must run inside gui.shell.page.run (setup + guard)"
 
 
 def test_pure_modules_never_use_a_name_st():
     for name in PURE:
-        tree = ast.parse((GUI / f"{name}.py").read_text())
+        tree = ast.parse(next(GUI.rglob(f"{name}.py")).read_text())
         uses = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
                 and n.value.id == "st"]
         assert not uses, name
