@@ -1,10 +1,12 @@
-"""State-changing operations of the app: load data, edit the model, fit, bootstrap.
+"""State-changing operations of the app: load data, edit the model, fit, bootstrap, and keep
+what finished background jobs (fits, bootstrap and power runs) computed.
 
 Pages and widget callbacks call these; they read and write session state only through
 :mod:`gui.shell.state` and reach the engine only through :mod:`gui.engine`.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pandas as pd
@@ -32,6 +34,17 @@ def load_bundled(name: str) -> None:
     df = cache.bundled_dataset(name)
     state.set_data(df, name, "bundled")
     state.set_spec(default_spec(df, name))
+
+
+def preload() -> None:
+    """Load the sample dataset a new session starts with (``MM_APP_PRELOAD``, sleepstudy unless
+    set; "" or "none" for an empty app). A dataset that cannot be loaded leaves a warning."""
+    name = os.environ.get(state.PRELOAD_ENV, state.DEFAULT_PRELOAD).strip()
+    if name and name.lower() != "none" and state.data() is None:
+        try:
+            load_bundled(name)
+        except Exception as e:
+            state.set_message("warning", f"The sample dataset '{name}' could not be loaded: {e}")
 
 
 def upload_signature(name: str, size: int, file_id: str | None = None) -> tuple:
@@ -172,9 +185,13 @@ def collect_job() -> Job | None:
         extra = f" with {n_warn} warning{'s' if n_warn != 1 else ''} (see Summary)" if n_warn else ""
         state.set_message("success", f"Fit {rec.id} done in {job.elapsed:.2f} s{extra}.")
     elif job.kind == "power":
-        from gui.shell import plan_actions
-
-        plan_actions.collect_power(job)
+        r = job.result
+        state.set_power_record(state.PowerRecord(source=job.meta["source"], result=r, target=job.meta["target"],
+                                                 seconds=job.elapsed))
+        if getattr(r, "cancelled", False):
+            state.set_message("warning", f"Power run stopped: the {r.n_done} finished simulations are shown.")
+        else:
+            state.set_message("success", f"Power run done: {r.n_done} simulations in {job.elapsed:.1f} s.")
     elif job.kind == "bootstrap":
         m = job.meta
         state.set_boot(state.BootRecord(fit_id=m["fit_id"], n=m["n"], seed=m["seed"], result=job.result,

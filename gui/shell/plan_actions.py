@@ -1,4 +1,5 @@
-"""The Plan page's state-changing operations: start a power run, collect it, run the sandbox.
+"""The Plan page's state-changing operations: start a power run (kept, once finished, by
+:func:`gui.shell.actions.collect_job`), run the sandbox.
 
 They read and write session state only through :mod:`gui.shell.state` and reach the engine only
 through :mod:`gui.engine`; the power run goes to a worker process (:mod:`gui.background.workers`).
@@ -10,7 +11,7 @@ from typing import Any
 from gui import engine
 from gui.background import workers
 from gui.background.jobs import Job
-from gui.shell import state
+from gui.shell import actions, state
 from gui.views.plan_view import MAX_SANDBOX_ROWS, PlanInputError
 
 
@@ -29,21 +30,8 @@ def start_power(target: Any, test: Any, kwargs: dict, *, source: str, target_pow
     state.set_job(job)
     if wait:
         job.wait(wait)
-        from gui.shell import actions
-
         actions.collect_job()
     return job
-
-
-def collect_power(job: Job) -> None:
-    """Keep a finished power run (called by :func:`gui.shell.actions.collect_job`)."""
-    r = job.result
-    state.set_power_record(state.PowerRecord(source=job.meta["source"], result=r, target=job.meta["target"],
-                                             seconds=job.elapsed))
-    if getattr(r, "cancelled", False):
-        state.set_message("warning", f"Power run stopped: the {r.n_done} finished simulations are shown.")
-    else:
-        state.set_message("success", f"Power run done: {r.n_done} simulations in {job.elapsed:.1f} s.")
 
 
 def run_sandbox(design: Any, model: Any, seed: int) -> None:

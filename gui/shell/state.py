@@ -8,7 +8,6 @@ views: pages initialise them from the durable values and write back in callbacks
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import MutableMapping
@@ -153,11 +152,12 @@ def _get(key: str, factory: Any = None) -> Any:
 # ------------------------------------------------------------------ session
 
 
-def init() -> None:
-    """Create the durable keys once per session and preload the sample dataset."""
+def init() -> bool:
+    """Create the durable keys once per session. True on the session's first run, when the
+    caller loads the sample dataset (:func:`gui.shell.actions.preload`)."""
     ss = _ss()
     if ss.get(INITIALIZED):
-        return
+        return False
     for k, v in _DEFAULTS.items():
         ss.setdefault(k, v)
     ss.setdefault(SPEC, ModelSpec())
@@ -166,14 +166,7 @@ def init() -> None:
     ss.setdefault(PREFS, {})
     ss.setdefault(NEXT_FIT_ID, 1)
     ss[INITIALIZED] = True
-    name = os.environ.get(PRELOAD_ENV, DEFAULT_PRELOAD).strip()
-    if name and name.lower() != "none" and data() is None:
-        from gui.shell import actions  # late import: actions uses state
-
-        try:
-            actions.load_bundled(name)
-        except Exception as e:
-            set_message("warning", f"The sample dataset '{name}' could not be loaded: {e}")
+    return True
 
 
 def prime(ss: MutableMapping, *, data: pd.DataFrame | None = None, name: str | None = None,

@@ -3,18 +3,52 @@ download, durable selectors, the job progress panel and the code panel.
 """
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from gui.engine import MixedModelError
 from gui.figures.charts_common import chart_config, presentation_figure, without_links
 from gui.shell import actions, state
-from gui.shell.page import guard  # noqa: F401 - re-exported for pages
 from gui.views.tables import csv_safe, escape_markdown
+
+PRESENTATION = "presentation"     # preference: larger type and charts for a projector
+
+
+def presentation() -> bool:
+    """Whether presentation mode (larger type and charts, for a projector) is on."""
+    return bool(state.pref(PRESENTATION, False))
+
+
+def _where(e: BaseException) -> str:
+    frames = traceback.extract_tb(e.__traceback__)[-3:]
+    return "\n".join(f"in {f.name} ({os.path.basename(f.filename)}, line {f.lineno})" for f in frames)
+
+
+@contextmanager
+def guard(what: str = "this page") -> Iterator[None]:
+    """Show any exception as a plain message, never a traceback.
+
+    Engine errors (``MixedModelError``) are shown as they are. Anything else gets a short
+    message and, in an expander, the exception and where it happened. Streamlit's own
+    control-flow exceptions (rerun, stop) derive from ``BaseException`` and pass through.
+    Session state is untouched, so nothing the user did is lost.
+    """
+    try:
+        yield
+    except MixedModelError as e:
+        st.error(escape_markdown(e))
+    except Exception as e:
+        st.error(f"Something went wrong while showing {what}. Your data, model and fits are kept.")
+        with st.expander("Details"):
+            st.text(f"{type(e).__name__}: {str(e)[:500]}\n{_where(e)}")
 
 
 def _point_to(page: str, text: str, icon: str) -> None:
@@ -64,8 +98,6 @@ def plain_message(kind: str, text: str) -> None:
 def chart(fig: go.Figure, name: str, *, key: str | None = None) -> None:
     """A Plotly figure with the toolbar's camera button exporting ``name``.png (larger type and
     height in presentation mode)."""
-    from gui.shell.page import presentation
-
     fig = without_links(fig)
     if presentation():
         fig = presentation_figure(fig)
