@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from gui.background.jobs import progress_info
@@ -37,9 +38,11 @@ class WorkerDied(RuntimeError):
 def _context() -> Any:
     global _CTX
     if _CTX is None:
+        ctx: BaseContext
         try:
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["gui.background.workers", "gui.engine", "mm_core"])
+            forkserver = mp.get_context("forkserver")
+            forkserver.set_forkserver_preload(["gui.background.workers", "gui.engine", "mm_core"])
+            ctx = forkserver
         except ValueError:  # platforms without fork
             ctx = mp.get_context("spawn")
         _CTX = ctx
@@ -94,7 +97,7 @@ def _task_power(progress: Callable[..., bool], target: Any, test: Any, kwargs: d
     return engine.power(target, test, progress=progress, **kwargs)
 
 
-TASKS = {"fit": _task_fit, "bootstrap": _task_bootstrap, "power": _task_power}
+TASKS: dict[str, Callable[..., Any]] = {"fit": _task_fit, "bootstrap": _task_bootstrap, "power": _task_power}
 
 
 def _alive(pid: int) -> bool:

@@ -91,7 +91,7 @@ def empty_figure(message: str) -> go.Figure:
 
 
 def grid_shape(n: int, max_cols: int = 6) -> tuple[int, int]:
-    cols = min(max_cols, max(1, int(round(n ** 0.5 * 1.3))))
+    cols = min(max_cols, max(1, round(n ** 0.5 * 1.3)))
     cols = min(cols, n) if n else 1
     rows = -(-n // cols) if n else 1
     return rows, cols

@@ -124,7 +124,7 @@ def bootstrap_histograms(samples: pd.DataFrame, estimates: dict[str, float] | No
             fig.add_vline(x=est, line={"color": VERMILION, "width": 2}, row=r, col=cc)
     fig.update_annotations(font_size=11)
     return base_layout(fig, "Bootstrap distributions",
-                       f"orange: estimate; shaded: shortest {int(round(level * 100))}% coverage interval",
+                       f"orange: estimate; shaded: shortest {round(level * 100)}% coverage interval",
                        height=int(260 * rows + 90))
 
 

@@ -35,7 +35,7 @@ def _columns(frame: pd.DataFrame, columns: list[str] | None) -> list[str]:
 
 
 def _pct(level: float) -> str:
-    return f"{int(round(level * 100))}%"
+    return f"{round(level * 100)}%"
 
 
 def caterpillar(frame: pd.DataFrame, *, group: str = "", level: float = 0.95, order_by: str | int = 0,
@@ -167,24 +167,24 @@ def shrinkage(pooled: pd.DataFrame, unpooled: pd.DataFrame, *, group: str = "",
     rows, ncols = grid_shape(len(pairs), max_cols=3)
     fig = make_subplots(rows=rows, cols=ncols, subplot_titles=[f"{b} vs {a}" for a, b in pairs])
     for k, (a, b) in enumerate(pairs):
-        r, c = k // ncols + 1, k % ncols + 1
+        row, column = k // ncols + 1, k % ncols + 1
         xs, ys = [], []
         for lv in idx:
             xs += [U.at[lv, a], P.at[lv, a], None]
             ys += [U.at[lv, b], P.at[lv, b], None]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": GREY, "width": 1}, hoverinfo="skip",
-                                 showlegend=False), row=r, col=c)
+                                 showlegend=False), row=row, col=column)
         fig.add_trace(go.Scatter(x=U[a], y=U[b], mode="markers", name="no pooling", text=labels,
                                  marker={"color": VERMILION, "size": 6}, showlegend=k == 0,
                                  hovertemplate="<b>%{text}</b> (no pooling)<br>%{x:.4g}, %{y:.4g}<extra></extra>"),
-                      row=r, col=c)
+                      row=row, col=column)
         fig.add_trace(go.Scatter(x=P[a], y=P[b], mode="markers", name="conditional mode", text=labels,
                                  marker={"color": BLUE, "size": 6}, showlegend=k == 0,
                                  hovertemplate="<b>%{text}</b> (conditional mode)<br>%{x:.4g}, %{y:.4g}"
                                                "<extra></extra>"),
-                      row=r, col=c)
-        fig.update_xaxes(title_text=str(a), row=r, col=c)
-        fig.update_yaxes(title_text=str(b), row=r, col=c)
+                      row=row, col=column)
+        fig.update_xaxes(title_text=str(a), row=row, col=column)
+        fig.update_yaxes(title_text=str(b), row=row, col=column)
     fig = base_layout(fig, f"Shrinkage of the conditional modes by {group}", sub, height=420 * rows)
     fig.update_layout(showlegend=True)
     return fig

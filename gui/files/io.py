@@ -212,7 +212,7 @@ def _read_stat(data: bytes, ext: str) -> pd.DataFrame:
         tmp.write(data)
         tmp.flush()
         reader = pyreadstat.read_sav if ext == "sav" else pyreadstat.read_dta
-        df, meta = reader(tmp.name, apply_value_formats=True, formats_as_category=True)
+        df, _ = reader(tmp.name, apply_value_formats=True, formats_as_category=True)
     return df
 
 

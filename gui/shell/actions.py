@@ -137,11 +137,10 @@ def start_fit(spec: ModelSpec, data: pd.DataFrame, *, wait: float = SYNC_WAIT_SE
     meta = {"spec": spec.copy(), "formula": formula, "data": data, "data_name": state.data_name() or "data",
             "data_key": state.data_key() or ""}
 
-    def work(progress: Any) -> Any:
+    def in_thread(progress: Any) -> Any:
         return engine.fit(formula, data, progress=progress, **kwargs)
 
-    if len(data) > PROCESS_MIN_ROWS:
-        work = workers.in_process("fit", formula, data, kwargs)
+    work = workers.in_process("fit", formula, data, kwargs) if len(data) > PROCESS_MIN_ROWS else in_thread
     job = Job(work, kind="fit", label=f"Fitting {formula}", meta=meta).start()
     state.set_job(job)
     job.wait(wait)

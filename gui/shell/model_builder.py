@@ -189,7 +189,7 @@ def fixed_section(data: pd.DataFrame, spec: ModelSpec) -> None:
 
 def random_section(data: pd.DataFrame, spec: ModelSpec) -> None:
     groups = grouping_candidates(data, spec)
-    slopes_all = [t for t in term_candidates(data, spec)]
+    slopes_all = list(term_candidates(data, spec))
     for i, r in enumerate(spec.random):
         with st.container(border=True, key=f"re_row_{i}"):
             c1, c2, c3 = st.columns([3, 2, 1])

@@ -7,9 +7,11 @@ survive page switches and serve the power analysis and the sandbox alike.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from gui.shell import plan_actions, state, widgets
 from gui.views import plan_view as pv
@@ -34,7 +36,7 @@ def design_form() -> tuple[Any, Any] | None:
     """The study design and the true model from the form; None (with a message) when unusable."""
     form = state.plan_form()
     st.markdown("**Study design**")
-    c = st.columns(4)
+    c: Sequence[DeltaGenerator] = st.columns(4)
     _field(c[0].text_input, "Grouping factor", form, "group", help="e.g. subj, school, item")
     _field(c[1].number_input, "Levels", form, "n_groups", min_value=2, max_value=5000, step=1)
     _field(c[2].text_input, "Crossed factor (optional)", form, "item", help="e.g. item: every subject sees every item")
@@ -72,13 +74,14 @@ def design_form() -> tuple[Any, Any] | None:
 
 # ============================================================================ power
 def _common_controls(sizes_default: str, along_options: list[str]) -> dict:
-    c = st.columns(4)
+    c: Sequence[DeltaGenerator] = st.columns(4)
     with c[0]:
         along = widgets.pref_select("Grow (levels of)", "plan.along", along_options)
     sizes = c[1].text_input("Sizes (comma-separated)", value=str(state.pref("plan.sizes", sizes_default)),
                             key=P + "sizes", on_change=lambda: state.set_pref("plan.sizes", state.widget(P + "sizes")))
     n_sim = c[2].number_input("Simulations per size", 10, 10_000, int(state.pref("plan.n_sim", 200)), 50,
-                              key=P + "n_sim", on_change=lambda: state.set_pref("plan.n_sim", state.widget(P + "n_sim")))
+                              key=P + "n_sim",
+                              on_change=lambda: state.set_pref("plan.n_sim", state.widget(P + "n_sim")))
     seed = c[3].number_input("Seed", 0, 2**31 - 1, int(state.pref("plan.seed", 1)), key=P + "seed",
                              on_change=lambda: state.set_pref("plan.seed", state.widget(P + "seed")))
     c = st.columns([1, 3])
@@ -120,8 +123,8 @@ def power_section() -> None:
         effect = {}
         cols = st.columns(max(1, min(4, len(coefs))))
         for col, nm in zip(cols * 3, coefs[:12]):
-            effect[nm] = col.number_input(f"True value of {escape_markdown(nm)}", value=float(result.fixef[nm]), format="%.4g",
-                                          key=f"{P}eff.{rec.id}.{nm}")
+            effect[nm] = col.number_input(f"True value of {escape_markdown(nm)}", value=float(result.fixef[nm]),
+                                          format="%.4g", key=f"{P}eff.{rec.id}.{nm}")
         groups = {t.group: t.nlevels for t in result.model.design.reterms}
         first = next(iter(groups))
         opts = _common_controls(pv.default_sizes(groups[first]), list(groups))
@@ -203,7 +206,7 @@ def sandbox_section() -> None:
     if got is None:
         return
     design, model = got
-    c = st.columns([1, 1, 3])
+    c: Sequence[DeltaGenerator] = st.columns([1, 1, 3])
     c[0].button("Generate and fit", type="primary", key=P + "generate", icon=":material/science:",
                 on_click=_sandbox, args=(design, model, False))
     c[1].button("Generate again", key=P + "again", icon=":material/refresh:", on_click=_sandbox,

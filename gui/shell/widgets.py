@@ -8,7 +8,7 @@ import re
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -109,7 +109,7 @@ def _slug(text: str) -> str:
 
 
 def table(df: pd.DataFrame, name: str, *, display: pd.DataFrame | None = None, index: bool = True,
-          height: int | str = "auto", key: str | None = None) -> None:
+          height: int | Literal["auto", "content", "stretch"] = "auto", key: str | None = None) -> None:
     """Show a table (``display`` if given, e.g. rounded) and a CSV download of ``df`` (full precision)."""
     st.dataframe(display if display is not None else df, hide_index=not index, height=height)
     st.download_button("Download CSV", csv_safe(df, index=index), file_name=f"{_slug(name)}.csv",
@@ -256,8 +256,8 @@ def workspace_panel() -> None:
                            disabled=ws.data is None and not n_fit, on_click="ignore",
                            help="One file with the data, column settings, the model being built, every fit, the "
                                 "bootstrap runs and the pages' settings. Open it again here in a later session.")
-        st.caption(f"Holds {escape_markdown(ws.data_name or 'no data')}, {n_fit} fit{'s' * (n_fit != 1)} and {len(ws.boots)} "
-                   f"bootstrap run{'s' * (len(ws.boots) != 1)}. Fits are refitted on opening.")
+        st.caption(f"Holds {escape_markdown(ws.data_name or 'no data')}, {n_fit} fit{'s' * (n_fit != 1)} and "
+                   f"{len(ws.boots)} bootstrap run{'s' * (len(ws.boots) != 1)}. Fits are refitted on opening.")
     with c2:
         st.file_uploader("Open workspace (replaces this session's data and fits)", type=[workspace.EXTENSION, "zip"],
                          key="w.ws.open", on_change=_open)
@@ -279,7 +279,7 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
     figures = st.multiselect("Figures in the report", report_figures.CHOICES, key=wkey, on_change=state.store_pref,
                              args=(pref,), help="Drawn as images; the bootstrap histograms need a bootstrap run.")
     boots = {r.id: state.boot_for(r.id) for r in records if state.boot_for(r.id) is not None}
-    levels = {"ranef_level": float(state.pref("re.level", 0.95)), "boot_level": float(state.pref("boot.level", 0.95))}
+    ranef_level, boot_level = float(state.pref("re.level", 0.95)), float(state.pref("boot.level", 0.95))
     name = _slug(records[0].short_label if len(records) == 1 else "all_fits")
     built: dict[str, Any] = {}
     inference = report_inference(records)            # read here: the report is built outside the page's run
@@ -287,7 +287,8 @@ def report_downloads(records: list, key: str, *, comparison: pd.DataFrame | None
     def content() -> Any:
         if "report" not in built:
             built["report"] = report_document.build(records, boots, figures=tuple(figures), comparison=comparison,
-                                                    inference=inference, **levels)
+                                                    inference=inference, ranef_level=ranef_level,
+                                                    boot_level=boot_level)
         return built["report"]
 
     c1, c2 = st.columns(2)

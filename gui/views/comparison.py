@@ -56,7 +56,7 @@ def needs_refit(small: Any, big: Any) -> bool:
 def ic_warnings(records: list[Any]) -> list[str]:
     """Why the information criteria of these fits cannot all be compared with each other."""
     out = []
-    kinds = {}
+    kinds: dict[tuple, list[str]] = {}
     for r in records:
         kinds.setdefault((r.spec.response, r.result.nobs, r.data_key), []).append(r.short_label)
     if len(kinds) > 1:

@@ -65,7 +65,7 @@ def _aggregate(M: np.ndarray, size: int) -> tuple[np.ndarray, float]:
     pad = f * int(np.ceil(q / f)) - q
     Mp = np.pad(M, ((0, pad), (0, pad)))
     k = Mp.shape[0] // f
-    return Mp.reshape(k, f, k, f).any(axis=(1, 3)), float(f)
+    return np.asarray(Mp.reshape(k, f, k, f).any(axis=(1, 3))), float(f)
 
 
 def sparsity_patterns(formula: str, data: pd.DataFrame, rows: Any = None) -> Patterns:
@@ -106,6 +106,6 @@ def sparsity_patterns(formula: str, data: pd.DataFrame, rows: Any = None) -> Pat
     else:
         ztz_draw, factor = _aggregate(dense_ztz, MAX_PIXELS)
     chol_draw = _aggregate(chol, MAX_PIXELS)[0] if chol is not None else None
-    bounds = [int(round(s / factor)) for s in starts[1:]]
+    bounds = [round(s / factor) for s in starts[1:]]
     return Patterns(ztz=ztz_draw, chol=chol_draw, q=q, nnz_ztz=nnz_ztz, nnz_chol=nnz_chol, boundaries=bounds,
                     terms=[f"{t.group} ({t.nlevels} levels × {t.ncols})" for t in terms], note=note)
