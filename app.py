@@ -1,7 +1,7 @@
 """Mixed-models workbench: entry point (``streamlit run app.py``).
 
 Routes to the pages in ``pages/`` with ``st.navigation``. Every page sets up the session
-itself (:func:`gui.page.run`: session state, the sample dataset preloaded on the first run,
+itself (:func:`gui.shell.page.run`: session state, the sample dataset preloaded on the first run,
 finished background jobs collected, sidebar status), so a page behaves the same when
 Streamlit runs its file directly, as ``AppTest`` does.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui.widgets import PAGE_FILES as P
+from gui.shell.widgets import PAGE_FILES as P
 
 st.set_page_config(page_title="Mixed models workbench", page_icon=":material/functions:", layout="wide")
 

@@ -23,10 +23,11 @@ TARGET_SECONDS = 10.0
 
 def workspace_times(reps: int = 3) -> dict:
     """Median seconds to save and to open a workspace with the InstEval fit, and its size."""
-    from gui import engine, workspace
-    from gui.io import frame_hash
-    from gui.model_spec import ModelSpec
-    from gui.state import FitRecord
+    from gui import engine
+    from gui.files import workspace
+    from gui.files.io import frame_hash
+    from gui.shell.state import FitRecord
+    from gui.spec.model_spec import ModelSpec
     from mm_core import datasets
 
     data = datasets.load(DATASET)

@@ -1,18 +1,22 @@
-"""The Streamlit app's helpers. ``app.py`` and ``pages/`` import these; ``mm_core`` never does.
+"""The Streamlit app's code, by layer. ``app.py`` and ``pages/`` import it; ``mm_core`` never does.
 
-Layers (checked by ``tests/gui/test_layers.py``):
+Each folder is a layer, and its ``__init__`` lists its modules:
 
-- Streamlit-free, unit-tested: ``model_spec`` (the widget model ⇄ formula text),
-  ``data_design`` (column kinds, families, candidate terms, nesting/crossing), ``io``
-  (uploads), ``charts`` (+ ``charts_*``: pure Plotly builders), ``numerics`` (plot smoothers),
-  ``tables`` (display formatting), ``codegen`` (Python / R / Julia code), ``derived`` (the
-  engine's diagnostics and predictions, shaped for the pages), ``effects`` (tests, ANOVA, marginal
-  means and comparisons of a fit, shaped for the Summary and Effects pages), ``sparsity``, ``report`` (plain-language warnings), ``comparison`` (LRT),
-  ``bootstrap_view``, ``jobs`` (background work), ``workers`` (worker processes), ``engine``
-  (the one doorway to ``mm_core``), ``workspace`` (the saved-session file), ``versions``,
-  ``report_document`` and ``report_figures`` (HTML and Word reports), ``augmented_data`` (results back into the data).
-- Streamlit: ``state`` (every session-state key), ``cache`` (every ``st.cache_*``),
-  ``actions`` (state-changing operations), ``page`` (setup + guard of every page),
-  ``widgets`` (charts, tables, durable selectors, job panel, code panel), ``model_builder``
-  (the Model page's widgets).
+=================  ==============================================================================
+``shell/``         the Streamlit shell, the only layer that imports Streamlit: page frame, session
+                   state (one module), caching (one module), state-changing actions, widgets,
+                   the Model and Plan pages' builders
+``figures/``       pure Plotly figure builders (data in, figure out) and their plot smoothers
+``views/``         view-models: display tables, report text and advice, derived numbers, effects,
+                   comparison, code generation, bootstrap and Plan views, the report document
+``spec/``          the model specification (widget model ⇄ formula) and the data design
+``files/``         uploaded data, the workspace file, software versions
+``background/``    background jobs in threads and worker processes, with progress and cancel
+``engine.py``      the one doorway to :mod:`mm_core`, beneath every layer
+=================  ==============================================================================
+
+Rules (checked by ``tests/gui/test_layers.py``): nothing outside ``shell/`` imports Streamlit or
+the shell; figures import only figures and the engine; only the shell starts background jobs; pages
+use ``gui`` and never import :mod:`mm_core` or the background jobs; the shell's imports go one
+way (``page`` → ``widgets`` → ``actions`` → ``state``).
 """

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import actions, charts, page, state, tables, widgets
-from gui import bootstrap_view as bv
+from gui.figures import charts
+from gui.shell import actions, page, state, widgets
+from gui.views import bootstrap_view as bv
+from gui.views import tables
 
 
 def body(rec) -> None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, comparison, page, state, tables, widgets
+from gui.figures import charts
+from gui.shell import cache, page, state, widgets
+from gui.views import comparison, tables
 
 
 def _allow_refit(pair: str) -> None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import actions, cache, page, state, widgets
-from gui.data_design import categorical_columns
-from gui.io import UPLOAD_TYPES
-from gui.tables import escape_markdown
+from gui.files.io import UPLOAD_TYPES
+from gui.shell import actions, cache, page, state, widgets
+from gui.spec.data_design import categorical_columns
+from gui.views.tables import escape_markdown
 
 
 def _load_bundled() -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, page, widgets
-from gui.data_design import group_codes
-from gui.derived import RESIDUAL_KINDS
+from gui.figures import charts
+from gui.shell import cache, page, widgets
+from gui.spec.data_design import group_codes
+from gui.views.derived import RESIDUAL_KINDS
 
 LMM_VIEWS = ["Residuals vs fitted", "Normal QQ", "Histogram", "Scale-location", "By group", "Leverage", "Table"]
 GLMM_VIEWS = ["Simulated residuals"] + LMM_VIEWS

@@ -5,8 +5,9 @@ from types import SimpleNamespace
 
 import streamlit as st
 
-from gui import cache, charts, effects, page, state, tables, widgets
-from gui.tables import escape_markdown
+from gui.figures import charts
+from gui.shell import cache, page, state, widgets
+from gui.views import effects, tables
 
 NONE = "(none)"       # no factor for separate lines (formula labels never look like this)
 
@@ -67,7 +68,7 @@ def means_section(rec, preds, c):
         st.caption(effects.averaging_note(rec, m.columns) + (" Intervals back-transformed from the link scale; tests "
                    "on the link scale." if c.scale == "response" and not res.is_lmm else ""))
     else:
-        st.subheader(f"Slope of {escape_markdown(c.x)}")
+        st.subheader(f"Slope of {tables.escape_markdown(c.x)}")
         widgets.table(m.table, f"slopes_{c.x}_fit{rec.id}", key="dl.emtrends", index=False,
                       display=tables.means_display(m.table, m.columns, c.level, estimate="Slope", tests=True))
         st.caption(effects.slope_note(rec, c.x, c.lines))
@@ -98,9 +99,9 @@ def plot_section(rec, preds, c):
 def pairs_section(rec, preds, m, c):
     st.subheader("Pairwise comparisons")
     if m.pairs is None and not preds.is_factor(c.x):
-        st.info(f"Slopes of {escape_markdown(c.x)} are compared between the levels of a factor it interacts with in the "
-                "model" + (f"; {escape_markdown(c.lines)} does not." if c.lines else ": choose one under *Separate lines "
-                                                                              "for*."))
+        st.info(f"Slopes of {tables.escape_markdown(c.x)} are compared between the levels of a factor it "
+                "interacts with in the model" + (f"; {tables.escape_markdown(c.lines)} does not." if c.lines
+                                                 else ": choose one under *Separate lines for*."))
         return
     if m.pairs is None:
         st.info("There is only one level to compare" + (" within each group." if m.by else "."))

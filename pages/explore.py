@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import charts, page, state, tables, widgets
-from gui.data_design import categorical_columns, crosstab, relation, response_kind
+from gui.figures import charts
+from gui.shell import page, state, widgets
+from gui.spec.data_design import categorical_columns, crosstab, relation, response_kind
+from gui.views import tables
 
 VIEWS = ["Response by group", "Trellis", "Binary response", "Grouping factors", "Distributions"]
 

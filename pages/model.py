@@ -5,8 +5,8 @@ import json
 
 import streamlit as st
 
-from gui import cache, page, state, widgets
-from gui import model_builder as mb
+from gui.shell import cache, page, state, widgets
+from gui.shell import model_builder as mb
 
 
 def body() -> None:

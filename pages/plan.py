@@ -2,7 +2,7 @@
 generates data from known true values, fits them and shows what the fit recovers."""
 from __future__ import annotations
 
-from gui import page, plan_builder, widgets
+from gui.shell import page, plan_builder, widgets
 
 
 def body() -> None:

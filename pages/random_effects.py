@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, engine, page, tables, widgets
+from gui import engine
+from gui.figures import charts
+from gui.shell import cache, page, widgets
+from gui.views import tables
 
 VIEWS = ["Caterpillar", "QQ caterpillar", "Shrinkage", "Groups with fitted lines", "Table"]
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gui import cache, charts, effects, page, report, state, tables, widgets
+from gui.figures import charts
+from gui.shell import cache, page, state, widgets
+from gui.views import effects, report, tables
 
 
 def body(rec) -> None:

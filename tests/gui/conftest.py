@@ -58,9 +58,9 @@ def sleepstudy() -> pd.DataFrame:
 
 def _fit_record(name: str, formula: str, **kw):
     from gui import engine
-    from gui.data_design import simple_parse
-    from gui.io import frame_hash
-    from gui.state import FitRecord
+    from gui.files.io import frame_hash
+    from gui.shell.state import FitRecord
+    from gui.spec.data_design import simple_parse
     from mm_core import datasets
 
     data = datasets.load(name)

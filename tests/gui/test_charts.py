@@ -7,9 +7,10 @@ import plotly.graph_objects as go
 import pytest
 from scipy import stats
 
-from gui import charts, engine
-from gui.charts_common import chart_config
-from gui.numerics import binned_quantiles, cooks_contour, kernel_proportion, lowess
+from gui import engine
+from gui.figures import charts
+from gui.figures.charts_common import chart_config
+from gui.figures.numerics import binned_quantiles, cooks_contour, kernel_proportion, lowess
 
 
 # ------------------------------------------------------------------ caterpillar

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from gui import charts, codegen, tables
-from gui.charts_effects import MAX_OBSERVED, plain
-from gui.data_design import simple_parse
+from gui.figures import charts
+from gui.figures.charts_effects import MAX_OBSERVED, plain
+from gui.spec.data_design import simple_parse
+from gui.views import codegen, tables
 
 COLS = ["estimate", "std_error", "df", "lower", "upper", "statistic", "p_value"]
 

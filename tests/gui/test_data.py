@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gui.data_design import (
+from gui.files.io import UploadError, read_table
+from gui.spec.data_design import (
     apply_column_types,
     column_table,
     default_spec,
@@ -18,7 +19,6 @@ from gui.data_design import (
     response_kind,
     term_candidates,
 )
-from gui.io import UploadError, read_table
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import time
 import numpy as np
 import pytest
 
-from gui import derived
-from gui.comparison import lrt
-from gui.jobs import Job
-from gui.report import advice, headline
-from gui.tables import coeftable_display, compare_table, fit_statistics, fmt_num, fmt_p, varcorr_display
+from gui.background.jobs import Job
+from gui.views import derived
+from gui.views.comparison import lrt
+from gui.views.report import advice, headline
+from gui.views.tables import coeftable_display, compare_table, fit_statistics, fmt_num, fmt_p, varcorr_display
 
 
 def test_residual_frame_matches_lme4_leverage_and_cooks_distance(lmm_record, sleep_ref):
@@ -120,7 +120,7 @@ def test_job_progress_cancel_and_errors():
 
 
 def test_worker_process_fit_and_cancel(sleepstudy):
-    from gui import workers
+    from gui.background import workers
     from mm_core import datasets
 
     j = Job(workers.in_process("fit", "reaction ~ 1 + days + (1 + days | subj)", sleepstudy, {}), kind="fit",
@@ -187,7 +187,9 @@ def test_singular_fit_advice():
 
 
 def test_bootstrap_view(lmm_record):
-    from gui import bootstrap_view, engine, state
+    from gui import engine
+    from gui.shell import state
+    from gui.views import bootstrap_view
 
     b = engine.parametric_bootstrap(lmm_record.result, 40, seed=1)
     rec = state.BootRecord(fit_id=1, n=40, seed=1, result=b)

@@ -1,4 +1,4 @@
-"""gui.effects: the predictors, grids, words and notes the Summary and Effects pages build on, on
+"""gui.views.effects: the predictors, grids, words and notes the Summary and Effects pages build on, on
 real fits (no Streamlit). The engine's numbers are tested against R in tests/core/test_effects*.py."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 
-from gui import effects
+from gui.views import effects
 
 
 def test_predictors_name_factors_by_their_data_column(lmm_factor_record, contra_record, lmm_record):
@@ -80,7 +80,7 @@ def test_code_for_the_page_names_the_fit_s_factors(contra_record, lmm_factor_rec
 
 def _record(name: str, formula: str, **kw):
     from gui import engine
-    from gui.state import FitRecord
+    from gui.shell.state import FitRecord
     from mm_core import datasets
 
     data = datasets.load(name)
@@ -106,7 +106,7 @@ def test_kenward_roger_beyond_the_engine_s_limit_falls_back_to_satterthwaite_wit
     import pandas as pd
 
     from gui import engine
-    from gui.state import FitRecord
+    from gui.shell.state import FitRecord
 
     rng = np.random.default_rng(20261202)
     g = np.repeat(np.arange(3100), 2)                              # 3,100 random intercepts
@@ -122,7 +122,7 @@ def test_kenward_roger_beyond_the_engine_s_limit_falls_back_to_satterthwaite_wit
 
 
 def test_the_python_code_of_the_page_runs_and_gives_the_page_s_numbers(contra_record):
-    from gui import codegen
+    from gui.views import codegen
 
     inf = effects.code_inference(contra_record, ddf="asymptotic", anova_type=3, specs=("livch",), by=("urban",),
                                  grid=("age", "urban"), at={"age": [-10.0, 0.0, 10.0]}, scale="response",

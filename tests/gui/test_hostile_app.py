@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gui import io as gio
-from gui import state as gstate
-from gui.codegen import all_code
-from gui.tables import csv_safe
+from gui.files import io as gio
+from gui.shell import state as gstate
+from gui.views.codegen import all_code
+from gui.views.tables import csv_safe
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -537,9 +537,10 @@ def test_information_criteria_of_different_responses_or_rows_are_flagged():
 def test_bootstrap_of_a_slow_glmm_moves_at_once_and_cancels_keeping_replicates():
     """contra with a random slope refits at about one replicate a second: the bar moves from the
     first replicates, and Cancel ends the run keeping the finished ones."""
-    from gui import engine, workers
-    from gui.data_design import simple_parse
-    from gui.io import frame_hash
+    from gui import engine
+    from gui.background import workers
+    from gui.files.io import frame_hash
+    from gui.spec.data_design import simple_parse
     from mm_core import datasets
 
     workers.warm_up()

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from gui.codegen import julia_code, python_code, r_code
-from gui.data_design import simple_parse
 from gui.engine import parse_formula
-from gui.model_spec import ModelSpec, RandomSpec
+from gui.spec.data_design import simple_parse
+from gui.spec.model_spec import ModelSpec, RandomSpec
+from gui.views.codegen import julia_code, python_code, r_code
 
 # text as typed -> canonical text written back by ModelSpec.to_formula()
 ROUND_TRIP = {

@@ -151,8 +151,8 @@ def test_effects_within_or_across_the_levels_of_a_second_factor(contra_record):
 def test_the_report_follows_the_summary_and_effects_pages(contra_record):
     """The choices of the Effects page (kept per fit) and the Summary page's df method reach the
     report: its marginal means are the table the Effects page shows."""
-    from gui import report_document as rd
-    from gui.state import PREFS
+    from gui.shell.state import PREFS
+    from gui.views import report_document as rd
 
     at = page_with_fit(EFFECTS, contra_record, "contra")
     at.selectbox(key=f"w.pref.effects.x.{contra_record.id}").set_value("livch").run()

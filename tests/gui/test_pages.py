@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gui import state as gstate
-from gui.data_design import simple_parse
+from gui.shell import state as gstate
+from gui.spec.data_design import simple_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gui import plan_view as pv
-from gui import state as gstate
-from gui import tables
+from gui.shell import state as gstate
+from gui.views import plan_view as pv
+from gui.views import tables
 from mm_core import StudyDesign, TrueModel, fit, power
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ PLAN = "pages/plan.py"
 
 
 def test_plan_view_is_pure():
-    tree = ast.parse((ROOT / "gui" / "plan_view.py").read_text())
+    tree = ast.parse((ROOT / "gui" / "views" / "plan_view.py").read_text())
     mods = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     mods |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not any(m.split(".")[0] == "streamlit" for m in mods)

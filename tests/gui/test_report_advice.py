@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gui.report import advice
+from gui.views.report import advice
 from mm_core import Note
 
 

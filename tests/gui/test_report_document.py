@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 import mm_core
-from gui import effects, engine, report_figures, tables
-from gui import report_document as rd
-from gui.augmented_data import augmented_data, neutralise, to_bytes
-from gui.state import BootRecord, FitRecord
+from gui import engine
+from gui.shell.state import BootRecord, FitRecord
+from gui.views import effects, report_figures, tables
+from gui.views import report_document as rd
+from gui.views.augmented_data import augmented_data, neutralise, to_bytes
 
 # lmerTest on the ML fit of sleepstudy (R 4.2.2 Patched, lme4 1.1.31, lmerTest 3.1.3):
 #   m <- lmer(Reaction ~ 1 + Days + (1 + Days | Subject), sleepstudy, REML = FALSE)
@@ -312,7 +313,7 @@ def test_failing_df_fall_back_as_on_the_summary_page_and_say_so(lmm_record, monk
 
 
 def test_excel_is_offered_only_where_a_sheet_holds_the_rows():
-    from gui.augmented_data import EXCEL_MAX_ROWS, formats_for
+    from gui.views.augmented_data import EXCEL_MAX_ROWS, formats_for
 
     assert formats_for(180) == ["CSV", "Excel", "Parquet"]
     assert formats_for(EXCEL_MAX_ROWS + 1) == ["CSV", "Parquet"]

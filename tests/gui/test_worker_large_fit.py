@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gui.jobs import Job
-from gui.tables import coeftable_display, varcorr_display
+from gui.background.jobs import Job
+from gui.views.tables import coeftable_display, varcorr_display
 
 
 def _crossed(n=9000, la=4000, lb=3000, seed=3):
@@ -29,7 +29,7 @@ def _crossed(n=9000, la=4000, lb=3000, seed=3):
                          ids=["app-case", "cholmod"])
 def test_large_crossed_fit_comes_back_from_the_worker(sizes):
     import mm_core
-    from gui import workers
+    from gui.background import workers
 
     df = _crossed(*sizes)
     formula = "y ~ 1 + x + (1 | a) + (1 | b)"

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from gui import engine, workspace
-from gui import state as gstate
-from gui.data_design import apply_column_types
+from gui import engine
+from gui.files import workspace
+from gui.shell import state as gstate
+from gui.spec.data_design import apply_column_types
 from tests.gui.test_layers import _imports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +111,8 @@ def test_an_empty_session_round_trips():
 
 
 def test_workspace_modules_stay_free_of_streamlit():
-    for name in ("workspace", "versions", "report_document", "report_figures", "augmented_data"):
+    for name in ("files/workspace", "files/versions", "views/report_document", "views/report_figures",
+                 "views/augmented_data"):
         assert not any(m.split(".")[0] == "streamlit" for m in _imports(ROOT / "gui" / f"{name}.py")), name
 
 
