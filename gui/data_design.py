@@ -4,13 +4,13 @@ Pure pandas/numpy, no Streamlit. Used by the Data, Explore and Model pages.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from gui.model_spec import FAMILIES, ModelSpec, RandomSpec, quote_name
+from gui.engine import quote_name
+from gui.model_spec import ModelSpec, RandomSpec
 
 # ---------------------------------------------------------------- column kinds
 
@@ -41,20 +41,16 @@ def response_kind(s: pd.Series) -> str:
 
 
 def families_for(kind: str) -> list[str]:
-    """Families a response of this kind allows, the natural one first."""
+    """Families a response of this kind allows, the natural one first (the engine's names)."""
     return {
         "binary": ["binomial"],
         "count": ["poisson", "gaussian"],
         "count-large": ["gaussian", "poisson"],
         "continuous": ["gaussian"],
-        "positive": ["gaussian", "gamma", "inverse_gaussian"],
+        "positive": ["gaussian", "Gamma", "inverse.gaussian"],
         "proportion": ["binomial"],
         "categorical": [],
     }.get(kind, ["gaussian"])
-
-
-def links_for(family: str) -> list[str]:
-    return list(FAMILIES.get(family, ("identity",)))
 
 
 def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
@@ -239,9 +235,7 @@ def default_spec(data: pd.DataFrame, name: str | None = None) -> ModelSpec:
     }
     families = {"verbagg": "binomial", "contra": "binomial", "cbpp": "binomial", "grouseticks": "poisson"}
     if name in known:
-        spec = simple_parse(known[name])
-        spec.family = families.get(name, "gaussian")
-        return spec
+        return ModelSpec.from_text(known[name], ModelSpec(family=families.get(name, "gaussian")))
     cats = categorical_columns(data)
     nums = [c for c in data.columns if c not in cats]
     response = nums[-1] if nums else None
@@ -253,28 +247,6 @@ def default_spec(data: pd.DataFrame, name: str | None = None) -> ModelSpec:
         fams = families_for(kind)
         spec.family = fams[0] if fams else "gaussian"
     return spec
-
-
-_RE_TERM = re.compile(r"\(([^()|]*(?:\([^()]*\)[^()|]*)*)(\|\|?)\s*([^()]+)\)")
-
-
-def simple_parse(text: str) -> ModelSpec:
-    """Tiny parser for the app's own canonical formulas (used for defaults only).
-
-    User text always goes through ``mm_core.parse_formula``.
-    """
-    lhs, rhs = (p.strip() for p in text.split("~", 1))
-    random = []
-    for m in _RE_TERM.finditer(rhs):
-        parts = [p.strip() for p in m.group(1).split("+") if p.strip()]
-        intercept = "0" not in parts and "-1" not in parts
-        slopes = [p for p in parts if p not in ("0", "1", "-1")]
-        random.append(RandomSpec(m.group(3).strip(), intercept, slopes, m.group(2) == "|"))
-    fixed_text = _RE_TERM.sub("", rhs)
-    parts = [p.strip() for p in fixed_text.split("+") if p.strip()]
-    intercept = "0" not in parts
-    fixed = [p for p in parts if p not in ("0", "1")]
-    return ModelSpec(response=lhs, intercept=intercept, fixed=fixed, random=random)
 
 
 # ------------------------------------------------------ column settings for generated code

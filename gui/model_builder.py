@@ -17,11 +17,11 @@ from gui.data_design import (
     family_problem,
     grouping_candidates,
     interaction_candidates,
-    links_for,
     response_kind_of_text,
     term_candidates,
 )
-from gui.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
+from gui.engine import quote_name
+from gui.model_spec import ModelSpec, RandomSpec, canonical_link, links_for
 from gui.tables import escape_markdown
 
 P = "w.m."          # prefix of every model widget key
@@ -154,7 +154,7 @@ def response_section(data: pd.DataFrame, spec: ModelSpec) -> None:
     fams = family_options(data, spec)
     c1.selectbox("Family", fams, key=_k("family"), on_change=_from_widgets,
                  help="Only the families the response allows are offered.")
-    links = links_for(spec.family)
+    links = list(links_for(spec.family))
     if state.widget(_k("link")) not in links:
         state.set_widget(_k("link"), links[0])
     c2.selectbox("Link", links, key=_k("link"), on_change=_from_widgets)
@@ -234,8 +234,8 @@ def formula_section() -> None:
         st.caption("The widgets still show the last valid model.")
 
 
-_FAMILY_NAMES = {"gaussian": "Gaussian", "binomial": "binomial", "poisson": "Poisson", "gamma": "Gamma",
-                 "inverse_gaussian": "inverse Gaussian"}
+_FAMILY_NAMES = {"gaussian": "Gaussian", "binomial": "binomial", "poisson": "Poisson", "Gamma": "Gamma",
+                 "inverse.gaussian": "inverse Gaussian"}
 
 
 def fit_label(spec: ModelSpec) -> str:

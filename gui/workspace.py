@@ -41,7 +41,7 @@ import pandas as pd
 
 from gui import engine
 from gui.io import MAX_ROWS, frame_hash
-from gui.model_spec import FAMILIES, ModelSpec
+from gui.model_spec import FAMILIES, ModelSpec, links_for
 from gui.versions import APP_NAME, APP_VERSION, engine_version, software
 
 FORMAT = "mm-workbench-workspace"
@@ -345,7 +345,7 @@ def _spec(d: Any, what: str) -> ModelSpec:
     except (TypeError, ValueError, AttributeError) as e:
         raise _refuse(f"{what} is malformed ({str(e)[:120]}).") from None
     ok = (spec.response is None or isinstance(spec.response, str)) and spec.family in FAMILIES and \
-        (spec.link is None or spec.link in FAMILIES[spec.family]) and isinstance(spec.n_agq, int) and \
+        (spec.link is None or spec.link in links_for(spec.family)) and isinstance(spec.n_agq, int) and \
         all(isinstance(t, str) for t in spec.fixed + spec.offsets) and \
         all(isinstance(r.group, str) and all(isinstance(s, str) for s in r.slopes) for r in spec.random)
     if not ok:

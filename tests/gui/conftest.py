@@ -58,13 +58,13 @@ def sleepstudy() -> pd.DataFrame:
 
 def _fit_record(name: str, formula: str, **kw):
     from gui import engine
-    from gui.data_design import simple_parse
     from gui.io import frame_hash
+    from gui.model_spec import ModelSpec
     from gui.state import FitRecord
     from mm_core import datasets
 
     data = datasets.load(name)
-    spec = simple_parse(formula)
+    spec = ModelSpec.from_text(formula)
     spec.family = kw.get("family", "gaussian")
     spec.reml = kw.get("reml", False)
     res = engine.fit(spec.to_formula(), data, **spec.fit_kwargs())

@@ -403,7 +403,8 @@ def test_a_family_that_does_not_suit_the_response_cannot_be_fitted():
     gstate.prime(at.session_state, data=at.session_state[gstate.DATA], name="sleepstudy", spec=spec)
     at.switch_page("pages/model.py").run()
     assert at.button(key="w.fit").disabled
-    assert "poisson family does not suit the response reaction, which is continuous and positive" in texts(at, "caption")
+    assert "poisson family does not suit the response reaction, which is continuous and positive" in \
+        texts(at, "caption")
 
 
 def test_reml_is_the_default_and_ml_one_click_away():
@@ -537,13 +538,13 @@ def test_bootstrap_of_a_slow_glmm_moves_at_once_and_cancels_keeping_replicates()
     """contra with a random slope refits at about one replicate a second: the bar moves from the
     first replicates, and Cancel ends the run keeping the finished ones."""
     from gui import engine, workers
-    from gui.data_design import simple_parse
     from gui.io import frame_hash
+    from gui.model_spec import ModelSpec
     from mm_core import datasets
 
     workers.warm_up()
     data = datasets.load("contra")
-    spec = simple_parse("use ~ 1 + age + urban + (1 + urban | dist)")
+    spec = ModelSpec.from_text("use ~ 1 + age + urban + (1 + urban | dist)")
     spec.family = "binomial"
     res = engine.fit(spec.to_formula(), data, **spec.fit_kwargs())
     rec = gstate.FitRecord(id=1, spec=spec, formula=spec.to_formula(), data_name="contra", data_key=frame_hash(data),

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from gui import state as gstate
-from gui.data_design import simple_parse
+from gui.model_spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -252,7 +252,7 @@ def test_column_type_and_reference_level():
     assert isinstance(df["days"].dtype, pd.CategoricalDtype)
     at.selectbox(key="w.data.ref_factor").select("days").run()
     at.selectbox(key="w.data.ref_level").select("9").run()
-    assert list(at.session_state[gstate.DATA]["days"].cat.categories)[0] == "9"
+    assert at.session_state[gstate.DATA]["days"].cat.categories[0] == "9"
     assert at.session_state[gstate.DATA_RAW]["days"].dtype.kind in "if"      # the raw data are untouched
 
 
@@ -309,7 +309,7 @@ def test_state_survives_page_switches():
     visit(at, "pages/model.py")
     assert formula_box(at).value == "reaction ~ days + (1 | subj)"
     assert at.session_state[gstate.SPEC].to_formula() == "reaction ~ 1 + days + (1 | subj)"
-    assert simple_parse(at.session_state[gstate.SPEC].to_formula()).random[0].group == "subj"
+    assert ModelSpec.from_text(at.session_state[gstate.SPEC].to_formula()).random[0].group == "subj"
 
 
 def test_response_decides_the_family_and_link_choices():

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from gui import engine, workspace
 from gui import state as gstate
 from gui.data_design import apply_column_types
+from gui.model_spec import ModelSpec
 from tests.gui.test_layers import _imports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +90,7 @@ def test_the_archive_is_json_and_parquet_with_a_hashed_manifest(saved):
 def test_read_gives_back_data_fits_bootstrap_and_settings(saved, lmm_record, glmm2, boot_record):
     ws = workspace.read(saved)
     assert ws.data_name == "sleepstudy" and ws.col_types == {"days": "categorical"}
-    assert ws.ref_levels == {"days": "3"} and list(ws.data["days"].cat.categories)[0] == "3"
+    assert ws.ref_levels == {"days": "3"} and ws.data["days"].cat.categories[0] == "3"
     pd.testing.assert_frame_equal(ws.data_raw, lmm_record.data)
     assert [f["id"] for f in ws.fits] == [1, 2] and ws.current_fit == 1 and ws.next_fit_id == 3
     for f, rec in zip(ws.fits, [lmm_record, glmm2]):
@@ -284,7 +285,8 @@ def test_opening_replaces_the_session_and_pages_show_it(saved, lmm_record, boot_
     at.selectbox(key="w.fit_picker").set_value(1).run()
     assert not at.exception and not at.error
     assert at.slider(key="w.boot.level").value == pytest.approx(0.9)
-    assert any("40 replicates, seed 7" in c.value for c in at.caption), [c.value for c in at.caption] + [i.value for i in at.info]
+    assert any("40 replicates, seed 7" in c.value for c in at.caption), \
+        [c.value for c in at.caption] + [i.value for i in at.info]
 
 
 def test_opening_is_refused_while_a_job_runs(saved, lmm_record, boot_record):
@@ -319,3 +321,25 @@ def test_a_file_from_another_engine_version_opens_with_a_note(saved):
     ws = workspace.read(repack(saved, manifest={"engine_version": "0.9"}))
     assert [f["id"] for f in ws.fits] == [1, 2]
     assert any("engine version 0.9" in n for n in ws.notes)
+
+
+def test_a_file_with_the_old_family_spellings_opens_under_the_engines_names(lmm_record):
+    """Files saved when the app wrote "gamma" and "inverse_gaussian" open, and the model and the
+    fit then carry the engine's (R's) names "Gamma" and "inverse.gaussian"."""
+    spec = ModelSpec.from_text("reaction ~ days + (1 | subj)", ModelSpec(family="Gamma", link="log"))
+    res = engine.fit(spec.to_formula(), lmm_record.data, **spec.fit_kwargs())
+    rec = gstate.FitRecord(id=1, spec=spec, formula=spec.to_formula(), data_name="sleepstudy",
+                           data_key=lmm_record.data_key, data=lmm_record.data, result=res, seconds=0.1)
+    ws = workspace.Workspace(data_raw=lmm_record.data, data=lmm_record.data, data_name="sleepstudy",
+                             data_source="bundled", spec=spec.with_(family="inverse.gaussian"),
+                             formula_text=rec.formula, fits=[rec], current_fit=1, next_fit_id=2)
+    blob = workspace.write(ws)
+    session = json.loads(members(blob)[workspace.SESSION])
+    assert session["fits"][0]["spec"]["family"] == "Gamma"
+    assert session["model"]["spec"]["family"] == "inverse.gaussian"
+    session["fits"][0]["spec"]["family"] = "gamma"
+    session["model"]["spec"]["family"] = "inverse_gaussian"
+    old = workspace.read(repack(blob, change={workspace.SESSION: json.dumps(session).encode()}))
+    assert old.spec.family == "inverse.gaussian" and old.spec.link == "log"
+    assert old.fits[0]["spec"].family == "Gamma" and old.fits[0]["result"].family == "Gamma"
+    assert old.fits[0]["result"].objective == pytest.approx(res.objective, abs=1e-6)
