@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gui import engine
 from gui.engine import quote_name
-from gui.model_spec import ModelSpec, canonical_link, column_of
+from gui.model_spec import ModelSpec, canonical_link
 
 # the engine's family names are R's, so R code writes ``spec.family`` as it is
 _JL_FAMILY = {"gaussian": "Normal()", "binomial": "Bernoulli()", "poisson": "Poisson()", "Gamma": "Gamma()",
@@ -81,11 +81,11 @@ def _data_line(dataset: str | None, lang: str) -> str:
     if lang == "r":
         if _is_bundled(dataset):
             return f"data <- read.csv({quoted(name + '.csv')}, stringsAsFactors = TRUE)"
-        reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
-                  "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
-                  "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
-        if reader:
-            return f"data <- as.data.frame({reader}({quoted(name)}))"
+        r_reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
+                    "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
+                    "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
+        if r_reader:
+            return f"data <- as.data.frame({r_reader}({quoted(name)}))"
         sep = ', sep = "\\t"' if ext == "tsv" else ""
         return f"data <- read.csv({quoted(name)}{sep}, stringsAsFactors = TRUE, check.names = FALSE)"
     if _is_bundled(dataset):
@@ -309,9 +309,19 @@ class Inference:
 _R_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
 
 
-def _r_var(label: str) -> str:
-    """A predictor as emmeans names it: the variable inside ``factor()``, backticked if needed."""
-    return quote_name(column_of(label))
+def column_of(predictor: str) -> str:
+    """The data column behind a predictor: a column name as it is, or the one column of a term
+    label read by the engine's parser (``factor(days)`` → ``days``, ```my x``` → ``my x``)."""
+    try:
+        columns = engine.parse_term(predictor).columns
+    except engine.FormulaError:
+        return predictor                    # not formula text: a column name such as "my group"
+    return next(iter(columns)) if len(columns) == 1 else predictor
+
+
+def _r_var(predictor: str) -> str:
+    """A predictor as emmeans names it: its data column, backticked if needed."""
+    return quote_name(column_of(predictor))
 
 
 def _r_values(values: list) -> str:

@@ -5,10 +5,12 @@ Pure pandas/numpy, no Streamlit. Used by the Data, Explore and Model pages.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gui import engine
 from gui.engine import quote_name
 from gui.model_spec import ModelSpec, RandomSpec
 
@@ -103,7 +105,8 @@ def family_problem(spec: ModelSpec, data: pd.DataFrame) -> str:
     kind = response_kind_of_text(spec.response, data)
     fams = families_for(kind)
     if kind == "categorical":
-        return f"the response {spec.response} is a factor with more than two levels; choose a numeric or binary response"
+        return (f"the response {spec.response} is a factor with more than two levels; "
+                "choose a numeric or binary response")
     if fams and spec.family not in fams:
         return (f"the {spec.family} family does not suit the response {spec.response}, which is "
                 f"{_KIND_WORDS.get(kind, kind)}; choose {' or '.join(fams)}")
@@ -281,8 +284,6 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
     in the order of the data's columns; [] when the model is incomplete."""
     if data is None or not spec.response:
         return []
-    from gui import engine
-
     try:
         parsed = engine.parse_formula(spec.to_formula())
     except Exception:
@@ -305,19 +306,28 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
 # ------------------------------------------------------------ design summary
 
 
+def level_labels(s: pd.Series) -> pd.Series:
+    """Each value's level label as the engine and R write it (:func:`mm_core.contrasts.level_label`:
+    ``2`` not ``2.0``, ``True``, text unchanged); None where the value is missing."""
+    codes, uniques = pd.factorize(s)
+    labels = np.array([engine.level_label(u) for u in np.asarray(uniques, dtype=object)] + [None], dtype=object)
+    return pd.Series(labels[codes], index=s.index, name=s.name)
+
+
 def group_codes(data: pd.DataFrame, group: str) -> pd.Series:
-    """Level labels of a grouping factor, ``a:b`` meaning the observed combinations."""
+    """Level labels of a grouping factor, ``a:b`` meaning the observed combinations: the labels of
+    the fit's random effects (``result.ranef[group].index``, lme4's ``ranef`` row names)."""
     cols = group.split(":")
     missing = [c for c in cols if c not in data.columns]
     if missing:
         raise KeyError(f"column '{missing[0]}' not found")
     if len(cols) == 1:
-        return data[cols[0]].astype(str).where(data[cols[0]].notna())
-    parts = [data[c].astype(str) for c in cols]
+        return level_labels(data[cols[0]])
+    parts = [level_labels(data[c]) for c in cols]
     out = parts[0]
     for p in parts[1:]:
         out = out + ":" + p
-    return out.where(data[cols].notna().all(axis=1))
+    return out.where(data[cols].notna().all(axis=1), None)
 
 
 def relation(data: pd.DataFrame, a: str, b: str) -> str:
@@ -356,7 +366,9 @@ def design_summary(data: pd.DataFrame, spec: ModelSpec) -> dict[str, pd.DataFram
     """
     groups = [r.group for r in spec.random]
     groups = list(dict.fromkeys(groups))
-    grows, rrows, wrows = [], [], []
+    grows: list[dict[str, Any]] = []
+    rrows: list[dict[str, str]] = []
+    wrows: list[dict[str, str]] = []
     for g in groups:
         try:
             codes = group_codes(data, g)
@@ -376,7 +388,7 @@ def design_summary(data: pd.DataFrame, spec: ModelSpec) -> dict[str, pd.DataFram
         codes = group_codes(data, g)
         for c in covs:
             s = data[c]
-            k = s.astype(str).where(s.notna()) if is_categorical(s) else s
+            k = level_labels(s) if is_categorical(s) else s
             n_within = pd.DataFrame({"g": codes, "x": k}).dropna().groupby("g", observed=True)["x"].nunique()
             varies = int((n_within > 1).sum())
             wrows.append({"grouping factor": g, "variable": c,

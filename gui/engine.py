@@ -31,12 +31,12 @@ from mm_core import (  # noqa: F401 - re-exported  # noqa: F401 - re-exported
     residuals,
     shrinkage,
 )
-from mm_core.contrasts import level_label  # noqa: F401 - a level's text as R prints it (2, not 2.0)
+from mm_core.contrasts import Treatment, level_label  # noqa: F401 - a level's text as R prints it (2, not 2.0)
 from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
 from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
 from mm_core.families import FAMILY_NAMES, family_name, get_family  # noqa: F401 - names, aliases, links
-from mm_core.formula import Call, Expr, Formula, Term, quote_name  # noqa: F401 - the formula's syntax tree
+from mm_core.formula import Call, Expr, Formula, Term, parse_term, quote_name  # noqa: F401 - the syntax tree
 from mm_core.notes import note_code  # noqa: F401 - re-exported
 from mm_core.power_analysis import (  # noqa: F401
     CoefficientTest,

@@ -189,7 +189,7 @@ def fixed_section(data: pd.DataFrame, spec: ModelSpec) -> None:
 
 def random_section(data: pd.DataFrame, spec: ModelSpec) -> None:
     groups = grouping_candidates(data, spec)
-    slopes_all = [t for t in term_candidates(data, spec)]
+    slopes_all = list(term_candidates(data, spec))
     for i, r in enumerate(spec.random):
         with st.container(border=True, key=f"re_row_{i}"):
             c1, c2, c3 = st.columns([3, 2, 1])
@@ -247,6 +247,10 @@ def fit_label(spec: ModelSpec) -> str:
     return f"Fit {fam} GLMM ({spec.effective_link} link{how})"
 
 
+def _start_fit(spec: ModelSpec, data: pd.DataFrame) -> None:
+    actions.start_fit(spec, data)
+
+
 def fit_button(spec: ModelSpec, data: pd.DataFrame) -> None:
     job = state.job()
     busy = job is not None and job.running
@@ -264,7 +268,7 @@ def fit_button(spec: ModelSpec, data: pd.DataFrame) -> None:
         problems.append(mismatch)
     label = fit_label(spec)
     c1, c2 = st.columns([1, 3])
-    c1.button(label, type="primary", key="w.fit", disabled=busy or bool(problems), on_click=actions.start_fit,
+    c1.button(label, type="primary", key="w.fit", disabled=busy or bool(problems), on_click=_start_fit,
               args=(spec.copy(), data), icon=":material/play_arrow:")
     c2.button("Clear model", key="w.clear_model", on_click=_clear_model, disabled=busy)
     if problems:

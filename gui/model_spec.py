@@ -7,7 +7,6 @@ No Streamlit here, so the round trip is unit-tested directly.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -18,15 +17,6 @@ from gui.tables import escape_markdown as esc
 #: The families the app offers, under the engine's canonical names (R's: ``"Gamma"``,
 #: ``"inverse.gaussian"``); every spelling the engine accepts is read back to these.
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(engine.family_name(f) for f in engine.FAMILY_NAMES))
-
-
-_FACTOR_CALL = re.compile(r"^(?:factor|as\.factor|ordered)\(\s*(.+?)\s*\)$")
-
-
-def column_of(label: str) -> str:
-    """The data column behind a predictor's label: ``factor(days)`` → ``days``, ```my x``` → ``my x``."""
-    m = _FACTOR_CALL.match(label.strip())
-    return (m.group(1) if m else label.strip()).strip("`")
 
 
 def canonical_link(family: str) -> str:
@@ -158,17 +148,6 @@ class ModelSpec:
         if not self.random:
             lines.append("No random effects yet: add at least one grouping factor.")
         return lines
-
-    def variables(self) -> list[str]:
-        """Names that appear in the model (best effort, for display)."""
-        names: list[str] = []
-        for text in [self.response or ""] + self.fixed + [s for r in self.random for s in r.slopes] + \
-                [g for r in self.random for g in r.group.split(":")] + self.offsets:
-            for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", text):
-                if tok not in names and tok not in {"factor", "I", "log", "exp", "sqrt", "cbind", "offset", "scale",
-                                                    "center", "poly"}:
-                    names.append(tok)
-        return names
 
     # ------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def collect_power(job: Job) -> None:
     r = job.result
     state.set_power_record(state.PowerRecord(source=job.meta["source"], result=r, target=job.meta["target"],
                                              seconds=job.elapsed))
-    if getattr(r, "cancelled", False):
+    if r.cancelled:
         state.set_message("warning", f"Power run stopped: the {r.n_done} finished simulations are shown.")
     else:
         state.set_message("success", f"Power run done: {r.n_done} simulations in {job.elapsed:.1f} s.")

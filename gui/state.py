@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from gui.engine import MixedModelResult
 from gui.model_spec import ModelSpec
 
 # durable keys
@@ -67,7 +68,7 @@ class FitRecord:
         Dataset label and content hash of the data it was fitted to.
     data : DataFrame
         The data (a reference, not a copy) for plots that need the rows.
-    result : object
+    result : MixedModelResult
         The engine's result.
     seconds : float
         Wall time of the fit.
@@ -79,7 +80,7 @@ class FitRecord:
     data_name: str
     data_key: str
     data: pd.DataFrame
-    result: Any
+    result: MixedModelResult
     seconds: float = 0.0
     created: str = field(default_factory=lambda: time.strftime("%H:%M:%S"))
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -454,7 +455,7 @@ def set_widget(key: str, value: Any) -> None:
 def drop_widgets(prefix: str) -> None:
     """Forget the values of all widgets whose key starts with ``prefix`` (they re-prime)."""
     ss = _ss()
-    for k in [k for k in ss.keys() if isinstance(k, str) and k.startswith(prefix)]:
+    for k in [k for k in ss if isinstance(k, str) and k.startswith(prefix)]:
         del ss[k]
 
 
@@ -508,7 +509,8 @@ def snapshot() -> Any:
     return Workspace(data_raw=data_raw(), data=data(), data_name=data_name(), data_source=data_source(),
                      col_types=dict(col_types()), ref_levels=dict(ref_levels()), spec=spec(),
                      formula_text=formula_text(), fits=list(fits()), boots=list(boots().values()),
-                     current_fit=_get(CURRENT_FIT), next_fit_id=int(_get(NEXT_FIT_ID, 1)), prefs=dict(_get(PREFS, dict)))
+                     current_fit=_get(CURRENT_FIT), next_fit_id=int(_get(NEXT_FIT_ID, 1)),
+                     prefs=dict(_get(PREFS, dict)))
 
 
 def restore(ws: Any) -> None:
@@ -538,5 +540,5 @@ def restore(ws: Any) -> None:
     set_spec(ws.spec, text=False)
     ss[FORMULA_TEXT] = ws.formula_text or ws.spec.to_formula()
     ss[FORMULA_ERROR] = None
-    for k in [k for k in ss.keys() if isinstance(k, str) and k.startswith("w.") and not k.startswith("w.ws.")]:
+    for k in [k for k in ss if isinstance(k, str) and k.startswith("w.") and not k.startswith("w.ws.")]:
         del ss[k]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,15 @@ class TableNumbers:
     ranef: tuple
 
 
+class FittedModel(Protocol):
+    """What a result asks of the model that produced it (``LinearMixedModel``,
+    ``GeneralizedLinearMixedModel``) for the fields it computes on first access."""
+
+    def condvar(self, result: MixedModelResult) -> dict: ...
+
+    def leverage(self, result: MixedModelResult) -> np.ndarray: ...
+
+
 @dataclass(frozen=True, eq=False)
 class MixedModelResult:
     """A fitted linear or generalized linear mixed model.
@@ -168,7 +178,7 @@ class MixedModelResult:
         The response as fitted (proportions for binomial responses).
     prior_weights : ndarray or None
         Prior weights (numbers of trials for binomial responses).
-    model : object
+    model : FittedModel
         The fitted model (``LinearMixedModel`` / ``GeneralizedLinearMixedModel``): used for
         refits, bootstrap, profiles and the lazily computed fields below.
     design : Design
@@ -209,7 +219,7 @@ class MixedModelResult:
     dropped_columns: tuple
     y: np.ndarray
     prior_weights: np.ndarray | None
-    model: object = field(repr=False)
+    model: FittedModel = field(repr=False)
     design: Design = field(repr=False)
     extras: dict = field(default_factory=dict, repr=False)
 

@@ -47,7 +47,7 @@ def group_panels(rec, group, levels):
     frame = cache.derived(rec, "group_frame", group=group, x=x)
     widgets.chart(charts.group_panels(frame, x="x", y="y", group="group", conditional="conditional",
                                       population="population", levels=chosen, max_panels=60,
-                                      labels={"x": x, "y": rec.result.formula.split("~")[0].strip(), "group": group}),
+                                      labels={"x": x, "y": rec.result.response_name, "group": group}),
                   f"groups_{group}_fit{rec.id}")
     if frame.attrs.get("held"):
         st.caption(tables.escape_markdown("Lines at typical values of the other predictors: " + ", ".join(

@@ -116,6 +116,39 @@ def parse_formula(text: str) -> Formula:
     return _Parser(text).parse()
 
 
+def parse_term(text: str) -> Term:
+    """Parse one fixed-effects term written alone, as a term label reads (``"factor(days)"``,
+    ``"`my x`"``, ``"service:dept"``, ``"I(age^2)"``).
+
+    Raises
+    ------
+    FormulaError
+        For text that is not exactly one term (several terms, a random-effects term, an
+        offset, an intercept), with the character position of the problem.
+
+    lme4 equivalent: an element of ``attr(terms(f), "term.labels")`` read back.
+
+    Examples
+    --------
+    >>> t = parse_term("factor(days)")
+    >>> t.label, sorted(t.columns)
+    ('factor(days)', ['days'])
+    """
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise FormulaTypeError("a term must be text of at most "
+                               f"{MAX_LENGTH:,} characters such as 'factor(days)'")
+    p = _Parser(text)
+    if not text.strip():
+        raise p.error("the term is empty", 0, 1)
+    p.check_parens()
+    part = p.parse_sum()
+    if p.tok.kind != "end":
+        raise p.unexpected(p.tok)
+    if len(part.terms) != 1 or not part.pure:
+        raise p.error("expected a single term such as 'x', 'factor(x)' or 'a:b'", 0, len(text))
+    return part.terms[0]
+
+
 
 def _power_terms(m: int, k: int) -> int:
     """Upper bound on the terms of ``(t1 + ... + tm)^k``: the sum of C(m, j) for j <= k."""

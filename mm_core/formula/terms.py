@@ -225,8 +225,8 @@ class BinOp(_Node):
     """
 
     op: str
-    left: _Node
-    right: _Node
+    left: Expr
+    right: Expr
     pos: int = field(default=-1, compare=False)
 
     @property
@@ -268,7 +268,7 @@ class UnaryOp(_Node):
     """
 
     op: str
-    operand: _Node
+    operand: Expr
     pos: int = field(default=-1, compare=False)
 
     @property
@@ -433,7 +433,7 @@ class Formula:
     """
 
     text: str = field(compare=False)
-    response: _Node
+    response: Expr
     intercept: bool
     fixed: tuple
     random: tuple = ()
