@@ -4,7 +4,19 @@ from __future__ import annotations
 import pytest
 
 from mm_core.errors import FormulaError
-from mm_core.formula import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp, parse_formula
+from mm_core.formula import (
+    BinOp,
+    Call,
+    Formula,
+    Name,
+    Number,
+    RandomTerm,
+    String,
+    Term,
+    UnaryOp,
+    parse_formula,
+    parse_term,
+)
 
 
 def T(*names):
@@ -301,3 +313,23 @@ def test_errors(text, pos, end, fragment):
 def test_parse_requires_text():
     with pytest.raises(TypeError):
         parse_formula(None)
+
+
+@pytest.mark.parametrize("text, label, columns", [
+    ("factor(days)", "factor(days)", {"days"}), ("`my x`", "`my x`", {"my x"}),
+    ("service:dept", "service:dept", {"service", "dept"}), ("I(age^2)", "I(age^2)", {"age"}),
+    ("Größe", "Größe", {"Größe"}), ("`a\\`b`", "`a\\`b`", {"a`b"}),
+])
+def test_parse_term_reads_a_term_label_back(text, label, columns):
+    t = parse_term(text)
+    assert (t.label, t.columns) == (label, columns)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("a + b", "single term"), ("(1 | g)", "single term"), ("0 + x", "single term"),
+    ("offset(x)", "single term"), ("my group", "missing operator"), ("", "empty"),
+])
+def test_parse_term_refuses_anything_but_one_term(text, fragment):
+    with pytest.raises(FormulaError) as exc:
+        parse_term(text)
+    assert fragment in exc.value.message
