@@ -12,7 +12,7 @@ import pandas as pd
 
 from gui import engine
 from gui.engine import quote_name
-from gui.model_spec import ModelSpec, RandomSpec
+from gui.model_spec import ModelSpec, RandomSpec, term_parts
 
 # ---------------------------------------------------------------- column kinds
 
@@ -211,14 +211,14 @@ def term_candidates(data: pd.DataFrame, spec: ModelSpec | None = None) -> list[s
             out.append(f"factor({quote_name(c)})")
     if spec:
         extra = list(spec.fixed) + [s for r in spec.random for s in r.slopes]
-        out += [t for t in extra if t not in out and ":" not in t]
+        out += [t for t in extra if t not in out and len(term_parts(t)) == 1]
     return out
 
 
 def interaction_candidates(mains: list[str], spec: ModelSpec | None = None) -> list[str]:
     out = [f"{a}:{b}" for i, a in enumerate(mains) for b in mains[i + 1:]]
     if spec:
-        out += [t for t in spec.fixed if ":" in t and t not in out]
+        out += [t for t in spec.fixed if len(term_parts(t)) > 1 and t not in out]
     return out
 
 

@@ -21,7 +21,7 @@ from gui.data_design import (
     term_candidates,
 )
 from gui.engine import quote_name
-from gui.model_spec import ModelSpec, RandomSpec, canonical_link, links_for
+from gui.model_spec import ModelSpec, RandomSpec, canonical_link, links_for, term_parts
 from gui.tables import escape_markdown
 
 P = "w.m."          # prefix of every model widget key
@@ -51,11 +51,11 @@ def family_options(data: pd.DataFrame, spec: ModelSpec) -> list[str]:
 
 
 def _mains(spec: ModelSpec) -> list[str]:
-    return [t for t in spec.fixed if ":" not in t]
+    return [t for t in spec.fixed if len(term_parts(t)) == 1]
 
 
 def _inters(spec: ModelSpec) -> list[str]:
-    return [t for t in spec.fixed if ":" in t]
+    return [t for t in spec.fixed if len(term_parts(t)) > 1]
 
 
 def prime(spec: ModelSpec, data: pd.DataFrame) -> None:
@@ -91,7 +91,7 @@ def _from_widgets() -> None:
     if family != old.family or link not in links_for(family):
         link = canonical_link(family)
     mains = list(ss(_k("mains"), _mains(old)))
-    inters = [t for t in ss(_k("inters"), _inters(old)) if all(p in mains for p in t.split(":"))]
+    inters = [t for t in ss(_k("inters"), _inters(old)) if all(p in mains for p in term_parts(t))]
     random = []
     for i, r in enumerate(old.random):
         random.append(RandomSpec(group=ss(_k(f"re{i}.group"), r.group),

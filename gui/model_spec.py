@@ -19,6 +19,12 @@ from gui.tables import escape_markdown as esc
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(engine.family_name(f) for f in engine.FAMILY_NAMES))
 
 
+def term_parts(label: str) -> list[str]:
+    """The interacting parts of a term label, read by the engine's parser: ``"a:factor(b)"`` →
+    ``["a", "factor(b)"]``; a main effect (``"`x:y`"``, a column whose name holds a colon) has one."""
+    return [f.to_text() for f in engine.parse_term(label).factors]
+
+
 def canonical_link(family: str) -> str:
     """The family's default link (R's): ``"logit"`` for ``"binomial"``, ``"1/mu^2"`` for ``"inverse.gaussian"``."""
     return engine.get_family(family).default_link

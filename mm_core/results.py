@@ -318,6 +318,13 @@ class MixedModelResult:
         return self.design.response_name
 
     @property
+    def grouping_columns(self) -> dict[str, tuple[str, ...]]:
+        """The data columns of each grouping factor, by its name in :attr:`ranef`
+        (``{"batch": ("batch",), "batch:cask": ("batch", "cask")}``); R: the variables of each
+        bar's right side, ``lapply(findbars(formula(m)), function(b) all.vars(b[[3]]))``."""
+        return {r.group_label: tuple(r.group) for r in self.parsed_formula.random}
+
+    @property
     def has_dispersion(self) -> bool:
         """Whether the model has a free scale (σ of an LMM, φ of a gaussian, Gamma or inverse
         Gaussian GLMM) rather than φ = 1 (binomial, Poisson)."""

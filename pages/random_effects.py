@@ -31,8 +31,9 @@ def controls(rec):
 def group_panels(rec, group, levels):
     """Observed data and fitted lines of some levels (``levels``: all, in the caterpillar's order)."""
     data = rec.data
-    covs = [c for c in data.columns if c not in group.split(":") and str(data[c].dtype) != "category"]
-    covs = covs or [c for c in data.columns if c not in group.split(":")]
+    grouping = rec.result.grouping_columns[group]
+    covs = [c for c in data.columns if c not in grouping and str(data[c].dtype) != "category"]
+    covs = covs or [c for c in data.columns if c not in grouping]
     c1, c2 = st.columns(2)
     with c1:
         x = widgets.pref_select("x axis", f"re.x.{rec.id}", covs, covs[0])

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import FormulaError, FormulaTypeError
-from .terms import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
+from .terms import BinOp, Call, Expr, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
 from .tokens import Token, tokenize
 
 __all__ = [
@@ -569,7 +569,8 @@ class _Parser:
         if func not in allowed:
             raise self.err_tok(self.misplaced(func), name)
         self.advance()
-        args, spans = [], []
+        args: list[Expr] = []
+        spans: list[tuple[int, int]] = []
         if self.tok.kind != ")":
             while True:
                 start = self.tok.pos

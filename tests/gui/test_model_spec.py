@@ -12,8 +12,9 @@ import pytest
 
 from gui import engine
 from gui.codegen import julia_code, python_code, r_code
+from gui.data_design import interaction_candidates, term_candidates
 from gui.engine import parse_formula, quote_name
-from gui.model_spec import FAMILIES, ModelSpec, RandomSpec, canonical_link, links_for
+from gui.model_spec import FAMILIES, ModelSpec, RandomSpec, canonical_link, links_for, term_parts
 
 # text as typed -> canonical text written back by ModelSpec.to_formula()
 ROUND_TRIP = {
@@ -155,3 +156,12 @@ def test_links_and_defaults_are_the_engines():
         assert links_for(fam) == f.allowed_links and canonical_link(fam) == f.default_link
     assert FAMILIES == ("binomial", "poisson", "gaussian", "Gamma", "inverse.gaussian")
     assert ModelSpec(family="inverse.gaussian").effective_link == "1/mu^2"
+
+
+def test_a_column_whose_name_holds_a_colon_is_a_main_effect_not_an_interaction():
+    spec = ModelSpec.from_text("y ~ `x:y` + a + a:factor(b) + (1 | g)")
+    assert spec.fixed == ["`x:y`", "a", "a:factor(b)"]
+    assert [term_parts(t) for t in spec.fixed] == [["`x:y`"], ["a"], ["a", "factor(b)"]]
+    data = pd.DataFrame({"y": [1.0, 2.0], "x:y": [1.0, 3.0], "a": [0.5, 1.0], "b": [1, 2], "g": ["u", "v"]})
+    assert "`x:y`" in term_candidates(data, spec) and interaction_candidates(["a", "`x:y`"], spec) == \
+        ["a:`x:y`", "a:factor(b)"]
