@@ -205,11 +205,10 @@ def _jl_term(t: engine.Term) -> str:
     return " & ".join(_jl_expr(f) for f in t.factors)
 
 
-def julia_formula(spec: ModelSpec) -> str:
-    """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions,
-    ``var"my col"`` for names that are not Julia identifiers. Terms are rendered from the
-    engine's parse of :meth:`ModelSpec.to_formula`."""
-    f = engine.parse_formula(spec.to_formula())
+def julia_formula(f: engine.Formula) -> str:
+    """A parsed formula (:func:`mm_core.parse_formula`) in MixedModels.jl syntax:
+    ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions, ``var"my col"`` for names that
+    are not Julia identifiers, ``(s / n)`` for ``cbind(s, f)``."""
     rhs = ["1" if f.intercept else "0"] + [_jl_term(t) for t in f.fixed]
     rhs += [f"offset({_jl_expr(o)})" for o in f.offsets]
     for r in f.random:
@@ -225,20 +224,20 @@ def julia_formula(spec: ModelSpec) -> str:
     return f"@formula({text} ~ {' + '.join(rhs)})"
 
 
-def _factor_columns(spec: ModelSpec) -> list[str]:
+def _factor_columns(f: engine.Formula) -> list[str]:
     """Columns the model wraps in ``factor()`` (fixed effects and random slopes), in formula order."""
-    f = engine.parse_formula(spec.to_formula())
     terms = list(f.fixed) + [t for r in f.random for t in r.terms]
     calls = [e for t in terms for e in t.factors if isinstance(e, engine.Call) and e.func == "factor"]
     return list(dict.fromkeys(n.name for c in calls for n in c.names()))
 
 
 def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
-    f = julia_formula(spec)
+    parsed = engine.parse_formula(spec.to_formula())
     ext = _ext(dataset)
     pkgs = "" if _is_bundled(dataset) else (", Arrow" if ext in ("arrow", "feather", "ipc") else ", CSV")
-    lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"), f"form = {f}"]
-    factor_columns = _factor_columns(spec)
+    lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"),
+             f"form = {julia_formula(parsed)}"]
+    factor_columns = _factor_columns(parsed)
     contr = ""
     if factor_columns:
         contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => DummyCoding()" for c in factor_columns) + ")"
@@ -249,8 +248,7 @@ def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
         link = spec.effective_link
         link_arg = f", {_JL_LINK[link]}" if link != canonical_link(spec.family) and link in _JL_LINK else ""
         extra = f"; nAGQ = {spec.n_agq}, fast = {'true' if spec.fast else 'false'}{contr}"
-        response = engine.parse_formula(spec.to_formula()).response
-        if isinstance(response, engine.Call) and response.func == "cbind":
+        if isinstance(parsed.response, engine.Call) and parsed.response.func == "cbind":
             extra += ", wts = data.n  # n = number of trials"
         lines.append(f"m = fit(MixedModel, form, data, {fam}{link_arg}{extra})")
     lines += ["println(m)", "ranef(m)  # conditional modes"]

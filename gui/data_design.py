@@ -56,14 +56,17 @@ def families_for(kind: str) -> list[str]:
 
 
 def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
-    """Kind of a response written as formula text (a column, a quoted `column` or ``cbind(s, f)``)."""
-    if len(response) > 2 and response[0] == response[-1] == "`" and response[1:-1] in data.columns:
-        response = response[1:-1]
+    """Kind of a response written as formula text (a column, a quoted `column` or ``cbind(s, f)``),
+    read by the engine's parser; an expression such as ``log(y)`` is continuous."""
     if response in data.columns:
         return response_kind(data[response])
-    if response.replace(" ", "").startswith("cbind("):
-        return "proportion"
-    return "continuous"
+    try:
+        expr = engine.parse_response(response)
+    except engine.FormulaError:
+        return "continuous"
+    if isinstance(expr, engine.Name) and expr.name in data.columns:
+        return response_kind(data[expr.name])
+    return "proportion" if isinstance(expr, engine.Call) and expr.func == "cbind" else "continuous"
 
 
 _KIND_WORDS = {"binary": "binary (two values)", "count": "a count", "count-large": "a count",

@@ -36,7 +36,16 @@ from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-c
 from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
 from mm_core.families import FAMILY_NAMES, family_name, get_family  # noqa: F401 - names, aliases, links
-from mm_core.formula import Call, Expr, Formula, Term, parse_term, quote_name  # noqa: F401 - the syntax tree
+from mm_core.formula import (  # noqa: F401 - the formula's syntax tree and its parts read alone
+    Call,
+    Expr,
+    Formula,
+    Name,
+    Term,
+    parse_response,
+    parse_term,
+    quote_name,
+)
 from mm_core.notes import note_code  # noqa: F401 - re-exported
 from mm_core.power_analysis import (  # noqa: F401
     CoefficientTest,

@@ -116,6 +116,35 @@ def parse_formula(text: str) -> Formula:
     return _Parser(text).parse()
 
 
+def parse_response(text: str) -> Expr:
+    """Parse the left side of a formula written alone: a column (``"reaction"``, ``"`my y`"``),
+    an expression (``"log(y)"``) or ``"cbind(successes, failures)"``.
+
+    Raises
+    ------
+    FormulaError
+        For text that is not one response expression, with the character position.
+
+    lme4 equivalent: ``formula(m)[[2]]``.
+
+    Examples
+    --------
+    >>> parse_response("cbind(incidence, size - incidence)").func
+    'cbind'
+    """
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise FormulaTypeError("a response must be text of at most "
+                               f"{MAX_LENGTH:,} characters such as 'y' or 'cbind(s, f)'")
+    p = _Parser(text)
+    if not text.strip():
+        raise p.error("the response is empty", 0, 1)
+    p.check_parens()
+    response = p.parse_response()
+    if p.tok.kind != "end":
+        raise p.unexpected(p.tok, "the response must be a single column or expression")
+    return response
+
+
 def parse_term(text: str) -> Term:
     """Parse one fixed-effects term written alone, as a term label reads (``"factor(days)"``,
     ``"`my x`"``, ``"service:dept"``, ``"I(age^2)"``).

@@ -15,6 +15,7 @@ from mm_core.formula import (
     Term,
     UnaryOp,
     parse_formula,
+    parse_response,
     parse_term,
 )
 
@@ -333,3 +334,13 @@ def test_parse_term_refuses_anything_but_one_term(text, fragment):
     with pytest.raises(FormulaError) as exc:
         parse_term(text)
     assert fragment in exc.value.message
+
+
+def test_parse_response_reads_a_left_side_alone():
+    assert parse_response("`my y`") == Name("my y")
+    assert parse_response("cbind(incidence, size - incidence)").func == "cbind"
+    assert parse_response("log(y)").to_text() == "log(y)"
+    for text, fragment in [("", "empty"), ("a b", "missing operator"), ("y + (1 | g)", "")]:
+        with pytest.raises(FormulaError) as exc:
+            parse_response(text)
+        assert fragment in exc.value.message
