@@ -403,8 +403,8 @@ def test_a_family_that_does_not_suit_the_response_cannot_be_fitted():
     gstate.prime(at.session_state, data=at.session_state[gstate.DATA], name="sleepstudy", spec=spec)
     at.switch_page("pages/model.py").run()
     assert at.button(key="w.fit").disabled
-    assert "poisson family does not suit the response reaction, which is continuous and positive" in \
-        texts(at, "caption")
+    message = "poisson family does not suit the response reaction, which is continuous and positive"
+    assert message in texts(at, "caption")
 
 
 def test_reml_is_the_default_and_ml_one_click_away():

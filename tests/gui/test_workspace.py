@@ -90,7 +90,7 @@ def test_the_archive_is_json_and_parquet_with_a_hashed_manifest(saved):
 def test_read_gives_back_data_fits_bootstrap_and_settings(saved, lmm_record, glmm2, boot_record):
     ws = workspace.read(saved)
     assert ws.data_name == "sleepstudy" and ws.col_types == {"days": "categorical"}
-    assert ws.ref_levels == {"days": "3"} and ws.data["days"].cat.categories[0] == "3"
+    assert ws.ref_levels == {"days": "3"} and next(iter(ws.data["days"].cat.categories)) == "3"
     pd.testing.assert_frame_equal(ws.data_raw, lmm_record.data)
     assert [f["id"] for f in ws.fits] == [1, 2] and ws.current_fit == 1 and ws.next_fit_id == 3
     for f, rec in zip(ws.fits, [lmm_record, glmm2]):
@@ -285,8 +285,8 @@ def test_opening_replaces_the_session_and_pages_show_it(saved, lmm_record, boot_
     at.selectbox(key="w.fit_picker").set_value(1).run()
     assert not at.exception and not at.error
     assert at.slider(key="w.boot.level").value == pytest.approx(0.9)
-    assert any("40 replicates, seed 7" in c.value for c in at.caption), \
-        [c.value for c in at.caption] + [i.value for i in at.info]
+    shown = [c.value for c in at.caption] + [i.value for i in at.info]
+    assert any("40 replicates, seed 7" in c.value for c in at.caption), shown
 
 
 def test_opening_is_refused_while_a_job_runs(saved, lmm_record, boot_record):
