@@ -10,6 +10,7 @@ from __future__ import annotations
 # fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
 from mm_core import (  # noqa: F401 - re-exported  # noqa: F401 - re-exported
     BootstrapResult,
+    MixedModelResult,
     anova,
     caterpillar,
     cooks_distance,
@@ -30,9 +31,21 @@ from mm_core import (  # noqa: F401 - re-exported  # noqa: F401 - re-exported
     residuals,
     shrinkage,
 )
+from mm_core.contrasts import Treatment, level_label  # noqa: F401 - a level's text as R prints it (2, not 2.0)
 from mm_core.diagnostics import ppoints  # noqa: F401 - R's ppoints, as the qq-caterpillar uses it
 from mm_core.effects.model_terms import fixed_structure  # noqa: F401 - re-exported
 from mm_core.errors import FitCancelled, FormulaError, MixedModelError  # noqa: F401 - re-exported
+from mm_core.families import FAMILY_NAMES, family_name, get_family  # noqa: F401 - names, aliases, links
+from mm_core.formula import (  # noqa: F401 - the formula's syntax tree and its parts read alone
+    Call,
+    Expr,
+    Formula,
+    Name,
+    Term,
+    parse_response,
+    parse_term,
+    quote_name,
+)
 from mm_core.notes import note_code  # noqa: F401 - re-exported
 from mm_core.power_analysis import (  # noqa: F401
     CoefficientTest,

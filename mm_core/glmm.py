@@ -899,7 +899,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         fitted=st.mu.copy(), residuals=model.y - st.mu, is_singular=singular, optsum=optsum,
         warnings=tuple(notes), n_dropped=design.n_dropped, rows=design.rows,
         dropped_columns=tuple(model.dropped_columns), y=design.y, prior_weights=model.pw,
-        model=model, extras=extras)
+        model=model, design=design, extras=extras)
 
 
 #: A fitted mean this close to 0 (or to 1 for a binomial) is numerically on the boundary

@@ -519,7 +519,7 @@ class LinearMixedModel:
             residuals=resid, is_singular=singular, optsum=optsum, warnings=tuple(notes),
             n_dropped=design.n_dropped, rows=design.rows,
             dropped_columns=tuple(self.dropped_columns), y=design.y,
-            prior_weights=self.weights, model=self)
+            prior_weights=self.weights, model=self, design=design)
 
     # -- conditional variances and leverage -----------------------------------------------------------
     def condvar(self, result) -> dict:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
+from .design import Design
 from .families import get_family
+from .formula import Formula, parse_formula
 from .optimize import OptSummary
 
 COEF_COLUMNS = pd.Index(["estimate", "std_error", "z_value", "p_value", "ci_lower", "ci_upper"],
@@ -106,6 +109,15 @@ class TableNumbers:
     ranef: tuple
 
 
+class FittedModel(Protocol):
+    """What a result asks of the model that produced it (``LinearMixedModel``,
+    ``GeneralizedLinearMixedModel``) for the fields it computes on first access."""
+
+    def condvar(self, result: MixedModelResult) -> dict: ...
+
+    def leverage(self, result: MixedModelResult) -> np.ndarray: ...
+
+
 @dataclass(frozen=True, eq=False)
 class MixedModelResult:
     """A fitted linear or generalized linear mixed model.
@@ -166,9 +178,12 @@ class MixedModelResult:
         The response as fitted (proportions for binomial responses).
     prior_weights : ndarray or None
         Prior weights (numbers of trials for binomial responses).
-    model : object
+    model : FittedModel
         The fitted model (``LinearMixedModel`` / ``GeneralizedLinearMixedModel``): used for
         refits, bootstrap, profiles and the lazily computed fields below.
+    design : Design
+        The model's design (:func:`mm_core.design.materialize`): model matrices, the response's
+        name and levels, factor levels and the random-effects terms with their level labels.
 
     The labelled tables ``fixef``, ``stderror``, ``vcov``, ``coeftable``, ``varcorr`` and
     ``ranef`` are views of ``tables`` (:class:`TableNumbers`), all computed by the fit, and are
@@ -204,7 +219,8 @@ class MixedModelResult:
     dropped_columns: tuple
     y: np.ndarray
     prior_weights: np.ndarray | None
-    model: object = field(repr=False)
+    model: FittedModel = field(repr=False)
+    design: Design = field(repr=False)
     extras: dict = field(default_factory=dict, repr=False)
 
     # -- labelled tables ------------------------------------------------------------------------
@@ -278,6 +294,35 @@ class MixedModelResult:
         if method.startswith("AGQ"):
             return f"adaptive Gauss–Hermite, {self.n_agq} points"
         return method
+
+    @cached_property
+    def parsed_formula(self) -> Formula:
+        """:attr:`formula` as the engine's parser reads it (:func:`mm_core.parse_formula`): the
+        response, the fixed-effects terms, the random-effects terms and their grouping factors.
+
+        R: ``formula(m)``, with ``lme4::nobars`` / ``findbars`` for the two parts.
+
+        Examples
+        --------
+        >>> import mm_core
+        >>> m = mm_core.fit("reaction ~ days + (days | subj)", mm_core.datasets.load("sleepstudy"))
+        >>> [t.label for t in m.parsed_formula.fixed], m.parsed_formula.groups
+        (['days'], ('subj',))
+        """
+        return parse_formula(self.formula)
+
+    @property
+    def response_name(self) -> str:
+        """The response as the formula writes it (``"reaction"``,
+        ``"cbind(incidence, size - incidence)"``); R: ``deparse(formula(m)[[2]])``."""
+        return self.design.response_name
+
+    @property
+    def grouping_columns(self) -> dict[str, tuple[str, ...]]:
+        """The data columns of each grouping factor, by its name in :attr:`ranef`
+        (``{"batch": ("batch",), "batch:cask": ("batch", "cask")}``); R: the variables of each
+        bar's right side, ``lapply(findbars(formula(m)), function(b) all.vars(b[[3]]))``."""
+        return {r.group_label: tuple(r.group) for r in self.parsed_formula.random}
 
     @property
     def has_dispersion(self) -> bool:

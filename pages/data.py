@@ -95,7 +95,8 @@ def column_settings(df) -> None:
         fac = c1.selectbox("Factor", factors, key="w.data.ref_factor")
         levels = [str(v) for v in df[fac].cat.categories]
         state.set_widget("w.data.ref_level", levels[0])
-        c2.selectbox(f"Reference level of {escape_markdown(fac)} (treatment coding compares the other levels to it)", levels,
+        c2.selectbox(f"Reference level of {escape_markdown(fac)} "
+                     "(treatment coding compares the other levels to it)", levels,
                      key="w.data.ref_level", on_change=_apply_ref)
         st.caption(escape_markdown(f"{fac}: {len(levels)} levels — " + ", ".join(levels[:20])
                                    + (" …" if len(levels) > 20 else "")))

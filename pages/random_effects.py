@@ -34,8 +34,9 @@ def controls(rec):
 def group_panels(rec, group, levels):
     """Observed data and fitted lines of some levels (``levels``: all, in the caterpillar's order)."""
     data = rec.data
-    covs = [c for c in data.columns if c not in group.split(":") and str(data[c].dtype) != "category"]
-    covs = covs or [c for c in data.columns if c not in group.split(":")]
+    grouping = rec.result.grouping_columns[group]
+    covs = [c for c in data.columns if c not in grouping and str(data[c].dtype) != "category"]
+    covs = covs or [c for c in data.columns if c not in grouping]
     c1, c2 = st.columns(2)
     with c1:
         x = widgets.pref_select("x axis", f"re.x.{rec.id}", covs, covs[0])
@@ -50,7 +51,7 @@ def group_panels(rec, group, levels):
     frame = cache.derived(rec, "group_frame", group=group, x=x)
     widgets.chart(charts.group_panels(frame, x="x", y="y", group="group", conditional="conditional",
                                       population="population", levels=chosen, max_panels=60,
-                                      labels={"x": x, "y": rec.result.formula.split("~")[0].strip(), "group": group}),
+                                      labels={"x": x, "y": rec.result.response_name, "group": group}),
                   f"groups_{group}_fit{rec.id}")
     if frame.attrs.get("held"):
         st.caption(tables.escape_markdown("Lines at typical values of the other predictors: " + ", ".join(

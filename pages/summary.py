@@ -86,10 +86,10 @@ def body(rec) -> None:
     tab_trace, tab_sparse, tab_text, tab_code = st.tabs(["Optimizer trace", "Sparsity of Z'Z and L", "Text summary",
                                                          "Code"])
     with tab_trace, widgets.guard("the optimizer trace"):
-        trace = getattr(res.optsum, "trace", None)
+        trace = res.optsum.trace
         widgets.chart(charts.optimizer_trace(trace), f"optimizer_trace_fit{rec.id}")
         st.caption(report.optimizer_caption(res))
-        if trace is not None and len(trace):
+        if len(trace):
             widgets.table(trace, f"optimizer_trace_fit{rec.id}", index=False, height=200, key="dl.trace")
 
     with tab_sparse, widgets.guard("the sparsity patterns"):
@@ -115,11 +115,11 @@ def body(rec) -> None:
     with tab_code, widgets.guard("the code panel"):
         widgets.code_panel(rec.spec, rec.data_name, effects.code_inference(rec, ddf=ddf, anova_type=anova_type))
 
-    with widgets.guard("the report and results downloads"):
-        with st.expander("Report and results: download a report of this fit, or the data with its results"):
-            widgets.report_downloads([rec], f"w.report.fit{rec.id}")
-            st.divider()
-            widgets.results_download(rec)
+    with widgets.guard("the report and results downloads"), \
+            st.expander("Report and results: download a report of this fit, or the data with its results"):
+        widgets.report_downloads([rec], f"w.report.fit{rec.id}")
+        st.divider()
+        widgets.results_download(rec)
 
 
 page.run("Summary", body, per_fit=True)

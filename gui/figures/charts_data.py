@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 from gui.figures.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape, spread_levels
 from gui.figures.numerics import kernel_proportion
+from gui.spec.data_design import level_labels
 
 MAX_DOT_LEVELS = 80
 
@@ -18,7 +19,7 @@ MAX_DOT_LEVELS = 80
 def group_means(data: pd.DataFrame, response: str, group: str) -> pd.Series:
     """Mean response per level, sorted increasingly (the dot plot's level order)."""
     d = data[[response, group]].dropna()
-    return d.groupby(d[group].astype(str), observed=True)[response].mean().sort_values(kind="stable")
+    return d.groupby(level_labels(d[group]), observed=True)[response].mean().sort_values(kind="stable")
 
 
 def dotplot_by_group(data: pd.DataFrame, response: str, group: str, max_levels: int = MAX_DOT_LEVELS) -> go.Figure:
@@ -31,7 +32,7 @@ def dotplot_by_group(data: pd.DataFrame, response: str, group: str, max_levels: 
         return empty_figure(f"{response} is not numeric.")
     means = group_means(d, response, group)
     shown, note = spread_levels(list(means.index), max_levels)
-    g = d[group].astype(str)
+    g = level_labels(d[group])
     keep = g.isin(shown)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=d.loc[keep, response], y=g[keep], mode="markers", name="observation",
@@ -54,7 +55,7 @@ def trellis(data: pd.DataFrame, x: str, y: str, group: str, max_panels: int = 30
     d = data[[x, y, group]].dropna()
     if not pd.api.types.is_numeric_dtype(d[y]) or not pd.api.types.is_numeric_dtype(d[x]):
         return empty_figure("The response and the covariate must both be numeric.")
-    g = d[group].astype(str)
+    g = level_labels(d[group])
     levels = list(group_means(d.assign(**{group: g}), y, group).index)
     note = ""
     if len(levels) > max_panels:

@@ -42,7 +42,7 @@ import pandas as pd
 from gui import engine
 from gui.files.io import MAX_ROWS, frame_hash
 from gui.files.versions import APP_NAME, APP_VERSION, engine_version, software
-from gui.spec.model_spec import FAMILIES, ModelSpec
+from gui.spec.model_spec import FAMILIES, ModelSpec, links_for
 
 FORMAT = "mm-workbench-workspace"
 FORMAT_VERSION = 1
@@ -168,6 +168,7 @@ def write(ws: Workspace, *, created: str | None = None) -> bytes:
     frames: dict[str, str] = {}
 
     def store_frame(df: pd.DataFrame | None, key: str | None = None) -> str | None:
+        """The archive path of ``df`` (stored once per content), None for no table."""
         if df is None:
             return None
         key = key or frame_hash(df)
@@ -175,14 +176,14 @@ def write(ws: Workspace, *, created: str | None = None) -> bytes:
             path = f"data/{key}.parquet"
             members[path] = _parquet(df)
             frames[key] = path
-        return key
+        return frames[key]
 
     fits = []
     for rec in ws.fits:
         res = rec.result
         fits.append({
             "id": int(rec.id), "spec": rec.spec.to_dict(), "formula": rec.formula, "data_name": rec.data_name,
-            "data_key": rec.data_key, "data": frames.get(store_frame(rec.data, rec.data_key)),
+            "data_key": rec.data_key, "data": store_frame(rec.data, rec.data_key),
             "seconds": float(rec.seconds), "created": rec.created,
             "objective": float(res.objective), "nobs": int(res.nobs),
             "fixef": {str(k): float(v) for k, v in res.fixef.items()},
@@ -201,8 +202,8 @@ def write(ws: Workspace, *, created: str | None = None) -> bytes:
                       "n_requested": int(r.n_requested), "engine_seed": int(r.seed), "cancelled": bool(r.cancelled),
                       "elapsed": float(r.elapsed), "workers": int(r.workers)})
     session = {
-        "data": {"name": ws.data_name, "source": ws.data_source, "raw": frames.get(store_frame(ws.data_raw)),
-                 "working": frames.get(store_frame(ws.data)), "col_types": dict(ws.col_types),
+        "data": {"name": ws.data_name, "source": ws.data_source, "raw": store_frame(ws.data_raw),
+                 "working": store_frame(ws.data), "col_types": dict(ws.col_types),
                  "ref_levels": {str(k): str(v) for k, v in ws.ref_levels.items()}},
         "model": {"spec": ws.spec.to_dict(), "formula_text": ws.formula_text},
         "fits": fits, "boots": boots, "current_fit": ws.current_fit, "next_fit_id": int(ws.next_fit_id),
@@ -345,7 +346,7 @@ def _spec(d: Any, what: str) -> ModelSpec:
     except (TypeError, ValueError, AttributeError) as e:
         raise _refuse(f"{what} is malformed ({str(e)[:120]}).") from None
     ok = (spec.response is None or isinstance(spec.response, str)) and spec.family in FAMILIES and \
-        (spec.link is None or spec.link in FAMILIES[spec.family]) and isinstance(spec.n_agq, int) and \
+        (spec.link is None or spec.link in links_for(spec.family)) and isinstance(spec.n_agq, int) and \
         all(isinstance(t, str) for t in spec.fixed + spec.offsets) and \
         all(isinstance(r.group, str) and all(isinstance(s, str) for s in r.slopes) for r in spec.random)
     if not ok:
@@ -355,9 +356,12 @@ def _spec(d: Any, what: str) -> ModelSpec:
 
 def _boot_result(b: dict, contents: dict[str, bytes]) -> Any:
     files = _dict(b.get("files"), "a bootstrap entry")
-    parts = {name: _frame(contents, files.get(name)) for name in _BOOT_FRAMES}
-    if any(v is None for v in parts.values()):
-        raise _refuse("a bootstrap run is incomplete.")
+    parts: dict[str, pd.DataFrame] = {}
+    for name in _BOOT_FRAMES:
+        frame = _frame(contents, files.get(name))
+        if frame is None:
+            raise _refuse("a bootstrap run is incomplete.")
+        parts[name] = frame
     est = parts["estimates"].set_index("parameter")["value"].astype(float)
     params = parts["parameters"].set_index("parameter")
     return engine.BootstrapResult(

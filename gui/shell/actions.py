@@ -7,6 +7,7 @@ Pages and widget callbacks call these; they read and write session state only th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -137,10 +138,11 @@ def start_fit(spec: ModelSpec, data: pd.DataFrame, *, wait: float = SYNC_WAIT_SE
     meta = {"spec": spec.copy(), "formula": formula, "data": data, "data_name": state.data_name() or "data",
             "data_key": state.data_key() or ""}
 
-    def in_thread(progress: Any) -> Any:
+    def fit_here(progress: Any) -> Any:
         return engine.fit(formula, data, progress=progress, **kwargs)
 
-    work = workers.in_process("fit", formula, data, kwargs) if len(data) > PROCESS_MIN_ROWS else in_thread
+    work: Callable[[Any], Any] = (workers.in_process("fit", formula, data, kwargs) if len(data) > PROCESS_MIN_ROWS
+                                  else fit_here)
     job = Job(work, kind="fit", label=f"Fitting {formula}", meta=meta).start()
     state.set_job(job)
     job.wait(wait)
@@ -180,14 +182,14 @@ def collect_job() -> Job | None:
         rec = state.FitRecord(id=state.next_fit_id(), spec=m["spec"], formula=m["formula"], data_name=m["data_name"],
                               data_key=m["data_key"], data=m["data"], result=job.result, seconds=job.elapsed)
         state.add_fit(rec)
-        n_warn = len(getattr(job.result, "warnings", []) or [])
+        n_warn = len(rec.result.warnings)
         extra = f" with {n_warn} warning{'s' if n_warn != 1 else ''} (see Summary)" if n_warn else ""
         state.set_message("success", f"Fit {rec.id} done in {job.elapsed:.2f} s{extra}.")
     elif job.kind == "power":
         r = job.result
         state.set_power_record(state.PowerRecord(source=job.meta["source"], result=r, target=job.meta["target"],
                                                  seconds=job.elapsed))
-        if getattr(r, "cancelled", False):
+        if r.cancelled:
             state.set_message("warning", f"Power run stopped: the {r.n_done} finished simulations are shown.")
         else:
             state.set_message("success", f"Power run done: {r.n_done} simulations in {job.elapsed:.1f} s.")
@@ -195,8 +197,9 @@ def collect_job() -> Job | None:
         m = job.meta
         state.set_boot(state.BootRecord(fit_id=m["fit_id"], n=m["n"], seed=m["seed"], result=job.result,
                                         seconds=job.elapsed))
-        kept = getattr(job.result, "n", m["n"])
-        if getattr(job.result, "cancelled", False):
+        boot: engine.BootstrapResult = job.result
+        kept = boot.n
+        if boot.cancelled:
             state.set_message("warning", f"Bootstrap of fit {m['fit_id']} cancelled: {kept} of {m['n']} replicates "
                                          "were kept and are shown.")
         else:

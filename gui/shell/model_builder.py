@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from gui.engine import quote_name
 from gui.shell import actions, state
 from gui.spec.data_design import (
     families_for,
@@ -17,11 +18,10 @@ from gui.spec.data_design import (
     family_problem,
     grouping_candidates,
     interaction_candidates,
-    links_for,
     response_kind_of_text,
     term_candidates,
 )
-from gui.spec.model_spec import ModelSpec, RandomSpec, canonical_link, quote_name
+from gui.spec.model_spec import ModelSpec, RandomSpec, canonical_link, links_for, term_parts
 from gui.views.tables import escape_markdown
 
 P = "w.m."          # prefix of every model widget key
@@ -51,11 +51,11 @@ def family_options(data: pd.DataFrame, spec: ModelSpec) -> list[str]:
 
 
 def _mains(spec: ModelSpec) -> list[str]:
-    return [t for t in spec.fixed if ":" not in t]
+    return [t for t in spec.fixed if len(term_parts(t)) == 1]
 
 
 def _inters(spec: ModelSpec) -> list[str]:
-    return [t for t in spec.fixed if ":" in t]
+    return [t for t in spec.fixed if len(term_parts(t)) > 1]
 
 
 def prime(spec: ModelSpec, data: pd.DataFrame) -> None:
@@ -91,7 +91,7 @@ def _from_widgets() -> None:
     if family != old.family or link not in links_for(family):
         link = canonical_link(family)
     mains = list(ss(_k("mains"), _mains(old)))
-    inters = [t for t in ss(_k("inters"), _inters(old)) if all(p in mains for p in t.split(":"))]
+    inters = [t for t in ss(_k("inters"), _inters(old)) if all(p in mains for p in term_parts(t))]
     random = []
     for i, r in enumerate(old.random):
         random.append(RandomSpec(group=ss(_k(f"re{i}.group"), r.group),
@@ -154,7 +154,7 @@ def response_section(data: pd.DataFrame, spec: ModelSpec) -> None:
     fams = family_options(data, spec)
     c1.selectbox("Family", fams, key=_k("family"), on_change=_from_widgets,
                  help="Only the families the response allows are offered.")
-    links = links_for(spec.family)
+    links = list(links_for(spec.family))
     if state.widget(_k("link")) not in links:
         state.set_widget(_k("link"), links[0])
     c2.selectbox("Link", links, key=_k("link"), on_change=_from_widgets)
@@ -234,8 +234,8 @@ def formula_section() -> None:
         st.caption("The widgets still show the last valid model.")
 
 
-_FAMILY_NAMES = {"gaussian": "Gaussian", "binomial": "binomial", "poisson": "Poisson", "gamma": "Gamma",
-                 "inverse_gaussian": "inverse Gaussian"}
+_FAMILY_NAMES = {"gaussian": "Gaussian", "binomial": "binomial", "poisson": "Poisson", "Gamma": "Gamma",
+                 "inverse.gaussian": "inverse Gaussian"}
 
 
 def fit_label(spec: ModelSpec) -> str:
@@ -245,6 +245,10 @@ def fit_label(spec: ModelSpec) -> str:
     fam = _FAMILY_NAMES.get(spec.family, spec.family)
     how = ", nAGQ = 0" if spec.fast else (f", {spec.n_agq} quadrature points" if spec.n_agq > 1 else "")
     return f"Fit {fam} GLMM ({spec.effective_link} link{how})"
+
+
+def _start_fit(spec: ModelSpec, data: pd.DataFrame) -> None:
+    actions.start_fit(spec, data)
 
 
 def fit_button(spec: ModelSpec, data: pd.DataFrame) -> None:
@@ -264,7 +268,7 @@ def fit_button(spec: ModelSpec, data: pd.DataFrame) -> None:
         problems.append(mismatch)
     label = fit_label(spec)
     c1, c2 = st.columns([1, 3])
-    c1.button(label, type="primary", key="w.fit", disabled=busy or bool(problems), on_click=actions.start_fit,
+    c1.button(label, type="primary", key="w.fit", disabled=busy or bool(problems), on_click=_start_fit,
               args=(spec.copy(), data), icon=":material/play_arrow:")
     c2.button("Clear model", key="w.clear_model", on_click=_clear_model, disabled=busy)
     if problems:

@@ -41,7 +41,7 @@ def design_form() -> tuple[Any, Any] | None:
     _field(c[1].number_input, "Levels", form, "n_groups", min_value=2, max_value=5000, step=1)
     _field(c[2].text_input, "Crossed factor (optional)", form, "item", help="e.g. item: every subject sees every item")
     _field(c[3].number_input, "Its levels", form, "n_items", min_value=0, max_value=2000, step=1)
-    c = st.columns(4)
+    c = list(st.columns(4))
     _field(c[0].number_input, "Observations per cell", form, "n_obs", min_value=1, max_value=1000, step=1)
     _field(c[1].text_input, "Between factor (optional)", form, "between",
            help="constant within each level of the grouping factor, e.g. treat")
@@ -93,7 +93,7 @@ def _common_controls(sizes_default: str, along_options: list[str]) -> dict:
 
 
 def _test_choice(coefficients: list[str], terms: list[str], glmm: bool) -> Any:
-    c = st.columns(2)
+    c = list(st.columns(2))
     choices = pv.GLMM_TESTS if glmm else list(pv.TEST_CHOICES)
     if state.widget(P + "test") not in choices:
         state.set_widget(P + "test", choices[0])
@@ -125,7 +125,7 @@ def power_section() -> None:
         for col, nm in zip(cols * 3, coefs[:12]):
             effect[nm] = col.number_input(f"True value of {escape_markdown(nm)}", value=float(result.fixef[nm]),
                                           format="%.4g", key=f"{P}eff.{rec.id}.{nm}")
-        groups = {t.group: t.nlevels for t in result.model.design.reterms}
+        groups = {t.group: t.nlevels for t in result.design.reterms}
         first = next(iter(groups))
         opts = _common_controls(pv.default_sizes(groups[first]), list(groups))
         minimum = groups.get(opts["along"], 1)
@@ -219,7 +219,7 @@ def sandbox_section() -> None:
     fixed = pv.sandbox_fixed(res, rec.truth)
     variances = pv.sandbox_variances(res, rec.truth)
     widgets.chart(pv.truth_vs_estimate(fixed, variances), "sandbox_truth")
-    c = st.columns(2)
+    c = list(st.columns(2))
     c[0].dataframe(fixed.round(4))
     c[1].dataframe(variances.round(4), hide_index=True)
     shrink = pv.shrinkage_frame(res, rec.effects)

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from gui.engine import MixedModelResult
 from gui.spec.model_spec import ModelSpec
 
 # durable keys
@@ -66,7 +67,7 @@ class FitRecord:
         Dataset label and content hash of the data it was fitted to.
     data : DataFrame
         The data (a reference, not a copy) for plots that need the rows.
-    result : object
+    result : MixedModelResult
         The engine's result.
     seconds : float
         Wall time of the fit.
@@ -78,7 +79,7 @@ class FitRecord:
     data_name: str
     data_key: str
     data: pd.DataFrame
-    result: Any
+    result: MixedModelResult
     seconds: float = 0.0
     created: str = field(default_factory=lambda: time.strftime("%H:%M:%S"))
     uid: str = field(default_factory=lambda: uuid.uuid4().hex[:12])

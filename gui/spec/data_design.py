@@ -4,13 +4,15 @@ Pure pandas/numpy, no Streamlit. Used by the Data, Explore and Model pages.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gui.spec.model_spec import FAMILIES, ModelSpec, RandomSpec, quote_name
+from gui import engine
+from gui.engine import quote_name
+from gui.spec.model_spec import ModelSpec, RandomSpec, term_parts
 
 # ---------------------------------------------------------------- column kinds
 
@@ -41,31 +43,30 @@ def response_kind(s: pd.Series) -> str:
 
 
 def families_for(kind: str) -> list[str]:
-    """Families a response of this kind allows, the natural one first."""
+    """Families a response of this kind allows, the natural one first (the engine's names)."""
     return {
         "binary": ["binomial"],
         "count": ["poisson", "gaussian"],
         "count-large": ["gaussian", "poisson"],
         "continuous": ["gaussian"],
-        "positive": ["gaussian", "gamma", "inverse_gaussian"],
+        "positive": ["gaussian", "Gamma", "inverse.gaussian"],
         "proportion": ["binomial"],
         "categorical": [],
     }.get(kind, ["gaussian"])
 
 
-def links_for(family: str) -> list[str]:
-    return list(FAMILIES.get(family, ("identity",)))
-
-
 def response_kind_of_text(response: str, data: pd.DataFrame) -> str:
-    """Kind of a response written as formula text (a column, a quoted `column` or ``cbind(s, f)``)."""
-    if len(response) > 2 and response[0] == response[-1] == "`" and response[1:-1] in data.columns:
-        response = response[1:-1]
+    """Kind of a response written as formula text (a column, a quoted `column` or ``cbind(s, f)``),
+    read by the engine's parser; an expression such as ``log(y)`` is continuous."""
     if response in data.columns:
         return response_kind(data[response])
-    if response.replace(" ", "").startswith("cbind("):
-        return "proportion"
-    return "continuous"
+    try:
+        expr = engine.parse_response(response)
+    except engine.FormulaError:
+        return "continuous"
+    if isinstance(expr, engine.Name) and expr.name in data.columns:
+        return response_kind(data[expr.name])
+    return "proportion" if isinstance(expr, engine.Call) and expr.func == "cbind" else "continuous"
 
 
 _KIND_WORDS = {"binary": "binary (two values)", "count": "a count", "count-large": "a count",
@@ -107,7 +108,8 @@ def family_problem(spec: ModelSpec, data: pd.DataFrame) -> str:
     kind = response_kind_of_text(spec.response, data)
     fams = families_for(kind)
     if kind == "categorical":
-        return f"the response {spec.response} is a factor with more than two levels; choose a numeric or binary response"
+        return (f"the response {spec.response} is a factor with more than two levels; "
+                "choose a numeric or binary response")
     if fams and spec.family not in fams:
         return (f"the {spec.family} family does not suit the response {spec.response}, which is "
                 f"{_KIND_WORDS.get(kind, kind)}; choose {' or '.join(fams)}")
@@ -212,14 +214,14 @@ def term_candidates(data: pd.DataFrame, spec: ModelSpec | None = None) -> list[s
             out.append(f"factor({quote_name(c)})")
     if spec:
         extra = list(spec.fixed) + [s for r in spec.random for s in r.slopes]
-        out += [t for t in extra if t not in out and ":" not in t]
+        out += [t for t in extra if t not in out and len(term_parts(t)) == 1]
     return out
 
 
 def interaction_candidates(mains: list[str], spec: ModelSpec | None = None) -> list[str]:
     out = [f"{a}:{b}" for i, a in enumerate(mains) for b in mains[i + 1:]]
     if spec:
-        out += [t for t in spec.fixed if ":" in t and t not in out]
+        out += [t for t in spec.fixed if len(term_parts(t)) > 1 and t not in out]
     return out
 
 
@@ -239,9 +241,7 @@ def default_spec(data: pd.DataFrame, name: str | None = None) -> ModelSpec:
     }
     families = {"verbagg": "binomial", "contra": "binomial", "cbpp": "binomial", "grouseticks": "poisson"}
     if name in known:
-        spec = simple_parse(known[name])
-        spec.family = families.get(name, "gaussian")
-        return spec
+        return ModelSpec.from_text(known[name], ModelSpec(family=families.get(name, "gaussian")))
     cats = categorical_columns(data)
     nums = [c for c in data.columns if c not in cats]
     response = nums[-1] if nums else None
@@ -253,28 +253,6 @@ def default_spec(data: pd.DataFrame, name: str | None = None) -> ModelSpec:
         fams = families_for(kind)
         spec.family = fams[0] if fams else "gaussian"
     return spec
-
-
-_RE_TERM = re.compile(r"\(([^()|]*(?:\([^()]*\)[^()|]*)*)(\|\|?)\s*([^()]+)\)")
-
-
-def simple_parse(text: str) -> ModelSpec:
-    """Tiny parser for the app's own canonical formulas (used for defaults only).
-
-    User text always goes through ``mm_core.parse_formula``.
-    """
-    lhs, rhs = (p.strip() for p in text.split("~", 1))
-    random = []
-    for m in _RE_TERM.finditer(rhs):
-        parts = [p.strip() for p in m.group(1).split("+") if p.strip()]
-        intercept = "0" not in parts and "-1" not in parts
-        slopes = [p for p in parts if p not in ("0", "1", "-1")]
-        random.append(RandomSpec(m.group(3).strip(), intercept, slopes, m.group(2) == "|"))
-    fixed_text = _RE_TERM.sub("", rhs)
-    parts = [p.strip() for p in fixed_text.split("+") if p.strip()]
-    intercept = "0" not in parts
-    fixed = [p for p in parts if p not in ("0", "1")]
-    return ModelSpec(response=lhs, intercept=intercept, fixed=fixed, random=random)
 
 
 # ------------------------------------------------------ column settings for generated code
@@ -309,8 +287,6 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
     in the order of the data's columns; [] when the model is incomplete."""
     if data is None or not spec.response:
         return []
-    from gui import engine
-
     try:
         parsed = engine.parse_formula(spec.to_formula())
     except Exception:
@@ -333,19 +309,28 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
 # ------------------------------------------------------------ design summary
 
 
+def level_labels(s: pd.Series) -> pd.Series:
+    """Each value's level label as the engine and R write it (:func:`mm_core.contrasts.level_label`:
+    ``2`` not ``2.0``, ``True``, text unchanged); None where the value is missing."""
+    codes, uniques = pd.factorize(s)
+    labels = np.array([engine.level_label(u) for u in np.asarray(uniques, dtype=object)] + [None], dtype=object)
+    return pd.Series(labels[codes], index=s.index, name=s.name)
+
+
 def group_codes(data: pd.DataFrame, group: str) -> pd.Series:
-    """Level labels of a grouping factor, ``a:b`` meaning the observed combinations."""
+    """Level labels of a grouping factor, ``a:b`` meaning the observed combinations: the labels of
+    the fit's random effects (``result.ranef[group].index``, lme4's ``ranef`` row names)."""
     cols = group.split(":")
     missing = [c for c in cols if c not in data.columns]
     if missing:
         raise KeyError(f"column '{missing[0]}' not found")
     if len(cols) == 1:
-        return data[cols[0]].astype(str).where(data[cols[0]].notna())
-    parts = [data[c].astype(str) for c in cols]
+        return level_labels(data[cols[0]])
+    parts = [level_labels(data[c]) for c in cols]
     out = parts[0]
     for p in parts[1:]:
         out = out + ":" + p
-    return out.where(data[cols].notna().all(axis=1))
+    return out.where(data[cols].notna().all(axis=1), None)
 
 
 def relation(data: pd.DataFrame, a: str, b: str) -> str:
@@ -384,7 +369,9 @@ def design_summary(data: pd.DataFrame, spec: ModelSpec) -> dict[str, pd.DataFram
     """
     groups = [r.group for r in spec.random]
     groups = list(dict.fromkeys(groups))
-    grows, rrows, wrows = [], [], []
+    grows: list[dict[str, Any]] = []
+    rrows: list[dict[str, str]] = []
+    wrows: list[dict[str, str]] = []
     for g in groups:
         try:
             codes = group_codes(data, g)
@@ -404,7 +391,7 @@ def design_summary(data: pd.DataFrame, spec: ModelSpec) -> dict[str, pd.DataFram
         codes = group_codes(data, g)
         for c in covs:
             s = data[c]
-            k = s.astype(str).where(s.notna()) if is_categorical(s) else s
+            k = level_labels(s) if is_categorical(s) else s
             n_within = pd.DataFrame({"g": codes, "x": k}).dropna().groupby("g", observed=True)["x"].nunique()
             varies = int((n_within > 1).sum())
             wrows.append({"grouping factor": g, "variable": c,

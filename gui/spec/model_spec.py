@@ -7,42 +7,32 @@ No Streamlit here, so the round trip is unit-tested directly.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gui import engine
+from gui.engine import quote_name
 from gui.views.tables import escape_markdown as esc
 
-FAMILIES: dict[str, tuple[str, ...]] = {
-    # family -> allowed links, canonical first
-    "gaussian": ("identity", "log", "inverse"),
-    "binomial": ("logit", "probit", "cloglog", "log"),
-    "poisson": ("log", "identity", "sqrt"),
-    "gamma": ("inverse", "log", "identity"),
-    "inverse_gaussian": ("1/mu^2", "inverse", "log", "identity"),
-}
-
-_SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
-_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE", "NULL",
-             "Inf", "NaN", "NA", "in"}
+#: The families the app offers, under the engine's canonical names (R's: ``"Gamma"``,
+#: ``"inverse.gaussian"``); every spelling the engine accepts is read back to these.
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(engine.family_name(f) for f in engine.FAMILY_NAMES))
 
 
-def quote_name(name: str) -> str:
-    """A column name as it must be written in a formula (backticks unless syntactic)."""
-    return name if _SYNTACTIC.match(name) and name not in _RESERVED else f"`{name}`"
-
-
-_FACTOR_CALL = re.compile(r"^(?:factor|as\.factor|ordered)\(\s*(.+?)\s*\)$")
-
-
-def column_of(label: str) -> str:
-    """The data column behind a predictor's label: ``factor(days)`` → ``days``, ```my x``` → ``my x``."""
-    m = _FACTOR_CALL.match(label.strip())
-    return (m.group(1) if m else label.strip()).strip("`")
+def term_parts(label: str) -> list[str]:
+    """The interacting parts of a term label, read by the engine's parser: ``"a:factor(b)"`` →
+    ``["a", "factor(b)"]``; a main effect (``"`x:y`"``, a column whose name holds a colon) has one."""
+    return [f.to_text() for f in engine.parse_term(label).factors]
 
 
 def canonical_link(family: str) -> str:
-    return FAMILIES.get(family, ("identity",))[0]
+    """The family's default link (R's): ``"logit"`` for ``"binomial"``, ``"1/mu^2"`` for ``"inverse.gaussian"``."""
+    return engine.get_family(family).default_link
+
+
+def links_for(family: str) -> tuple[str, ...]:
+    """The links R lists for the family (``okLinks``), its default first."""
+    return engine.get_family(family).allowed_links
 
 
 @dataclass
@@ -96,7 +86,9 @@ class RandomSpec:
 class ModelSpec:
     """Everything needed to fit one model, without the data.
 
-    ``link=None`` means the family's canonical link. ``n_agq`` and ``fast`` only apply to
+    ``family`` is held under the engine's canonical name (:data:`FAMILIES`; any spelling the
+    engine accepts, such as ``"gamma"``, is read as ``"Gamma"``). ``link=None`` means the
+    family's canonical link. ``n_agq`` and ``fast`` only apply to
     GLMMs and ``reml`` only to LMMs; :meth:`fit_kwargs` drops what does not apply. LMMs are
     fitted by REML unless the user switches it off (the default of lme4, jamovi and JASP, and
     the criterion the Satterthwaite and Kenward–Roger degrees of freedom are defined for);
@@ -113,6 +105,10 @@ class ModelSpec:
     n_agq: int = 1
     fast: bool = False
     offsets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # one spelling: the engine's canonical name for any it accepts ("gamma" -> "Gamma")
+        self.family = engine.family_name(self.family)
 
     # ------------------------------------------------------------------ text
     def to_formula(self) -> str:
@@ -159,17 +155,6 @@ class ModelSpec:
             lines.append("No random effects yet: add at least one grouping factor.")
         return lines
 
-    def variables(self) -> list[str]:
-        """Names that appear in the model (best effort, for display)."""
-        names: list[str] = []
-        for text in [self.response or ""] + self.fixed + [s for r in self.random for s in r.slopes] + \
-                [g for r in self.random for g in r.group.split(":")] + self.offsets:
-            for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", text):
-                if tok not in names and tok not in {"factor", "I", "log", "exp", "sqrt", "cbind", "offset", "scale",
-                                                    "center", "poly"}:
-                    names.append(tok)
-        return names
-
     # ------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,7 +174,18 @@ class ModelSpec:
 
     # --------------------------------------------------------------- parsing
     @classmethod
-    def from_formula(cls, formula: Any, base: ModelSpec | None = None) -> ModelSpec:
+    def from_text(cls, text: str, base: ModelSpec | None = None) -> ModelSpec:
+        """Widget model of formula text, read by the engine's parser (:func:`mm_core.parse_formula`).
+
+        Raises :class:`mm_core.errors.FormulaError` for text that is not a formula.
+
+        >>> ModelSpec.from_text("reaction ~ days + (days | subj)").to_formula()
+        'reaction ~ 1 + days + (1 + days | subj)'
+        """
+        return cls.from_formula(engine.parse_formula(text), base)
+
+    @classmethod
+    def from_formula(cls, formula: engine.Formula, base: ModelSpec | None = None) -> ModelSpec:
         """Widget model of a parsed formula (``mm_core.parse_formula``).
 
         Family, link, REML, n_agq and fast are taken from ``base`` (the formula does not
@@ -198,30 +194,15 @@ class ModelSpec:
         otherwise they stay separate entries.
         """
         base = base or cls()
-        response = formula.response
-        response = None if response is None else str(response)
-        fixed = [_label(t) for t in formula.fixed]
-        fixed = [t for t in fixed if t not in ("1", "(Intercept)")]
-        offsets = [str(o) for o in (getattr(formula, "offsets", ()) or ())]
-        offsets = [o[7:-1] if o.startswith("offset(") and o.endswith(")") else o for o in offsets]
         random: list[RandomSpec] = []
         for rt in formula.random:
-            group = rt.group if isinstance(rt.group, str) else ":".join(rt.group)
-            slopes = [_label(t) for t in rt.terms]
-            slopes = [s for s in slopes if s not in ("1", "(Intercept)")]
+            slopes = [t.label for t in rt.terms]
             ncols = int(bool(rt.intercept)) + len(slopes)
-            spec = RandomSpec(group=group, intercept=bool(rt.intercept), slopes=slopes,
-                              correlated=bool(rt.correlated) or ncols < 2)
-            random.append(spec)
-        return replace(base.copy(), response=response, intercept=bool(formula.intercept), fixed=fixed,
-                       random=_merge_independent(random), offsets=offsets)
-
-
-def _label(term: Any) -> str:
-    label = getattr(term, "label", None)
-    if label is None:
-        return str(term)
-    return label() if callable(label) else str(label)
+            random.append(RandomSpec(group=rt.group_label, intercept=bool(rt.intercept), slopes=slopes,
+                                     correlated=bool(rt.correlated) or ncols < 2))
+        return replace(base.copy(), response=formula.response_name, intercept=bool(formula.intercept),
+                       fixed=[t.label for t in formula.fixed], random=_merge_independent(random),
+                       offsets=[o.to_text() for o in formula.offsets])
 
 
 def _merge_independent(terms: list[RandomSpec]) -> list[RandomSpec]:

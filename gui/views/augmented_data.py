@@ -77,11 +77,9 @@ def augmented_data(rec: Any, *, leverage: bool = True) -> pd.DataFrame:
         qr = engine.quantile_residuals(res, QUANTILE_SIMULATIONS, seed=QUANTILE_SEED, conditional=True)
         results[".resid_quantile"] = np.asarray(qr.residuals, float)
     for group, modes in res.ranef.items():
-        codes = group_codes(used, group).astype(str).to_numpy()
-        table = modes.copy()
-        table.index = table.index.astype(str)
-        for col in table.columns:
-            results[f".ranef_{group}_{col}"] = table[col].reindex(codes).to_numpy(float)
+        codes = group_codes(used, group).to_numpy()
+        for col in modes.columns:
+            results[f".ranef_{group}_{col}"] = modes[col].reindex(codes).to_numpy(float)
     if leverage:
         results[".leverage"] = np.asarray(res.leverage, float)
         results[".cooksd"] = np.asarray(engine.cooks_distance(res), float)

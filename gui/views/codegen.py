@@ -14,12 +14,13 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from gui.spec.model_spec import ModelSpec, canonical_link, column_of, quote_name
+from gui import engine
+from gui.engine import quote_name
+from gui.spec.model_spec import ModelSpec, canonical_link
 
-_R_FAMILY = {"gaussian": "gaussian", "binomial": "binomial", "poisson": "poisson", "gamma": "Gamma",
-             "inverse_gaussian": "inverse.gaussian"}
-_JL_FAMILY = {"gaussian": "Normal()", "binomial": "Bernoulli()", "poisson": "Poisson()", "gamma": "Gamma()",
-              "inverse_gaussian": "InverseGaussian()"}
+# the engine's family names are R's, so R code writes ``spec.family`` as it is
+_JL_FAMILY = {"gaussian": "Normal()", "binomial": "Bernoulli()", "poisson": "Poisson()", "Gamma": "Gamma()",
+              "inverse.gaussian": "InverseGaussian()"}
 _JL_LINK = {"logit": "LogitLink()", "probit": "ProbitLink()", "cloglog": "CloglogLink()", "log": "LogLink()",
             "identity": "IdentityLink()", "sqrt": "SqrtLink()", "inverse": "InverseLink()",
             "cauchit": "CauchitLink()", "1/mu^2": "InverseSquareLink()"}
@@ -80,11 +81,11 @@ def _data_line(dataset: str | None, lang: str) -> str:
     if lang == "r":
         if _is_bundled(dataset):
             return f"data <- read.csv({quoted(name + '.csv')}, stringsAsFactors = TRUE)"
-        reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
-                  "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
-                  "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
-        if reader:
-            return f"data <- as.data.frame({reader}({quoted(name)}))"
+        r_reader = {"xlsx": "readxl::read_excel", "xls": "readxl::read_excel", "parquet": "arrow::read_parquet",
+                    "arrow": "arrow::read_feather", "feather": "arrow::read_feather", "ipc": "arrow::read_ipc_stream",
+                    "sav": "haven::read_sav", "dta": "haven::read_dta"}.get(ext)
+        if r_reader:
+            return f"data <- as.data.frame({r_reader}({quoted(name)}))"
         sep = ', sep = "\\t"' if ext == "tsv" else ""
         return f"data <- read.csv({quoted(name)}{sep}, stringsAsFactors = TRUE, check.names = FALSE)"
     if _is_bundled(dataset):
@@ -124,7 +125,7 @@ def r_code(spec: ModelSpec, dataset: str | None = None, inference: Inference | N
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m <- lmer({f},\n          data = data, REML = {'TRUE' if spec.reml else 'FALSE'})")
     else:
-        fam = _R_FAMILY.get(spec.family, spec.family)
+        fam = spec.family
         link = spec.effective_link
         famtxt = f'{fam}(link = "{link}")' if link != canonical_link(spec.family) else f"{fam}"
         if spec.family == "gaussian":
@@ -156,7 +157,8 @@ def settings_lines(factors: list, lang: str) -> list[str]:
                       "    s = data[column]",
                       "    s = (s.astype(\"Int64\") if codes else s).astype(\"string\").astype(\"category\")",
                       "    if reference is not None:",
-                      "        s = s.cat.reorder_categories([reference] + [c for c in s.cat.categories if c != reference])",
+                      "        others = [c for c in s.cat.categories if c != reference]",
+                      "        s = s.cat.reorder_categories([reference] + others)",
                       "    return s", ""]
         for f in factors:
             args = [quoted(f.name)] + ([quoted(f.reference)] if f.reference is not None else []) + \
@@ -191,44 +193,54 @@ def with_column_settings(codes: dict[str, str], dataset: str | None, factors: li
     return out
 
 
-def julia_formula(spec: ModelSpec) -> str:
-    """MixedModels.jl syntax: ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions,
-    ``var"my col"`` for names that are not Julia identifiers."""
-    rhs = ["1" if spec.intercept else "0"] + [_jl_term(t) for t in spec.fixed]
-    rhs += [f"offset({_jl_term(o)})" for o in spec.offsets]
-    for r in spec.random:
-        parts = ["1" if r.intercept else "0"] + [_jl_term(s) for s in r.slopes]
-        group = " & ".join(jl_var(g) for g in r.group.split(":"))
+def _jl_expr(e: engine.Expr) -> str:
+    """One factor of a term in ``@formula`` syntax: names as :func:`jl_var`, ``factor(x)`` as ``x``
+    (its coding goes into ``contrasts``)."""
+    if isinstance(e, engine.Call) and e.func == "factor":
+        e = e.args[0]
+    return e.to_text(jl_var)
+
+
+def _jl_term(t: engine.Term) -> str:
+    return " & ".join(_jl_expr(f) for f in t.factors)
+
+
+def julia_formula(f: engine.Formula) -> str:
+    """A parsed formula (:func:`mm_core.parse_formula`) in MixedModels.jl syntax:
+    ``zerocorr(1 + x | g)`` for ``||``, ``&`` for interactions, ``var"my col"`` for names that
+    are not Julia identifiers, ``(s / n)`` for ``cbind(s, f)``."""
+    rhs = ["1" if f.intercept else "0"] + [_jl_term(t) for t in f.fixed]
+    rhs += [f"offset({_jl_expr(o)})" for o in f.offsets]
+    for r in f.random:
+        parts = ["1" if r.intercept else "0"] + [_jl_term(t) for t in r.terms]
+        group = " & ".join(jl_var(g) for g in r.group)
         term = f"({' + '.join(parts)} | {group})"
-        if not r.correlated and len(r.columns) > 1:
-            term = f"zerocorr{term}"
-        rhs.append(term)
-    resp = spec.response or "y"
-    m = re.match(r"^cbind\((.+?),", resp.replace(" ", ""))
-    resp = f"({_jl_term(m.group(1))} / n)" if m else _jl_term(resp)
-    return f"@formula({resp} ~ {' + '.join(rhs)})"
+        rhs.append(term if r.correlated else f"zerocorr{term}")
+    resp = f.response
+    if isinstance(resp, engine.Call) and resp.func == "cbind":
+        text = f"({_jl_expr(resp.args[0])} / n)"
+    else:
+        text = _jl_expr(resp)
+    return f"@formula({text} ~ {' + '.join(rhs)})"
 
 
-_NAME_OR_QUOTED = re.compile(r"`([^`]*)`|(?<![A-Za-z0-9_.])([A-Za-z.][A-Za-z0-9._]*)(?![A-Za-z0-9_.(])")
-
-
-def _jl_term(t: str) -> str:
-    t = re.sub(r"factor\(([^()]+)\)", r"\1", t)
-    t = _NAME_OR_QUOTED.sub(lambda m: jl_var(m.group(1) if m.group(1) is not None else m.group(2)), t)
-    return " & ".join(p.strip() for p in t.split(":"))
+def _factor_columns(f: engine.Formula) -> list[str]:
+    """Columns the model wraps in ``factor()`` (fixed effects and random slopes), in formula order."""
+    terms = list(f.fixed) + [t for r in f.random for t in r.terms]
+    calls = [e for t in terms for e in t.factors if isinstance(e, engine.Call) and e.func == "factor"]
+    return list(dict.fromkeys(n.name for c in calls for n in c.names()))
 
 
 def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
-    f = julia_formula(spec)
+    parsed = engine.parse_formula(spec.to_formula())
     ext = _ext(dataset)
     pkgs = "" if _is_bundled(dataset) else (", Arrow" if ext in ("arrow", "feather", "ipc") else ", CSV")
-    lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"), f"form = {f}"]
-    factor_terms = [m.group(1) for t in spec.fixed + [s for r in spec.random for s in r.slopes]
-                    if (m := re.fullmatch(r"factor\((.+)\)", t))]
+    lines = ["using MixedModels, DataFrames" + pkgs, "", _data_line(dataset, "julia"),
+             f"form = {julia_formula(parsed)}"]
+    factor_columns = _factor_columns(parsed)
     contr = ""
-    if factor_terms:
-        names = [t[1:-1] if t.startswith("`") else t for t in factor_terms]
-        contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => DummyCoding()" for c in names) + ")"
+    if factor_columns:
+        contr = ", contrasts = Dict(" + ", ".join(f"{jl_symbol(c)} => DummyCoding()" for c in factor_columns) + ")"
     if spec.family == "gaussian" and spec.effective_link == "identity":
         lines.append(f"m = fit(MixedModel, form, data; REML = {'true' if spec.reml else 'false'}{contr})")
     else:
@@ -236,7 +248,7 @@ def julia_code(spec: ModelSpec, dataset: str | None = None) -> str:
         link = spec.effective_link
         link_arg = f", {_JL_LINK[link]}" if link != canonical_link(spec.family) and link in _JL_LINK else ""
         extra = f"; nAGQ = {spec.n_agq}, fast = {'true' if spec.fast else 'false'}{contr}"
-        if spec.response and spec.response.replace(" ", "").startswith("cbind("):
+        if isinstance(parsed.response, engine.Call) and parsed.response.func == "cbind":
             extra += ", wts = data.n  # n = number of trials"
         lines.append(f"m = fit(MixedModel, form, data, {fam}{link_arg}{extra})")
     lines += ["println(m)", "ranef(m)  # conditional modes"]
@@ -295,9 +307,19 @@ class Inference:
 _R_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger"}
 
 
-def _r_var(label: str) -> str:
-    """A predictor as emmeans names it: the variable inside ``factor()``, backticked if needed."""
-    return quote_name(column_of(label))
+def column_of(predictor: str) -> str:
+    """The data column behind a predictor: a column name as it is, or the one column of a term
+    label read by the engine's parser (``factor(days)`` → ``days``, ```my x``` → ``my x``)."""
+    try:
+        columns = engine.parse_term(predictor).columns
+    except engine.FormulaError:
+        return predictor                    # not formula text: a column name such as "my group"
+    return next(iter(columns)) if len(columns) == 1 else predictor
+
+
+def _r_var(predictor: str) -> str:
+    """A predictor as emmeans names it: its data column, backticked if needed."""
+    return quote_name(column_of(predictor))
 
 
 def _r_values(values: list) -> str:

@@ -38,11 +38,12 @@ def held_values(rec: Any, group: str, x: str) -> dict[str, Any]:
     """The model's other predictors and the typical value each is held at in the group panels:
     the mean of a numeric column, the most frequent level of a factor."""
     d = used_rows(rec)
-    parsed = engine.parse_formula(rec.formula)
+    parsed = rec.result.parsed_formula
     response = {n.name for n in parsed.response.names()}
+    grouping = rec.result.grouping_columns[group]
     out: dict[str, Any] = {}
     for c in d.columns:
-        if c in parsed.columns and c not in response and c != x and c not in group.split(":"):
+        if c in parsed.columns and c not in response and c != x and c not in grouping:
             s = d[c]
             if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s):
                 out[c] = s.mode(dropna=True).iloc[0]

@@ -9,7 +9,6 @@ is drawn over, the observed data under it, and the words for the scales of a GLM
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gui import engine
-from gui.spec.model_spec import column_of
+from gui.spec.data_design import level_labels
 from gui.views import codegen
 from gui.views.derived import used_rows
 from gui.views.tables import escape_markdown, fmt_num
@@ -77,7 +76,7 @@ class Predictors:
 
 def predictors(rec: Any) -> Predictors:
     """Factors, covariates and terms of a fit, in formula order."""
-    s = engine.fixed_structure(rec.result.model.design)
+    s = engine.fixed_structure(rec.result.design)
     factors = {col: [str(v) for v in levels] for col, levels in s.factor_columns.items()}
     crossed = set()
     for t in s.terms:
@@ -100,7 +99,7 @@ def observed(rec: Any, x: str, lines: str | None = None) -> pd.DataFrame:
     as fitted: proportions for binomial responses). Factor values are text, as level labels."""
     d = used_rows(rec)
     factors = predictors(rec).factors
-    out = pd.DataFrame({v: d[v].astype(str).to_numpy() if v in factors else
+    out = pd.DataFrame({v: level_labels(d[v]).to_numpy() if v in factors else
                         pd.to_numeric(d[v], errors="coerce").to_numpy(float)
                         for v in dict.fromkeys([x] + ([lines] if lines else []))})
     out["y"] = np.asarray(rec.result.y, float)
@@ -160,8 +159,8 @@ def averaging_note(rec: Any, shown: list | tuple, what: str = "Predictions") -> 
     if factors:
         bits.append("averaged with equal weights over " + ", ".join(escape_markdown(f) for f in factors))
     if covs:
-        bits.append("at " + ", ".join(f"{escape_markdown(c)} = {escape_markdown(fmt_num(_mean(rows[c])))}" for c in covs)
-                    + " (the mean" + ("s" if len(covs) > 1 else "") + ")")
+        at = ", ".join(f"{escape_markdown(c)} = {escape_markdown(fmt_num(_mean(rows[c])))}" for c in covs)
+        bits.append("at " + at + " (the mean" + ("s" if len(covs) > 1 else "") + ")")
     return (f"{what} " + "; ".join(bits) + ".") if bits else ""
 
 
@@ -173,8 +172,8 @@ def slope_note(rec: Any, x: str, lines: str | None) -> str:
             f"of {escape_markdown(x)}" + (f" at each level of {escape_markdown(lines)}" if per_line else "") + ". "
             + averaging_note(rec, [x] + ([lines] if per_line else []), "Slopes"))
     if lines and not per_line:
-        text += (f" The model has no interaction of {escape_markdown(x)} with {escape_markdown(lines)}, so the slope is the same "
-                 "for every line.")
+        text += (f" The model has no interaction of {escape_markdown(x)} with {escape_markdown(lines)}, "
+                 "so the slope is the same for every line.")
     return text
 
 
@@ -268,7 +267,8 @@ def means(rec: Any, specs: list[str], by: list[str] | None = None, ddf: str = "s
     """Estimated marginal means of ``specs`` (within each level of ``by``) and their pairwise
     comparisons (``emmeans(m, ~ specs | by)``, ``pairs(.., adjust = )``)."""
     by = list(by or [])
-    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=_ddf(rec, ddf), scale=scale, level=level, data=rec.data)
+    m = engine.emmeans(rec.result, list(specs), by=by or None, ddf=_ddf(rec, ddf), scale=scale, level=level,
+                       data=rec.data)
     pairs = _pairs(m, by, adjust)
     ratio = pairs is not None and pairs["contrast"].astype(str).str.contains(" / ", regex=False).any()
     return Means(table=m.table, pairs=pairs, columns=tuple(specs) + tuple(by), by=tuple(by), ratio=bool(ratio))
@@ -297,7 +297,7 @@ def shown_means(rec: Any, x: str, lines: str | None = None, compare: str = "with
         by = [lines] if lines and compare == "within" else []
         specs = [x] + ([lines] if lines and not by else [])
         return means(rec, specs, by, ddf=ddf, scale=scale, level=level, adjust=adjust)
-    return trends(rec, x, [lines] if interacts(rec, x, lines) else [], ddf=ddf, level=level, adjust=adjust)
+    return trends(rec, x, [lines] if lines and interacts(rec, x, lines) else [], ddf=ddf, level=level, adjust=adjust)
 
 
 def prediction_grid(rec: Any, x: str, lines: str | None = None, ddf: str = "satterthwaite", scale: str = "link",
@@ -314,10 +314,11 @@ def response_label(rec: Any, scale: str = "link") -> str:
     """Axis title of predictions: the response (LMM), or the scale's word and the response
     (``probability of incidence``, ``log odds of incidence``) for a GLMM."""
     res = rec.result
-    name = res.model.design.response_name
-    m = re.match(r"^cbind\(\s*([^,]+?)\s*,", name)
-    name = m.group(1).strip("`") if m else column_of(name)
-    levels = res.model.design.response_levels
+    response = res.parsed_formula.response
+    if isinstance(response, engine.Call) and response.func in ("cbind", "factor"):
+        response = response.args[0]                 # successes of cbind(s, f); the column of factor(x)
+    name = response.to_text(str)                    # column names as they are, without backticks
+    levels = res.design.response_levels
     if levels:                                   # a two-level factor: the probability of its second level
         name = f"{name} = {levels[1]}"
     if res.is_lmm:

@@ -16,12 +16,12 @@ from gui import engine
 from gui.figures.charts_common import BLUE, GREEN, GREY, PALETTE, VERMILION, base_layout
 
 #: Test choices shown to the user -> (kind, ddf).
-TEST_CHOICES = {
+TEST_CHOICES: dict[str, tuple[str, str]] = {
     "t test (Satterthwaite df)": ("t", "satterthwaite"),
     "t test (Kenward–Roger df)": ("t", "kenward-roger"),
     "Wald z test": ("t", "z"),
     "F test of the term (type III)": ("F", "satterthwaite"),
-    "Likelihood-ratio test (model without the term)": ("LRT", None),
+    "Likelihood-ratio test (model without the term)": ("LRT", ""),
 }
 #: The tests that apply to a GLMM (no small-sample degrees of freedom).
 GLMM_TESTS = ["Wald z test", "Likelihood-ratio test (model without the term)"]
@@ -121,17 +121,24 @@ def _ident(text: str, what: str) -> str:
     return t
 
 
+def with_response(frame: pd.DataFrame, formula: str) -> pd.DataFrame:
+    """The design's ``frame`` with a placeholder 0/1 column for each column of the formula's
+    response, so the formula can be materialized before any data are simulated.
+
+    Raises :class:`mm_core.errors.FormulaError` when ``formula`` does not parse.
+    """
+    response = engine.parse_formula(formula).response
+    return frame.assign(**{n.name: np.arange(len(frame)) % 2 for n in response.names()})
+
+
 def parameter_rows(design: Any, formula: str, family: str, old: pd.DataFrame | None = None) -> pd.DataFrame:
     """The editable table of true values: fixed effects, standard deviations, correlations, σ.
 
     Values already in ``old`` (same kind and name) are kept; new rows start at 0 (intercept),
     0.5 (other fixed effects), 1 (standard deviations and σ) or 0 (correlations).
     """
-    frame = design.frame()
-    resp = formula.split("~", 1)[0].strip()
-    frame[resp or "y"] = np.arange(len(frame)) % 2
     try:
-        d = engine.materialize(formula, frame)
+        d = engine.materialize(formula, with_response(design.frame(), formula))
     except engine.MixedModelError as e:
         raise PlanInputError(f"The model formula does not fit the design: {e}") from None
     if not d.reterms:
@@ -152,7 +159,10 @@ def parameter_rows(design: Any, formula: str, family: str, old: pd.DataFrame | N
 
 def true_model(formula: str, family: str, rows: pd.DataFrame, reml: bool = True) -> Any:
     """A :class:`mm_core.TrueModel` from the parameter table."""
-    fixef, sd, corr, sigma = {}, {}, {}, None
+    fixef: dict[str, float] = {}
+    sd: dict[str, dict[str, float]] = {}
+    corr: dict[str, dict[tuple[str, str], float]] = {}
+    sigma: float | None = None
     for kind, name, value in rows[["kind", "parameter", "value"]].itertuples(index=False):
         try:
             v = float(value)
@@ -186,7 +196,7 @@ def make_test(kind_label: str, name: str) -> Any:
 
 def fit_terms(result: Any) -> dict[str, list[str]]:
     """Fixed-effects terms of a fit -> their coefficients (intercept excluded)."""
-    d = result.model.design
+    d = result.design
     names = set(result.fixef.index)
     out: dict[str, list[str]] = {}
     for nm, term in zip(d.fixef_names, d.fixef_terms):
@@ -363,23 +373,21 @@ def shrinkage_plot(frame: pd.DataFrame) -> go.Figure:
 # ============================================================================ small helpers
 def default_sizes(current: int) -> str:
     """A first power curve: the current size, then 1.5, 2, 3 and 4 times it."""
-    vals = sorted({int(current), *(int(round(current * f)) for f in (1.5, 2, 3, 4))})
+    vals = sorted({int(current), *(round(current * f) for f in (1.5, 2, 3, 4))})
     return ", ".join(str(v) for v in vals)
 
 
-def tested_coefficients(test: Any, terms: dict[str, list[str]]) -> list[str]:
+def tested_coefficients(test: engine.CoefficientTest | engine.TermTest | engine.LikelihoodRatioTest,
+                        terms: dict[str, list[str]]) -> list[str]:
     """The coefficients whose true values matter for a test (the coefficient, or the term's)."""
-    name = getattr(test, "coefficient", None)
-    if name is not None:
-        return [name]
-    return list(terms.get(getattr(test, "term", None) or getattr(test, "drop", ""), []))
+    if isinstance(test, engine.CoefficientTest):
+        return [test.coefficient]
+    return list(terms.get(test.term if isinstance(test, engine.TermTest) else test.drop, []))
 
 
 def design_terms(design: Any, formula: str) -> dict[str, list[str]]:
     """Fixed-effects terms of a model on a design -> their coefficients (intercept excluded)."""
-    frame = design.frame()
-    frame[formula.split("~", 1)[0].strip() or "y"] = np.arange(len(frame)) % 2
-    d = engine.materialize(formula, frame)
+    d = engine.materialize(formula, with_response(design.frame(), formula))
     out: dict[str, list[str]] = {}
     for nm, term in zip(d.fixef_names, d.fixef_terms):
         if nm != "(Intercept)":

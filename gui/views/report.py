@@ -5,19 +5,18 @@ No Streamlit here; returns strings and tuples the page shows.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from gui.engine import note_code
+from gui.engine import MixedModelResult, note_code
 from gui.views.tables import escape_markdown, fmt_num
 
 
-def method_label(res: Any) -> str:
+def method_label(res: MixedModelResult) -> str:
     if res.is_lmm:
         return "linear mixed model, " + res.method_description
     return f"generalized linear mixed model, {res.family} family, {res.link} link, {res.method_description}"
 
 
-def headline(res: Any) -> list[tuple[str, str, str]]:
+def headline(res: MixedModelResult) -> list[tuple[str, str, str]]:
     """(label, value, help) for the metric row."""
     out = [("Observations", f"{res.nobs:,}", "Rows used by the fit (after dropping missing values).")]
     if res.sigma is not None:
@@ -63,13 +62,13 @@ def plain_warning(text: str) -> str:
     return text
 
 
-def advice(res: Any) -> list[tuple[str, str]]:
+def advice(res: MixedModelResult) -> list[tuple[str, str]]:
     """(level, text) for each warning of the fit, with what to do about it (chosen by the note's code)."""
     out: list[tuple[str, str]] = []
     seen = set()
     codes = set()
-    for w in list(res.warnings or []):
-        code = note_code(w)
+    for w in res.warnings:
+        code = note_code(w) or ""
         codes.add(code)
         tip = _ADVICE.get(code, "")
         text = escape_markdown(plain_warning(str(w)))
@@ -82,20 +81,18 @@ def advice(res: Any) -> list[tuple[str, str]]:
     return out
 
 
-def optimizer_caption(res: Any) -> str:
+def optimizer_caption(res: MixedModelResult) -> str:
     o = res.optsum
-    parts = [f"{getattr(o, 'evaluations', '?')} objective evaluations"]
-    trace = getattr(o, "trace", None)
-    if trace is not None and "stage" in trace and len(trace) != getattr(o, "evaluations", len(trace)):
+    parts = [f"{o.evaluations} objective evaluations"]
+    trace = o.trace
+    if len(trace) != o.evaluations:
         other = trace["stage"].value_counts()
         other = ", ".join(f"{int(k)} " + ("of the convergence checks" if stage == "check" else f"in stage {stage}")
                           for stage, k in other.items() if stage != "optimize")
         parts[0] += " by the optimizer" + (f"; the trace also shows the {other}" if other else "")
-    opt = getattr(o, "optimizer", None)
-    if opt:
-        parts.append(f"optimizer {opt}")
-    verdict = getattr(o, "verdict", None)
-    if verdict:
-        parts.append(str(verdict))
-    msgs = getattr(o, "messages", None) or []
+    if o.optimizer:
+        parts.append(f"optimizer {o.optimizer}")
+    if o.verdict:
+        parts.append(o.verdict)
+    msgs = o.messages
     return "; ".join(parts) + ("." if not msgs else ". " + " ".join(map(str, msgs)))

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gui import engine
 from gui.files.versions import APP_NAME, APP_VERSION, software
 from gui.spec.data_design import group_codes
 from gui.views import bootstrap_view, codegen, effects, report_figures, tables
@@ -196,7 +197,7 @@ def _variance_table(res: Any) -> Table:
 def _fit_statistics_table(res: Any) -> Table:
     disp = tables.fit_statistics(res).rename(columns={"statistic": "Statistic", "value": "Value"})
     return Table("Fit statistics", disp, "Log-likelihood, AIC and BIC on lme4's scale" +
-                 ("; the objective and log-likelihood are REML's." if getattr(res, "reml", False) else "."))
+                 ("; the objective and log-likelihood are REML's." if res.reml else "."))
 
 
 def _generic_display(df: pd.DataFrame) -> pd.DataFrame:
@@ -310,14 +311,13 @@ def _random_structure(rec: Any) -> str:
 
 
 def _contrasts(res: Any) -> str:
-    design = getattr(getattr(res, "model", None), "design", None)
-    codings = getattr(design, "contrasts", {}) or {}
+    codings = res.design.contrasts
     if not codings:
         return "No fixed-effect predictor is categorical, so no contrasts apply."
     bits = []
     for name, c in codings.items():
         kind = type(c).__name__.lower()
-        ref = getattr(c, "reference", None)
+        ref = c.reference if isinstance(c, engine.Treatment) else None
         bits.append(f"{name} ({kind} coding" + (f", reference level '{ref}')" if ref is not None else ")"))
     return "Categorical predictors were coded as " + "; ".join(bits) + "."
 
@@ -334,7 +334,8 @@ def methods_paragraph(rec: Any, tests: Tests, boot: Any = None, boot_level: floa
     fixed = (["an intercept"] if rec.spec.intercept else []) + list(rec.spec.fixed)
     crit = "REML criterion" if res.is_lmm and res.reml else ("profiled deviance" if res.is_lmm else "deviance")
     text = [
-        f"{rec.short_label.capitalize()} is {kind} for {rec.spec.response or 'the response'}, fitted by {_estimation(res)} in {sw['engine']} ({sw['app']}; Python {sw['python']}, "
+        f"{rec.short_label.capitalize()} is {kind} for {rec.spec.response or 'the response'}, fitted by "
+        f"{_estimation(res)} in {sw['engine']} ({sw['app']}; Python {sw['python']}, "
         f"NumPy {sw['numpy']}, SciPy {sw['scipy']}, pandas {sw['pandas']}, NLopt {sw['nlopt']}), whose model "
         "definitions and estimates follow lme4 (Bates, Mächler, Bolker & Walker, 2015).",
         f"Fixed effects: {', '.join(fixed) if fixed else 'none'}. Random effects: {_random_structure(rec)}.",
@@ -431,7 +432,7 @@ def _fit_section(rec: Any, boot: Any, chosen: Sequence[str], levels: dict, infer
     sec = FitSection(heading=rec.label[:1].upper() + rec.label[1:], formula=rec.formula, method=method_label(res),
                      paragraph=methods_paragraph(rec, tests, boot, levels["boot"], inference), tables=tabs,
                      code=codegen.all_code(rec.spec, rec.data_name))
-    for title, fig in report_figures.figures(rec, boot, chosen, ranef_level=levels["ranef"],
+    for title, fig in report_figures.figures(rec, boot, list(chosen), ranef_level=levels["ranef"],
                                              boot_level=levels["boot"]):
         figs_out.append((sec, title, fig))
     return sec

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gui.engine import MixedModelResult
+
 _MD_ANYWHERE = re.compile(r"([\\`*\[\]<>~$|])"              # emphasis, code, links, HTML, maths, tables
                           r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"    # emphasis (intraword _ is literal)
                           r"|:(?=[A-Za-z0-9/+-])")                 # :emoji:, :red[..], :material/icon:
@@ -109,7 +111,7 @@ def stars(p: Any) -> str:
 
 def coeftable_display(ct: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Fixed-effects table with R-style labels: Estimate, Std. Error, z value, Pr(>|z|), CI."""
-    pct = f"{int(round(level * 100))}%"
+    pct = f"{round(level * 100)}%"
     out = pd.DataFrame(index=[str(i) for i in ct.index])
     out.index.name = "coefficient"
     out["Estimate"] = [fmt_num(v, 5) for v in ct["estimate"]]
@@ -139,32 +141,31 @@ def varcorr_display(vc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fit_statistics(res: Any) -> pd.DataFrame:
+def fit_statistics(res: MixedModelResult) -> pd.DataFrame:
     """One row per statistic: observations, parameters, log-likelihood, deviance, AIC, AICc, BIC."""
-    items = [
-        ("Observations", getattr(res, "nobs", None), "n"),
-        ("Parameters", getattr(res, "dof", None), "n"),
-        ("Objective" + (" (REML criterion)" if getattr(res, "reml", False) else ""), getattr(res, "objective", None),
-         "f"),
-        ("Log-likelihood", getattr(res, "loglik", None), "f"),
-        ("Deviance", getattr(res, "deviance", None), "f"),
-        ("AIC", getattr(res, "aic", None), "f"),
-        ("AICc", getattr(res, "aicc", None), "f"),
-        ("BIC", getattr(res, "bic", None), "f"),
+    items: list[tuple[str, float, str]] = [
+        ("Observations", res.nobs, "n"),
+        ("Parameters", res.dof, "n"),
+        ("Objective" + (" (REML criterion)" if res.reml else ""), res.objective, "f"),
+        ("Log-likelihood", res.loglik, "f"),
+        ("Deviance", res.deviance, "f"),
+        ("AIC", res.aic, "f"),
+        ("AICc", res.aicc, "f"),
+        ("BIC", res.bic, "f"),
     ]
-    if getattr(res, "sigma", None) is not None:
+    if res.sigma is not None:
         items.append(("Residual SD (σ)", res.sigma, "f"))
     rows = []
     for name, v, kind in items:
-        if v is None:
-            continue
         rows.append({"statistic": name, "value": f"{int(v):,}" if kind == "n" else f"{float(v):,.4f}"})
     return pd.DataFrame(rows)
 
 
-def fit_statistics_numeric(res: Any) -> pd.DataFrame:
-    keys = ["nobs", "dof", "objective", "loglik", "deviance", "aic", "aicc", "bic", "sigma"]
-    return pd.DataFrame({"statistic": keys, "value": [getattr(res, k, None) for k in keys]})
+def fit_statistics_numeric(res: MixedModelResult) -> pd.DataFrame:
+    """The numbers behind :func:`fit_statistics`, by field name (``sigma`` None without a scale)."""
+    values = {"nobs": res.nobs, "dof": res.dof, "objective": res.objective, "loglik": res.loglik,
+              "deviance": res.deviance, "aic": res.aic, "aicc": res.aicc, "bic": res.bic, "sigma": res.sigma}
+    return pd.DataFrame({"statistic": list(values), "value": list(values.values())})
 
 
 def ranef_table(ranef: pd.DataFrame, condsd: pd.DataFrame | None) -> pd.DataFrame:
@@ -185,7 +186,7 @@ def compare_table(records: list[Any]) -> pd.DataFrame:
         rows.append({"fit": r.short_label, "formula": r.formula, "family": f"{res.family} ({res.link})",
                      "method": res.method, "data": r.data_name, "nobs": res.nobs, "parameters": res.dof,
                      "logLik": res.loglik, "deviance": res.deviance, "AIC": res.aic, "BIC": res.bic,
-                     "singular": bool(getattr(res, "is_singular", False)), "seconds": round(r.seconds, 3)})
+                     "singular": bool(res.is_singular), "seconds": round(r.seconds, 3)})
     return pd.DataFrame(rows)
 
 

@@ -15,7 +15,7 @@ Example
 """
 from __future__ import annotations
 
-from .parser import ALLOWED_FUNCTIONS, MATH_FUNCTIONS, parse_formula
+from .parser import ALLOWED_FUNCTIONS, MATH_FUNCTIONS, parse_formula, parse_response, parse_term
 from .terms import (
                     BinOp,
                     Call,
@@ -48,6 +48,8 @@ __all__ = [
                     "UnaryOp",
                     "format_number",
                     "parse_formula",
+                    "parse_response",
+                    "parse_term",
                     "quote_name",
                     "tokenize",
 ]

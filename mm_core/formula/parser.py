@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import FormulaError, FormulaTypeError
-from .terms import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
+from .terms import BinOp, Call, Expr, Formula, Name, Number, RandomTerm, String, Term, UnaryOp
 from .tokens import Token, tokenize
 
 __all__ = [
@@ -114,6 +114,68 @@ def parse_formula(text: str) -> Formula:
                            f"{MAX_LENGTH:,} are accepted", text[:200] + " ...", MAX_LENGTH,
                            MAX_LENGTH + 1)
     return _Parser(text).parse()
+
+
+def parse_response(text: str) -> Expr:
+    """Parse the left side of a formula written alone: a column (``"reaction"``, ``"`my y`"``),
+    an expression (``"log(y)"``) or ``"cbind(successes, failures)"``.
+
+    Raises
+    ------
+    FormulaError
+        For text that is not one response expression, with the character position.
+
+    lme4 equivalent: ``formula(m)[[2]]``.
+
+    Examples
+    --------
+    >>> parse_response("cbind(incidence, size - incidence)").func
+    'cbind'
+    """
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise FormulaTypeError("a response must be text of at most "
+                               f"{MAX_LENGTH:,} characters such as 'y' or 'cbind(s, f)'")
+    p = _Parser(text)
+    if not text.strip():
+        raise p.error("the response is empty", 0, 1)
+    p.check_parens()
+    response = p.parse_response()
+    if p.tok.kind != "end":
+        raise p.unexpected(p.tok, "the response must be a single column or expression")
+    return response
+
+
+def parse_term(text: str) -> Term:
+    """Parse one fixed-effects term written alone, as a term label reads (``"factor(days)"``,
+    ``"`my x`"``, ``"service:dept"``, ``"I(age^2)"``).
+
+    Raises
+    ------
+    FormulaError
+        For text that is not exactly one term (several terms, a random-effects term, an
+        offset, an intercept), with the character position of the problem.
+
+    lme4 equivalent: an element of ``attr(terms(f), "term.labels")`` read back.
+
+    Examples
+    --------
+    >>> t = parse_term("factor(days)")
+    >>> t.label, sorted(t.columns)
+    ('factor(days)', ['days'])
+    """
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise FormulaTypeError("a term must be text of at most "
+                               f"{MAX_LENGTH:,} characters such as 'factor(days)'")
+    p = _Parser(text)
+    if not text.strip():
+        raise p.error("the term is empty", 0, 1)
+    p.check_parens()
+    part = p.parse_sum()
+    if p.tok.kind != "end":
+        raise p.unexpected(p.tok)
+    if len(part.terms) != 1 or not part.pure:
+        raise p.error("expected a single term such as 'x', 'factor(x)' or 'a:b'", 0, len(text))
+    return part.terms[0]
 
 
 
@@ -536,7 +598,8 @@ class _Parser:
         if func not in allowed:
             raise self.err_tok(self.misplaced(func), name)
         self.advance()
-        args, spans = [], []
+        args: list[Expr] = []
+        spans: list[tuple[int, int]] = []
         if self.tok.kind != ")":
             while True:
                 start = self.tok.pos

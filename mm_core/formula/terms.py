@@ -26,10 +26,9 @@ Example
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Union
 
 from .tokens import is_syntactic_name
 
@@ -70,15 +69,33 @@ def format_number(x: float) -> str:
 
 
 def quote_name(name: str) -> str:
-    """``name`` as it must be written in a formula: backticks unless it is syntactic."""
-    return name if is_syntactic_name(name) else f"`{name}`"
+    """``name`` as it must be written in a formula: backticks unless it is syntactic.
+
+    R's rule, in a UTF-8 locale: a name of letters (any alphabet), digits, ``.`` and ``_``
+    that starts with a letter or a dot not followed by a digit, and is not a reserved word,
+    is written as it is; any other name between backticks, with a backslash or backtick
+    inside escaped by a backslash (R's parser reads ```a\\`b``` as the name ``a`b``).
+    The tokenizer reads the result back to ``name``.
+
+    Examples
+    --------
+    >>> quote_name("days"), quote_name("Größe"), quote_name("my col"), quote_name("a+b")
+    ('days', 'Größe', '`my col`', '`a+b`')
+    >>> print(quote_name("a`b"))
+    `a\\`b`
+    """
+    if is_syntactic_name(name):
+        return name
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 # --------------------------------------------------------------------- expressions
 class _Node:
     """Behaviour shared by expression nodes."""
 
-    def to_text(self) -> str:  # pragma: no cover - overridden
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:  # pragma: no cover - overridden
+        """The expression as R deparses it; ``quote`` writes each column name (default:
+        :func:`quote_name`, R's backticks), so code generators can render other languages' names."""
         raise NotImplementedError
 
     def __str__(self) -> str:
@@ -93,7 +110,10 @@ class _Node:
         """Set of data column names the expression uses."""
         return {n.name for n in self.names()}
 
-    _prec = 5
+    @property
+    def _prec(self) -> int:
+        """Binding strength when deparsed (5: an atom, never parenthesised)."""
+        return 5
 
 
 @dataclass(frozen=True)
@@ -112,8 +132,8 @@ class Name(_Node):
     pos: int = field(default=-1, compare=False)
     end: int = field(default=-1, compare=False)
 
-    def to_text(self) -> str:
-        return quote_name(self.name)
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
+        return quote(self.name)
 
     def names(self):
         yield self
@@ -134,7 +154,7 @@ class Number(_Node):
     pos: int = field(default=-1, compare=False)
     end: int = field(default=-1, compare=False)
 
-    def to_text(self) -> str:
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
         return format_number(self.value)
 
 
@@ -153,7 +173,7 @@ class String(_Node):
     pos: int = field(default=-1, compare=False)
     end: int = field(default=-1, compare=False)
 
-    def to_text(self) -> str:
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
         return '"' + self.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -177,8 +197,8 @@ class Call(_Node):
     pos: int = field(default=-1, compare=False)
     end: int = field(default=-1, compare=False)
 
-    def to_text(self) -> str:
-        return f"{self.func}({', '.join(a.to_text() for a in self.args)})"
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
+        return f"{self.func}({', '.join(a.to_text(quote) for a in self.args)})"
 
     def names(self):
         if self.func == "treatment":
@@ -205,17 +225,17 @@ class BinOp(_Node):
     """
 
     op: str
-    left: object
-    right: object
+    left: Expr
+    right: Expr
     pos: int = field(default=-1, compare=False)
 
     @property
     def _prec(self) -> int:
         return _BIN_PREC[self.op]
 
-    def to_text(self) -> str:
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
         p = self._prec
-        left, right = self.left.to_text(), self.right.to_text()
+        left, right = self.left.to_text(quote), self.right.to_text(quote)
         if self.op == "^":
             if self.left._prec <= p:
                 left = f"({left})"
@@ -248,12 +268,15 @@ class UnaryOp(_Node):
     """
 
     op: str
-    operand: object
+    operand: Expr
     pos: int = field(default=-1, compare=False)
-    _prec = 3
 
-    def to_text(self) -> str:
-        inner = self.operand.to_text()
+    @property
+    def _prec(self) -> int:
+        return 3
+
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
+        inner = self.operand.to_text(quote)
         if self.operand._prec < 3:
             inner = f"({inner})"
         return f"{self.op}{inner}"
@@ -262,7 +285,7 @@ class UnaryOp(_Node):
         yield from self.operand.names()
 
 
-Expr = Union[Name, Number, String, Call, BinOp, UnaryOp]
+Expr = Name | Number | String | Call | BinOp | UnaryOp
 
 
 # --------------------------------------------------------------------- model structure
@@ -295,8 +318,9 @@ class Term:
     def degree(self) -> int:
         return len(self.factors)
 
-    def to_text(self) -> str:
-        return self.label
+    def to_text(self, quote: Callable[[str], str] = quote_name) -> str:
+        """:attr:`label`, with each column name written by ``quote`` (see :meth:`Name.to_text`)."""
+        return ":".join(f.to_text(quote) for f in self.factors)
 
     def __str__(self) -> str:
         return self.label
@@ -409,7 +433,7 @@ class Formula:
     """
 
     text: str = field(compare=False)
-    response: object
+    response: Expr
     intercept: bool
     fixed: tuple
     random: tuple = ()

@@ -76,6 +76,25 @@ def is_syntactic_name(name: str) -> bool:
     return bool(_SYNTACTIC.match(name)) and name not in _RESERVED
 
 
+def _backtick_name(text: str, start: int) -> tuple[int, str]:
+    """(position of the closing backtick, name) of the backtick-quoted name opening at
+    ``start``; ``\\``` and ``\\\\`` inside stand for a backtick and a backslash, as in R,
+    and any other backslash is kept as it is."""
+    out: list[str] = []
+    i, n = start + 1, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n and text[i + 1] in "`\\":
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "`":
+            return i, "".join(out)
+        out.append(ch)
+        i += 1
+    raise FormulaError("this backtick is never closed", text, start, n)
+
+
 def tokenize(text: str) -> list[Token]:
     """Split formula ``text`` into tokens; the last token has kind ``"end"``.
 
@@ -91,21 +110,26 @@ def tokenize(text: str) -> list[Token]:
         if ch.isspace():
             i += 1
             continue
-        if ch == "`" or ch in "\"'":
-            close = text.find(ch, i + 1)
-            what = "backtick" if ch == "`" else "quote"
-            if close < 0:
-                raise FormulaError(f"this {what} is never closed", text, i, n)
-            body = text[i + 1:close]
-            if ch == "`" and not body.strip():
+        if ch == "`":
+            close, body = _backtick_name(text, i)
+            if not body.strip():
                 raise FormulaError("empty name between backticks", text, i, close + 1)
-            tokens.append(Token("name" if ch == "`" else "string", body, i, close + 1))
+            tokens.append(Token("name", body, i, close + 1))
+            i = close + 1
+            continue
+        if ch in "\"'":
+            close = text.find(ch, i + 1)
+            if close < 0:
+                raise FormulaError("this quote is never closed", text, i, n)
+            body = text[i + 1:close]
+            tokens.append(Token("string", body, i, close + 1))
             i = close + 1
             continue
         if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
-            m = _NUMBER.match(text, i)
-            tokens.append(Token("number", m.group(), i, m.end()))
-            i = m.end()
+            number = _NUMBER.match(text, i)
+            assert number is not None  # a digit, or a dot before one, always starts a number
+            tokens.append(Token("number", number.group(), i, number.end()))
+            i = number.end()
             continue
         m = _NAME.match(text, i)
         if m:

@@ -4,7 +4,20 @@ from __future__ import annotations
 import pytest
 
 from mm_core.errors import FormulaError
-from mm_core.formula import BinOp, Call, Formula, Name, Number, RandomTerm, String, Term, UnaryOp, parse_formula
+from mm_core.formula import (
+    BinOp,
+    Call,
+    Formula,
+    Name,
+    Number,
+    RandomTerm,
+    String,
+    Term,
+    UnaryOp,
+    parse_formula,
+    parse_response,
+    parse_term,
+)
 
 
 def T(*names):
@@ -301,3 +314,33 @@ def test_errors(text, pos, end, fragment):
 def test_parse_requires_text():
     with pytest.raises(TypeError):
         parse_formula(None)
+
+
+@pytest.mark.parametrize("text, label, columns", [
+    ("factor(days)", "factor(days)", {"days"}), ("`my x`", "`my x`", {"my x"}),
+    ("service:dept", "service:dept", {"service", "dept"}), ("I(age^2)", "I(age^2)", {"age"}),
+    ("Größe", "Größe", {"Größe"}), ("`a\\`b`", "`a\\`b`", {"a`b"}),
+])
+def test_parse_term_reads_a_term_label_back(text, label, columns):
+    t = parse_term(text)
+    assert (t.label, t.columns) == (label, columns)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("a + b", "single term"), ("(1 | g)", "single term"), ("0 + x", "single term"),
+    ("offset(x)", "single term"), ("my group", "missing operator"), ("", "empty"),
+])
+def test_parse_term_refuses_anything_but_one_term(text, fragment):
+    with pytest.raises(FormulaError) as exc:
+        parse_term(text)
+    assert fragment in exc.value.message
+
+
+def test_parse_response_reads_a_left_side_alone():
+    assert parse_response("`my y`") == Name("my y")
+    assert parse_response("cbind(incidence, size - incidence)").func == "cbind"
+    assert parse_response("log(y)").to_text() == "log(y)"
+    for text, fragment in [("", "empty"), ("a b", "missing operator"), ("y + (1 | g)", "")]:
+        with pytest.raises(FormulaError) as exc:
+            parse_response(text)
+        assert fragment in exc.value.message

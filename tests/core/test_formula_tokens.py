@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from mm_core.errors import FormulaError
-from mm_core.formula import Token, tokenize
+from mm_core.formula import Token, parse_formula, quote_name, tokenize
 from mm_core.formula.tokens import is_syntactic_name
 
 
@@ -81,3 +81,20 @@ def test_token_errors(text, pos, end, fragment):
 ])
 def test_is_syntactic_name(name, ok):
     assert is_syntactic_name(name) is ok
+
+
+@pytest.mark.parametrize("name, written", [
+    ("days", "days"), ("Größe", "Größe"), ("âge", "âge"), ("my col", "`my col`"), ("a+b", "`a+b`"),
+    ("if", "`if`"), ('x"y', '`x"y`'), ("it's", "`it's`"), ("a`b", "`a\\`b`"), ("a\\b", "`a\\\\b`"),
+    ("é x`\\", "`é x\\`\\\\`"),
+])
+def test_quote_name_round_trips_through_the_tokenizer(name, written):
+    # R reads `a\`b` as the name a`b and `a\\b` as a\b (R 4.x: all.vars(y ~ `a\`b`) is "a`b")
+    assert quote_name(name) == written
+    tokens = tokenize(f"{written} ~ 1")
+    assert (tokens[0].kind, tokens[0].text, tokens[0].end) == ("name", name, len(written))
+    assert parse_formula(f"{written} ~ x + (1 | {written})").random[0].group == (name,)
+
+
+def test_a_backslash_before_another_character_stays_in_the_name():
+    assert tokenize("`a\\nb` ~ 1")[0].text == "a\\nb"

@@ -60,3 +60,20 @@ def test_progress_and_cancel():
     with pytest.raises(FitCancelled):
         mm_core.fit("reaction ~ 1 + days + (1 + days | subj)", data,
                     progress=lambda info: info.evaluations < 5)
+
+
+def test_the_result_knows_its_formula_response_and_design(sleep_fit):
+    m = sleep_fit
+    assert m.response_name == "reaction" == m.design.response_name
+    assert [t.label for t in m.parsed_formula.fixed] == ["days"] and m.parsed_formula.groups == ("subj",)
+    assert m.design.reterms[0].levels == list(m.ranef["subj"].index)
+    assert m.grouping_columns == {"subj": ("subj",)}
+    p = mm_core.fit("strength ~ 1 + (1 | batch/cask)", mm_core.datasets.load("pastes"))
+    assert p.grouping_columns == {"batch": ("batch",), "batch:cask": ("batch", "cask")}
+    assert set(p.grouping_columns) == set(p.ranef)
+    g = mm_core.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", mm_core.datasets.load("cbpp"),
+                    family="binomial")
+    assert g.response_name == "cbind(incidence, size - incidence)"
+    assert g.parsed_formula.response.func == "cbind" and g.design is g.model.design
+    back = pickle.loads(pickle.dumps(g))
+    assert back.design.response_name == g.response_name and back.design is back.model.design

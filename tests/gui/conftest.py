@@ -60,11 +60,11 @@ def _fit_record(name: str, formula: str, **kw):
     from gui import engine
     from gui.files.io import frame_hash
     from gui.shell.state import FitRecord
-    from gui.spec.data_design import simple_parse
+    from gui.spec.model_spec import ModelSpec
     from mm_core import datasets
 
     data = datasets.load(name)
-    spec = simple_parse(formula)
+    spec = ModelSpec.from_text(formula)
     spec.family = kw.get("family", "gaussian")
     spec.reml = kw.get("reml", False)
     res = engine.fit(spec.to_formula(), data, **spec.fit_kwargs())

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from gui.figures import charts
 from gui.figures.charts_effects import MAX_OBSERVED, plain
-from gui.spec.data_design import simple_parse
+from gui.spec.model_spec import ModelSpec
 from gui.views import codegen, tables
 
 COLS = ["estimate", "std_error", "df", "lower", "upper", "statistic", "p_value"]
@@ -221,7 +221,7 @@ def test_markdown_text_is_shown_as_written():
 
 # ------------------------------------------------------------------- code panel
 def test_r_code_reproduces_the_lmm_tables_with_lmertest_and_emmeans():
-    spec = simple_parse("reaction ~ 1 + days + (1 + days | subj)")
+    spec = ModelSpec.from_text("reaction ~ 1 + days + (1 + days | subj)")
     inf = codegen.Inference(ddf="kenward-roger", anova_type=2, trend="days", grid=("days",),
                             at={"days": list(np.linspace(0, 9, 41))}, adjust="")
     r = codegen.r_code(spec, "sleepstudy", inf)
@@ -237,7 +237,7 @@ def test_r_code_reproduces_the_lmm_tables_with_lmertest_and_emmeans():
 
 
 def test_r_code_reproduces_the_glmm_tables_on_the_response_scale():
-    spec = simple_parse("cbind(incidence, size - incidence) ~ 1 + period + (1 | herd)")
+    spec = ModelSpec.from_text("cbind(incidence, size - incidence) ~ 1 + period + (1 | herd)")
     spec.family = "binomial"
     inf = codegen.Inference(specs=("period",), scale="response", adjust="holm",
                             factors={"period": ["1", "2", "3", "4"]})
@@ -249,7 +249,7 @@ def test_r_code_reproduces_the_glmm_tables_on_the_response_scale():
     assert "emm <- emmeans(m, ~ period)" in r                               # GLMM: asymptotic, no lmer.df
     assert 'summary(pairs(emm, adjust = "holm"), infer = TRUE, level = 0.95, type = "response")' in r
     by = codegen.Inference(specs=("factor(days)",), by=("my group",), anova_type=0)
-    r = codegen.r_code(simple_parse("reaction ~ 1 + factor(days) + (1 | subj)"), "sleepstudy", by)
+    r = codegen.r_code(ModelSpec.from_text("reaction ~ 1 + factor(days) + (1 | subj)"), "sleepstudy", by)
     assert 'emm <- emmeans(m, ~ days | `my group`, lmer.df = "satterthwaite")' in r
     assert "anova(" not in r
 

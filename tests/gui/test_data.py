@@ -17,6 +17,7 @@ from gui.spec.data_design import (
     grouping_candidates,
     relation,
     response_kind,
+    response_kind_of_text,
     term_candidates,
 )
 
@@ -141,3 +142,11 @@ def test_within_group_variation_tells_which_slopes_are_estimable():
     spec.response = "y"
     w = design_summary(d, spec)["within"].set_index("variable")
     assert w.loc["between", "random slope"].startswith("not estimable")
+
+
+def test_the_response_kind_reads_the_response_with_the_engines_parser():
+    d = pd.DataFrame({"my y": [0, 1, 1], "c": [1.5, 2.0, 3.0], "a`b": [1, 2, 3]})
+    assert response_kind_of_text("`my y`", d) == "binary" and response_kind_of_text("c", d) == "positive"
+    assert response_kind_of_text("`a\\`b`", d) == "count"
+    assert response_kind_of_text("cbind(s, n - s)", d) == "proportion"
+    assert response_kind_of_text("log(c)", d) == response_kind_of_text("c +", d) == "continuous"

@@ -540,12 +540,12 @@ def test_bootstrap_of_a_slow_glmm_moves_at_once_and_cancels_keeping_replicates()
     from gui import engine
     from gui.background import workers
     from gui.files.io import frame_hash
-    from gui.spec.data_design import simple_parse
+    from gui.spec.model_spec import ModelSpec
     from mm_core import datasets
 
     workers.warm_up()
     data = datasets.load("contra")
-    spec = simple_parse("use ~ 1 + age + urban + (1 + urban | dist)")
+    spec = ModelSpec.from_text("use ~ 1 + age + urban + (1 + urban | dist)")
     spec.family = "binomial"
     res = engine.fit(spec.to_formula(), data, **spec.fit_kwargs())
     rec = gstate.FitRecord(id=1, spec=spec, formula=spec.to_formula(), data_name="contra", data_key=frame_hash(data),

@@ -2,15 +2,18 @@
 the formula text round-trip; bad uploads and bad formulas show messages and keep the state."""
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from gui.shell import state as gstate
-from gui.spec.data_design import simple_parse
+from gui.spec.model_spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -309,7 +312,7 @@ def test_state_survives_page_switches():
     visit(at, "pages/model.py")
     assert formula_box(at).value == "reaction ~ days + (1 | subj)"
     assert at.session_state[gstate.SPEC].to_formula() == "reaction ~ 1 + days + (1 | subj)"
-    assert simple_parse(at.session_state[gstate.SPEC].to_formula()).random[0].group == "subj"
+    assert ModelSpec.from_text(at.session_state[gstate.SPEC].to_formula()).random[0].group == "subj"
 
 
 def test_response_decides_the_family_and_link_choices():
@@ -343,3 +346,47 @@ def test_clear_my_data_keeps_the_app_usable(lmm_record):
         visit(at, path)
         assert not problems(at), (path, problems(at))
     assert len(at.session_state[gstate.FITS]) == 1                    # fits stay until removed on Compare
+
+
+def test_model_page_offers_and_fits_the_engines_family_names(sleepstudy):
+    """A positive response offers Gamma and inverse.gaussian under the engine's (R's) names, with
+    the engine's links; a model saved with the old spelling "gamma" shows and fits as Gamma."""
+    spec = ModelSpec.from_text("reaction ~ 1 + days + (1 | subj)", ModelSpec(family="gamma", link="log"))
+    at = primed(data=sleepstudy, name="sleepstudy", spec=spec)
+    visit(at, "pages/model.py")
+    assert not problems(at), problems(at)
+    assert at.selectbox(key="w.m.family").options == ["gaussian", "Gamma", "inverse.gaussian"]
+    assert at.selectbox(key="w.m.family").value == "Gamma"
+    assert at.selectbox(key="w.m.link").options == ["inverse", "log", "identity"]
+    assert at.button(key="w.fit").label == "Fit Gamma GLMM (log link)"
+    at.selectbox(key="w.m.family").select("inverse.gaussian").run()
+    assert at.selectbox(key="w.m.link").value == "1/mu^2" and at.session_state[gstate.SPEC].link is None
+    at.selectbox(key="w.m.link").select("log").run()
+    at.button(key="w.fit").click().run()
+    assert not problems(at), problems(at)
+    assert at.session_state[gstate.FITS][-1].result.family == "inverse.gaussian"
+
+
+def test_random_effects_page_labels_float_groups_as_the_engine(sleepstudy):
+    """A grouping column of floats: the page's levels are the engine's labels (1, 2, ...), and the
+    group panels find every level's rows."""
+    from gui import engine
+    from gui.files.io import frame_hash
+
+    d = sleepstudy.assign(subj=sleepstudy["subj"].cat.codes.astype(float) + 1.0)
+    spec = ModelSpec.from_text("reaction ~ 1 + days + (1 + days | subj)", ModelSpec(reml=False))
+    res = engine.fit(spec.to_formula(), d, **spec.fit_kwargs())
+    rec = gstate.FitRecord(id=1, spec=spec, formula=spec.to_formula(), data_name="floats", data_key=frame_hash(d),
+                           data=d, result=res, seconds=0.1)
+    at = page_with_fit("pages/random_effects.py", rec, "floats")
+    at.radio(key="w.pref.re.view").set_value("Groups with fitted lines").run()
+    assert not problems(at), problems(at)
+    levels = at.multiselect(key="w.re.levels.subj.1").options
+    assert sorted(levels, key=float) == [str(i) for i in range(1, 19)]
+    panels = json.loads(at.get("plotly_chart")[0].proto.spec)
+    observed = [t for t in panels["data"] if t["name"] == "observed"]
+    def n_points(v) -> int:                  # plotly writes arrays as lists or as typed base64 data
+        return len(np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])) if isinstance(v, dict) else len(v)
+
+    assert observed and all(n_points(t["y"]) == 10 for t in observed)      # every panel has its 10 days
+    assert panels["layout"]["title"]["text"].startswith("reaction against")

@@ -317,3 +317,24 @@ def test_excel_is_offered_only_where_a_sheet_holds_the_rows():
 
     assert formats_for(180) == ["CSV", "Excel", "Parquet"]
     assert formats_for(EXCEL_MAX_ROWS + 1) == ["CSV", "Parquet"]
+
+
+def test_float_group_codes_are_the_engines_level_labels(sleepstudy):
+    """A grouping column of floats (subject 1.0, 2.0, ...) is labelled 1, 2, ... by the engine and
+    by R (ranef row names); the app's group codes, its augmented data and its Explore charts use
+    the same labels, so every row finds its random effect."""
+    from gui.charts_data import group_means
+    from gui.data_design import group_codes
+
+    d = sleepstudy.assign(subj=sleepstudy["subj"].cat.codes.astype(float) + 1.0,
+                          half=(sleepstudy["days"] >= 5).astype(float))
+    res = engine.fit("reaction ~ 1 + days + (1 | subj) + (1 | subj:half)", d)
+    assert list(res.ranef["subj"].index[:3]) == ["1", "2", "3"]
+    assert set(group_codes(d, "subj")) == set(res.ranef["subj"].index)
+    assert set(group_codes(d, "subj:half")) == set(res.ranef["subj:half"].index)
+    assert "1:0" in res.ranef["subj:half"].index
+    out = augmented_data(FitRecord(1, None, res.formula, "sleepstudy", "k", d, res), leverage=False)
+    assert out[".ranef_subj_(Intercept)"].notna().all() and out[".ranef_subj:half_(Intercept)"].notna().all()
+    first = out[d["subj"] == 1.0]
+    assert (first[".ranef_subj_(Intercept)"] == res.ranef["subj"].loc["1", "(Intercept)"]).all()
+    assert set(group_means(d, "reaction", "subj").index) == set(res.ranef["subj"].index)

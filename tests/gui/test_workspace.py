@@ -18,6 +18,7 @@ from gui import engine
 from gui.files import workspace
 from gui.shell import state as gstate
 from gui.spec.data_design import apply_column_types
+from gui.spec.model_spec import ModelSpec
 from tests.gui.test_layers import _imports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -322,3 +323,25 @@ def test_a_file_from_another_engine_version_opens_with_a_note(saved):
     ws = workspace.read(repack(saved, manifest={"engine_version": "0.9"}))
     assert [f["id"] for f in ws.fits] == [1, 2]
     assert any("engine version 0.9" in n for n in ws.notes)
+
+
+def test_a_file_with_the_old_family_spellings_opens_under_the_engines_names(lmm_record):
+    """Files saved when the app wrote "gamma" and "inverse_gaussian" open, and the model and the
+    fit then carry the engine's (R's) names "Gamma" and "inverse.gaussian"."""
+    spec = ModelSpec.from_text("reaction ~ days + (1 | subj)", ModelSpec(family="Gamma", link="log"))
+    res = engine.fit(spec.to_formula(), lmm_record.data, **spec.fit_kwargs())
+    rec = gstate.FitRecord(id=1, spec=spec, formula=spec.to_formula(), data_name="sleepstudy",
+                           data_key=lmm_record.data_key, data=lmm_record.data, result=res, seconds=0.1)
+    ws = workspace.Workspace(data_raw=lmm_record.data, data=lmm_record.data, data_name="sleepstudy",
+                             data_source="bundled", spec=spec.with_(family="inverse.gaussian"),
+                             formula_text=rec.formula, fits=[rec], current_fit=1, next_fit_id=2)
+    blob = workspace.write(ws)
+    session = json.loads(members(blob)[workspace.SESSION])
+    assert session["fits"][0]["spec"]["family"] == "Gamma"
+    assert session["model"]["spec"]["family"] == "inverse.gaussian"
+    session["fits"][0]["spec"]["family"] = "gamma"
+    session["model"]["spec"]["family"] = "inverse_gaussian"
+    old = workspace.read(repack(blob, change={workspace.SESSION: json.dumps(session).encode()}))
+    assert old.spec.family == "inverse.gaussian" and old.spec.link == "log"
+    assert old.fits[0]["spec"].family == "Gamma" and old.fits[0]["result"].family == "Gamma"
+    assert old.fits[0]["result"].objective == pytest.approx(res.objective, abs=1e-6)
