@@ -5,6 +5,9 @@ module.
 """
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 # the bootstrap and power runs with the engine's own chunking: tasks of 1, 2, 4, … replicates and a
 # progress call every quarter second; a cancel stops running tasks after their current replicate
 # fixed-effects inference (Summary and Effects pages); fixed_structure: factors and covariates as emmeans sees them
@@ -75,3 +78,11 @@ def error_message(e: BaseException | None, what: str = "fit") -> str:
     if isinstance(e, ValueError):
         return f"The {what} could not be done: {e}"
     return f"The {what} failed unexpectedly ({type(e).__name__}: {str(e)[:300]})."
+
+
+def level_labels(s: pd.Series) -> pd.Series:
+    """Each value's level label as the engine and R write it (:func:`mm_core.contrasts.level_label`:
+    ``2`` not ``2.0``, ``True``, text unchanged); None where the value is missing."""
+    codes, uniques = pd.factorize(s)
+    labels = np.array([level_label(u) for u in np.asarray(uniques, dtype=object)] + [None], dtype=object)
+    return pd.Series(labels[codes], index=s.index, name=s.name)

@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from gui.engine import level_labels
 from gui.figures.charts_common import BLUE, GREY, VERMILION, base_layout, empty_figure, grid_shape, spread_levels
 from gui.figures.numerics import kernel_proportion
-from gui.spec.data_design import level_labels
 
 MAX_DOT_LEVELS = 80
 

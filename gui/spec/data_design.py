@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gui import engine
-from gui.engine import quote_name
+from gui.engine import level_labels, quote_name
 from gui.spec.model_spec import ModelSpec, RandomSpec, term_parts
 
 # ---------------------------------------------------------------- column kinds
@@ -307,14 +307,6 @@ def factor_settings(spec: ModelSpec, data: pd.DataFrame | None, raw: pd.DataFram
 
 
 # ------------------------------------------------------------ design summary
-
-
-def level_labels(s: pd.Series) -> pd.Series:
-    """Each value's level label as the engine and R write it (:func:`mm_core.contrasts.level_label`:
-    ``2`` not ``2.0``, ``True``, text unchanged); None where the value is missing."""
-    codes, uniques = pd.factorize(s)
-    labels = np.array([engine.level_label(u) for u in np.asarray(uniques, dtype=object)] + [None], dtype=object)
-    return pd.Series(labels[codes], index=s.index, name=s.name)
 
 
 def group_codes(data: pd.DataFrame, group: str) -> pd.Series:

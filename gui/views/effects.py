@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gui import engine
-from gui.spec.data_design import level_labels
+from gui.engine import level_labels
 from gui.views import codegen
 from gui.views.derived import used_rows
 from gui.views.tables import escape_markdown, fmt_num

@@ -323,8 +323,8 @@ def test_float_group_codes_are_the_engines_level_labels(sleepstudy):
     """A grouping column of floats (subject 1.0, 2.0, ...) is labelled 1, 2, ... by the engine and
     by R (ranef row names); the app's group codes, its augmented data and its Explore charts use
     the same labels, so every row finds its random effect."""
-    from gui.charts_data import group_means
-    from gui.data_design import group_codes
+    from gui.figures.charts_data import group_means
+    from gui.spec.data_design import group_codes
 
     d = sleepstudy.assign(subj=sleepstudy["subj"].cat.codes.astype(float) + 1.0,
                           half=(sleepstudy["days"] >= 5).astype(float))
