@@ -15,9 +15,8 @@ import pytest
 from conftest import fit_case, load_reference
 
 import mm_core
-from mm_core.design import materialize
+from mm_core.design import fitting_order, materialize
 from mm_core.families import get_family
-from mm_core.lmm import fitting_order
 from mm_core.pirls import FamilyKernel, PirlsError, PLSSystem, ScalarSystem, make_system, pirls
 
 glmm = importlib.import_module("mm_core.glmm")
@@ -59,7 +58,7 @@ def test_systems_solve_the_pls_equations(case, kind):
     d = materialize(ref["formula"], mm_core.datasets.load(ref["data"]))
     reterms = [d.reterms[i] for i in fitting_order(d.reterms)]
     X = d.X
-    n, p = X.shape
+    n, _p = X.shape
     rng = np.random.default_rng(1)
     theta = rng.uniform(0.3, 1.5, len(reterms))
     w, z = rng.uniform(0.1, 1.0, n), rng.normal(size=n)
