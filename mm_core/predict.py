@@ -213,7 +213,9 @@ def _random_part(b: Materializer, term: ReTerm, values: np.ndarray, cols: list[i
                  new_levels: str) -> np.ndarray:
     """The share Σⱼ zⱼ b[level, j] of one random-effects term in the linear predictor of the
     new rows (``values``: the fit's conditional modes, levels × columns)."""
-    zs, names, group_cols = [], [], ()
+    zs: list = []
+    names: list = []
+    group_cols: tuple = ()
     for r in b.f.random:
         if r.group_label != term.group:
             continue
@@ -224,11 +226,10 @@ def _random_part(b: Materializer, term: ReTerm, values: np.ndarray, cols: list[i
     if names != list(term.names):
         raise DataError(f"the random-effects columns for '{term.group}' built from newdata "
                         f"({names}) differ from the fit's ({list(term.names)})")
-    labels = None
-    for g in group_cols:
+    labels = level_labels(b.data[group_cols[0]].iloc[b.rows])
+    for g in group_cols[1:]:
         lab = level_labels(b.data[g].iloc[b.rows])
-        labels = lab if labels is None else np.array([f"{a}:{c}" for a, c in zip(labels, lab)],
-                                                     dtype=object)
+        labels = np.array([f"{a}:{c}" for a, c in zip(labels, lab)], dtype=object)
     index = {lv: i for i, lv in enumerate(term.levels)}
     codes = np.array([index.get(lv, -1) for lv in labels], dtype=np.int64)
     new = codes < 0

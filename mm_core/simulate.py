@@ -44,7 +44,9 @@ def seed_entropy(seed=None, rng: np.random.Generator | None = None) -> int:
         hi, lo = rng.integers(0, 2 ** 63, size=2, dtype=np.uint64)
         return (int(hi) << 64) | int(lo)
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # drawn from the OS: one integer
+        return entropy
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise MixedModelError("seed must be a non-negative integer or a numpy Generator, "
                               f"not {seed!r}")

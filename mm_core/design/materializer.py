@@ -437,11 +437,12 @@ class Materializer:
             names.append("(Intercept)")
             labels.append("(Intercept)")
         for ti, t in enumerate(terms):
-            mat, nm = None, None
-            for fac in t.factors:
+            mat, nm = self._block(variables[t.factors[0].to_text()],
+                                  (ti, t.factors[0].to_text()) in full)
+            for fac in t.factors[1:]:
                 key = fac.to_text()
                 b, bn = self._block(variables[key], (ti, key) in full)
-                mat, nm = (b, bn) if mat is None else interaction_columns(mat, nm, b, bn)
+                mat, nm = interaction_columns(mat, nm, b, bn)
             blocks.append(mat)
             names += nm
             labels += [t.label] * len(nm)

@@ -536,7 +536,8 @@ class _Parser:
         if func not in allowed:
             raise self.err_tok(self.misplaced(func), name)
         self.advance()
-        args, spans = [], []
+        args: list = []
+        spans: list = []
         if self.tok.kind != ")":
             while True:
                 start = self.tok.pos

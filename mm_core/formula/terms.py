@@ -93,7 +93,10 @@ class _Node:
         """Set of data column names the expression uses."""
         return {n.name for n in self.names()}
 
-    _prec = 5
+    @property
+    def _prec(self) -> int:
+        """Binding strength when rendered inside arithmetic (5: an atom, never parenthesised)."""
+        return 5
 
 
 @dataclass(frozen=True)
@@ -205,8 +208,8 @@ class BinOp(_Node):
     """
 
     op: str
-    left: object
-    right: object
+    left: _Node
+    right: _Node
     pos: int = field(default=-1, compare=False)
 
     @property
@@ -248,9 +251,12 @@ class UnaryOp(_Node):
     """
 
     op: str
-    operand: object
+    operand: _Node
     pos: int = field(default=-1, compare=False)
-    _prec = 3
+
+    @property
+    def _prec(self) -> int:
+        return 3
 
     def to_text(self) -> str:
         inner = self.operand.to_text()
@@ -409,7 +415,7 @@ class Formula:
     """
 
     text: str = field(compare=False)
-    response: object
+    response: _Node
     intercept: bool
     fixed: tuple
     random: tuple = ()

@@ -104,6 +104,7 @@ def tokenize(text: str) -> list[Token]:
             continue
         if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
             m = _NUMBER.match(text, i)
+            assert m is not None  # a digit, or "." and a digit, always starts a number
             tokens.append(Token("number", m.group(), i, m.end()))
             i = m.end()
             continue
