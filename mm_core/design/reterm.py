@@ -124,6 +124,11 @@ class ReTerm:
         return sp.csr_matrix((z.T.ravel(), (np.repeat(np.arange(n), p), cols.ravel())),
                              shape=(n, self.q if ncols is None else ncols))
 
+    def lambda_block(self, lam: np.ndarray) -> sp.csr_matrix:
+        """The term's q × q diagonal block of Λ: λ for every level (I_ℓ ⊗ λ), zeros not
+        stored."""
+        return sp.kron(sp.identity(self.nlevels, format="csr"), sp.csr_matrix(lam), format="csr")
+
     def scatter_into(self, out: np.ndarray) -> None:
         """Write the term's n × q block of Z into the dense array ``out`` (columns level-major),
         as :meth:`zmatrix` lays it out, without a sparse intermediate."""
