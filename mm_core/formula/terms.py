@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Union
 
 from .tokens import is_syntactic_name
 
@@ -268,7 +267,7 @@ class UnaryOp(_Node):
         yield from self.operand.names()
 
 
-Expr = Union[Name, Number, String, Call, BinOp, UnaryOp]
+Expr = Name | Number | String | Call | BinOp | UnaryOp
 
 
 # --------------------------------------------------------------------- model structure

@@ -92,7 +92,7 @@ def test_interaction_values(grid):
 def test_terms_ordered_by_degree(grid):
     d = materialize("y ~ f:g + x + e", grid)
     assert d.fixef_names[:4] == ["(Intercept)", "x", "ev", "fa:gp"]
-    assert [t for t in d.fixef_terms if ":" in t][0] == "f:g"
+    assert next(t for t in d.fixef_terms if ":" in t) == "f:g"
 
 
 def test_arithmetic_values(grid):
@@ -322,7 +322,7 @@ def test_reference_level_in_formula(grid):
 
 
 def test_reference_level_in_argument(grid):
-    with pytest.raises(DataError, match="contrasts for 'f'.*reference level 'x'"):
+    with pytest.raises(DataError, match=r"contrasts for 'f'.*reference level 'x'"):
         materialize("y ~ f", grid, contrasts={"f": ("treatment", "x")})
     with pytest.raises(DataError, match="unknown contrast coding"):
         materialize("y ~ f", grid, contrasts={"f": "poly"})
@@ -469,3 +469,17 @@ def test_formula_errors_against_data(grid, formula, pos, end, fragment):
         materialize(formula, grid)
     assert fragment in exc.value.message
     assert (exc.value.pos, exc.value.end) == (pos, end)
+
+
+def test_model_spec_keeps_levels_codings_and_scale_state():
+    df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6], "x": [1.0, 2, 4, 8, 16, np.nan],
+                       "f": list("abcabc"), "h": list("uvuvuv"), "g": list("ppqqrr")})
+    d = materialize("y ~ scale(x) + center(x) + C(f, sum) + (1 + h | g)", df)
+    x = np.array([1.0, 2, 4, 8, 16])
+    assert d.spec.transforms["scale(x)"].center == pytest.approx(x.mean(), rel=1e-15)
+    assert d.spec.transforms["scale(x)"].scale == pytest.approx(x.std(ddof=1), rel=1e-15)
+    assert d.spec.transforms["center(x)"].scale is None
+    # the columns coded as factors in X and in the random-effects term, with their levels
+    assert d.spec.levels == {"f": ["a", "b", "c"], "h": ["u", "v"]}
+    assert d.spec.contrasts == d.contrasts == {"C(f, sum)": Sum()}
+    assert d.spec.formula is d.formula
