@@ -31,9 +31,9 @@ def covariance_layout(design) -> list[TermLayout]:
     --------
     >>> from mm_core import datasets
     >>> from mm_core.design import materialize
-    >>> d = materialize("strength ~ 1 + (1 | sample) + (1 | batch)", datasets.load("pastes"))
+    >>> d = materialize("strength ~ 1 + (1 | batch) + (1 | batch:cask)", datasets.load("pastes"))
     >>> [(t.group, t.theta_slice.start) for t in covariance_layout(d)]
-    [('sample', 0), ('batch', 1)]
+    [('batch:cask', 0), ('batch', 1)]
     """
     return term_layouts([design.reterms[i] for i in fitting_order(design.reterms)])
 

@@ -76,8 +76,9 @@ class ModelSpec:
     >>> from mm_core import datasets
     >>> from mm_core.design import materialize
     >>> d = materialize("reaction ~ 1 + scale(days) + (1 | subj)", datasets.load("sleepstudy"))
-    >>> d.spec.transforms["scale(days)"]
-    Standardization(center=4.5, scale=2.8802...)
+    >>> state = d.spec.transforms["scale(days)"]
+    >>> state.center, round(state.scale, 4)
+    (4.5, 2.8803)
     """
 
     formula: object
