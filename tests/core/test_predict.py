@@ -171,3 +171,19 @@ def test_random_part_factor_coded_with_the_fit_levels():
 def test_newdata_must_be_a_table():
     with pytest.raises(MixedModelError, match="DataFrame"):
         predict(fit_case("sleepstudy_ml"), {"days": [1.0], "subj": ["S308"]})
+
+
+def test_fixed_effects_matrix_and_trends_use_the_training_scale():
+    # the reference grid of emmeans/emtrends goes through fixed_effects_matrix: a grid row at
+    # the mean of days has scale(days) = 0, and the trend per day is β / SD(days), as emmeans
+    # computes it from lme4's predvars
+    from mm_core import emtrends
+    from mm_core.predict import fixed_effects_matrix
+    df = datasets.load("sleepstudy")
+    m = fit("reaction ~ 1 + scale(days) + (1 | subj)", df)
+    X, names = fixed_effects_matrix(m, pd.DataFrame({"days": [4.5, 9.0]}))
+    sd = df["days"].std(ddof=1)
+    np.testing.assert_allclose(X, [[1.0, 0.0], [1.0, 4.5 / sd]], rtol=1e-15, atol=1e-15)
+    assert names == ["(Intercept)", "scale(days)"]
+    trend = emtrends(m, [], "days", data=df).table["estimate"].to_numpy()
+    np.testing.assert_allclose(trend, m.beta[1] / sd, rtol=1e-6)
