@@ -576,8 +576,7 @@ def simulate_with_effects(design: StudyDesign, params, seed=None) -> tuple:
     >>> b["subj"].shape
     (6, 1)
     """
-    from ..design.reterm import fitting_order
-    from ..pls import term_layouts
+    from ..design.reterm import fitting_order, term_layouts
     if not isinstance(design, StudyDesign):
         raise MixedModelError(f"design must be a StudyDesign, not {type(design).__name__}")
     model = as_true_model(params)
@@ -589,11 +588,10 @@ def simulate_with_effects(design: StudyDesign, params, seed=None) -> tuple:
     out = sc.frame.copy()
     out[_response_name(model.formula)] = y
     terms = [sc.design.reterms[i] for i in fitting_order(sc.design.reterms)]
-    effects, off = {}, 0
-    for t, lay in zip(terms, term_layouts(terms)):
-        block = u[off:off + t.q].reshape(t.nlevels, t.ncols)
-        b = sim.scale_b * block @ lay.lam(sc.theta).T
+    effects = {}
+    for lay in term_layouts(terms):
+        t = lay.term
+        b = sim.scale_b * t.ranef(u[lay.start:lay.start + t.q], lay.lam(sc.theta))
         effects[t.group] = pd.DataFrame(b, index=pd.Index(list(t.levels), name=t.group),
                                         columns=list(t.names))
-        off += t.q
     return out, effects
