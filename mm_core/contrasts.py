@@ -25,7 +25,8 @@ Specifying a coding
 -------------------
 :func:`as_coding` accepts any of ``"treatment"``, ``"sum"``, ``"helmert"`` (also with R's
 ``contr.`` prefix), ``("treatment", "B")``, ``{"coding": "treatment", "reference": "B"}``, a
-numpy array or a DataFrame holding a custom matrix (rows = levels), or a coding object, e.g. ``materialize(f, data, contrasts={"dept": "sum", "service": ("treatment", "Y")})``.
+numpy array or a DataFrame holding a custom matrix (rows = levels), or a coding object, e.g.
+``materialize(f, data, contrasts={"dept": "sum", "service": ("treatment", "Y")})``.
 In a formula the same choices are written ``C(dept, sum)`` or ``C(service, treatment("Y"))``.
 
 Example

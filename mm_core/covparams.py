@@ -8,16 +8,13 @@ fixed effects by coefficient name. Intervals, the profile and the bootstrap shar
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from .design.reterm import TermLayout, fitting_order, term_layouts
 from .errors import MixedModelError
-from .lmm import fitting_order
 
 __all__ = [
-    "CovTerm",
     "check_level",
     "covariance_layout",
     "estimates",
@@ -27,66 +24,18 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class CovTerm:
-    """The covariance parameters of one random-effects term: the term and where its θ starts.
+def covariance_layout(design) -> list[TermLayout]:
+    """The terms of a design in lme4's (fitting) order, with their θ positions.
 
-    Fields
-    ------
-    term : ReTerm
-        The term (its grouping factor, columns and the positions of θ's elements in λ).
-    start : int
-        Position of the term's first element in θ (terms in fitting order).
+    Examples
+    --------
+    >>> from mm_core import datasets
+    >>> from mm_core.design import materialize
+    >>> d = materialize("strength ~ 1 + (1 | batch) + (1 | batch:cask)", datasets.load("pastes"))
+    >>> [(t.group, t.theta_slice.start) for t in covariance_layout(d)]
+    [('batch:cask', 0), ('batch', 1)]
     """
-
-    term: object
-    start: int
-
-    @property
-    def group(self) -> str:
-        return self.term.group
-
-    @property
-    def names(self) -> tuple:
-        return tuple(self.term.names)
-
-    @property
-    def rows(self) -> tuple:
-        """Row in λ of each element of the term's θ (column-major lower triangle)."""
-        return tuple(int(r) for r in self.term.theta_index[0])
-
-    @property
-    def cols(self) -> tuple:
-        return tuple(int(c) for c in self.term.theta_index[1])
-
-    @property
-    def ncols(self) -> int:
-        return self.term.ncols
-
-    @property
-    def ntheta(self) -> int:
-        return self.term.ntheta
-
-    def labels(self) -> list[tuple[str, str, str]]:
-        """(lme4 name, type, name) of each parameter: ``sd_`` on the diagonal, ``cor_`` below."""
-        out = []
-        for r, c in zip(self.rows, self.cols):
-            if r == c:
-                out.append((f"sd_{self.names[r]}|{self.group}", "sigma", self.names[r]))
-            else:
-                out.append((f"cor_{self.names[r]}.{self.names[c]}|{self.group}", "rho",
-                            f"{self.names[c]}, {self.names[r]}"))
-        return out
-
-
-def covariance_layout(design) -> list[CovTerm]:
-    """The terms of a design in lme4's (fitting) order, with their θ positions."""
-    out, start = [], 0
-    for i in fitting_order(design.reterms):
-        t = design.reterms[i]
-        out.append(CovTerm(t, start))
-        start += t.ntheta
-    return out
+    return term_layouts([design.reterms[i] for i in fitting_order(design.reterms)])
 
 
 def parameter_names(result) -> pd.DataFrame:
@@ -103,7 +52,7 @@ def parameter_names(result) -> pd.DataFrame:
     return df.set_index("parameter")
 
 
-def sdcor(theta: np.ndarray, sigma, layout: list[CovTerm]) -> np.ndarray:
+def sdcor(theta: np.ndarray, sigma, layout: list[TermLayout]) -> np.ndarray:
     """Standard deviations and correlations from θ (rows of a 2-D θ are separate fits).
 
     ``sigma`` scales λ (σ for LMMs; 1 for GLMMs without a dispersion); a vector gives one σ
@@ -114,23 +63,23 @@ def sdcor(theta: np.ndarray, sigma, layout: list[CovTerm]) -> np.ndarray:
     s = np.broadcast_to(np.asarray(1.0 if sigma is None else sigma, float), (R,))
     out = np.empty_like(theta)
     for term in layout:
-        p = term.ncols
+        p, start = term.ncols, term.theta_slice.start
+        rows, cols = term.theta_rows.tolist(), term.theta_cols.tolist()
         lam = np.zeros((R, p, p))
-        sl = slice(term.start, term.start + term.ntheta)
-        lam[:, list(term.rows), list(term.cols)] = theta[:, sl]
+        lam[:, rows, cols] = theta[:, term.theta_slice]
         cov = np.einsum("rij,rkj->rik", lam, lam) * (s ** 2)[:, None, None]
         sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0.0))
-        for k, (r, c) in enumerate(zip(term.rows, term.cols)):
+        for k, (r, c) in enumerate(zip(rows, cols)):
             if r == c:
-                out[:, term.start + k] = sd[:, r]
+                out[:, start + k] = sd[:, r]
             else:
                 den = sd[:, r] * sd[:, c]
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    out[:, term.start + k] = np.where(den > 0, cov[:, r, c] / den, np.nan)
+                    out[:, start + k] = np.where(den > 0, cov[:, r, c] / den, np.nan)
     return out
 
 
-def theta_from_sdcor(psi: np.ndarray, sigma: float, layout: list[CovTerm]) -> np.ndarray:
+def theta_from_sdcor(psi: np.ndarray, sigma: float, layout: list[TermLayout]) -> np.ndarray:
     """θ from standard deviations and correlations (the inverse of :func:`sdcor`, one fit)."""
     psi = np.asarray(psi, float)
     theta = np.empty_like(psi)
@@ -139,15 +88,15 @@ def theta_from_sdcor(psi: np.ndarray, sigma: float, layout: list[CovTerm]) -> np
         p = term.ncols
         sd = np.zeros(p)
         corr = np.eye(p)
-        for k, (r, c) in enumerate(zip(term.rows, term.cols)):
-            v = psi[term.start + k]
+        values = psi[term.theta_slice]
+        for v, r, c in zip(values, term.theta_rows.tolist(), term.theta_cols.tolist()):
             if r == c:
                 sd[r] = v
             else:
                 corr[r, c] = corr[c, r] = v
         cov = corr * np.outer(sd, sd) / (s * s)
         lam = _cholesky_semidefinite(cov)
-        theta[term.start:term.start + term.ntheta] = term.term.theta_of(lam)
+        theta[term.theta_slice] = term.term.theta_of(lam)
     return theta
 
 

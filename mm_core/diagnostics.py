@@ -346,8 +346,7 @@ def _variance_parts(result) -> dict:
     var_r = {}
     for term in layout:
         t = by_group[term.group]
-        lam = np.zeros((term.ncols, term.ncols))
-        lam[list(term.rows), list(term.cols)] = result.theta[term.start:term.start + term.ntheta]
+        lam = term.lam(result.theta)
         cov = s2 * lam @ lam.T
         Z = t.z.T                                            # (n, p) columns of the term
         # mean over observations of zᵢᵀ Σ zᵢ (Johnson 2014 for random slopes)

@@ -64,10 +64,11 @@ import pandas as pd
 
 from ._threads import blas_threads
 from .agq import agq_adjustment, check_agq, level_indicator
+from .design.reterm import fitting_order
 from .errors import DataError, MixedModelError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
-from .lmm import LinearMixedModel, check_identifiable, data_notes, fit_notes, fitting_order, theta_is_singular
+from .lmm import LinearMixedModel, check_identifiable, data_notes, fit_notes, theta_is_singular
 from .notes import Note, note_code
 from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
 from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, make_system, pirls

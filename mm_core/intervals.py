@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .covparams import CovTerm, check_level, covariance_layout, estimates, parameter_names, sdcor, theta_from_sdcor
+from .covparams import check_level, covariance_layout, estimates, parameter_names, sdcor, theta_from_sdcor
 from .errors import MixedModelError
 from .simulate import check_result
 
 __all__ = [
-    "CovTerm",
     "confint",
     "covariance_layout",
     "estimates",

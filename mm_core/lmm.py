@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from .dense import tri_inv
+from .design.reterm import fitting_order
 from .errors import DataError
 from .femat import independent_columns
 from .notes import Note
@@ -47,11 +48,6 @@ NEWTON_DONE = 1e-7
 #: A Newton step shorter than this is taken without measuring the gradient again (no analytic
 #: gradient): the finite-difference quadratic model is accurate within that radius.
 NEWTON_TRUST = 1e-5
-
-
-def fitting_order(reterms: list) -> list[int]:
-    """Terms by decreasing number of levels, ties in formula order (lme4's ordering)."""
-    return sorted(range(len(reterms)), key=lambda i: -reterms[i].nlevels)
 
 
 def moment_start(model) -> tuple[np.ndarray, np.ndarray]:

@@ -1,10 +1,12 @@
 """Predictions from a fitted mixed model, on the data it was fitted to or on new data.
 
-New data go through the same formula machinery as the fit (:mod:`mm_core.design`), with every
-categorical predictor coded against the levels *of the fit* (so a table holding only some of
-the levels, or in another order, gives the same columns as the fit), and the fit's contrasts.
-The random-effects part adds, for each grouping factor, the conditional mode of the level
-named in the row; a level the fit has not seen contributes 0 (the population value,
+New data go through the same formula machinery as the fit (:mod:`mm_core.design`), with the
+fit's :class:`~mm_core.design.ModelSpec`: every categorical predictor is coded against the levels
+*of the fit* (so a table holding only some of the levels, or in another order, gives the same
+columns as the fit) with the fit's contrasts, and ``scale(x)`` / ``center(x)`` use the mean and
+standard deviation of the fitted data, as R's ``predict`` does through ``makepredictcall``. The
+random-effects part adds, for each grouping factor, the conditional mode of the level named in
+the row; a level the fit has not seen contributes 0 (the population value,
 ``new_levels="population"``, lme4's ``allow.new.levels = TRUE``), NaN (``"missing"``) or an
 error (``"error"``).
 """
@@ -13,104 +15,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .contrasts import level_label
+from .design import (
+    Materializer,
+    NewLevelError,
+    ReTerm,
+    check_column_names,
+    column_kind,
+    level_labels,
+    text_column_names,
+)
 from .errors import DataError, MixedModelError
 from .formula import parse_formula
 from .formula.terms import Call
 from .simulate import check_result, conditional_eta, fixef_columns, result_family, term_columns
 
-__all__ = ["NewLevelError", "predict"]
-
-
-class NewLevelError(DataError):
-    """New data hold a level the fit has not seen where that is not allowed."""
-
-
-def _labels(s: pd.Series) -> np.ndarray:
-    """Level labels of a column's values, spelled as :func:`mm_core.design` spells levels."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return np.array([level_label(v) for v in s.astype(object)], dtype=object)
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return np.array([str(bool(v)) for v in s], dtype=object)
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        return np.array([level_label(v) for v in s.to_numpy()], dtype=object)
-    return s.astype(str).to_numpy(dtype=object)
-
-
-def _factor_columns(formula, factor_levels: dict) -> dict:
-    """Column name -> levels of the fit, from the labels of ``Design.factor_levels``."""
-    out = {}
-    for term in formula.fixed:
-        for fac in term.factors:
-            label = fac.to_text()
-            if label not in factor_levels:
-                continue
-            if isinstance(fac, Call) and fac.func in ("factor", "C", "fulldummy"):
-                col = fac.args[0].name
-            else:
-                col = getattr(fac, "name", label)
-            out[col] = list(factor_levels[label])
-    return out
-
-
-def _uses_data_statistics(formula) -> list[str]:
-    """Expressions such as ``scale(x)`` whose value depends on the whole column."""
-    found = []
-
-    def visit(node):
-        if isinstance(node, Call):
-            if node.func in ("scale", "center"):
-                found.append(node.to_text())
-            for a in node.args:
-                visit(a)
-        for attr in ("left", "right", "operand"):
-            if hasattr(node, attr):
-                visit(getattr(node, attr))
-
-    for t in formula.fixed:
-        for fac in t.factors:
-            visit(fac)
-    for r in formula.random:
-        for t in r.terms:
-            for fac in t.factors:
-                visit(fac)
-    for o in formula.offsets:
-        visit(o)
-    return found
-
-
-def _builder(design, newdata: pd.DataFrame, rows: np.ndarray, levels: dict):
-    """A design builder over the new rows that codes factors with the fit's levels."""
-    from .design import _Builder
-
-    class _NewDataBuilder(_Builder):
-        def factor(self, name):
-            if name not in self.cat_cache:
-                if name in levels:
-                    train = levels[name]
-                    index = {lv: i for i, lv in enumerate(train)}
-                    labels = _labels(self.data[name].iloc[self.rows])
-                    codes = np.array([index.get(lv, -1) for lv in labels], dtype=np.int64)
-                    if np.any(codes < 0):
-                        unseen = sorted({lv for lv, c in zip(labels, codes) if c < 0})
-                        shown = ", ".join(f"'{u}'" for u in unseen[:5])
-                        raise NewLevelError(
-                            f"column '{name}' has level(s) {shown} that the fitted model has not "
-                            f"seen in this fixed-effects factor (its levels: "
-                            f"{', '.join(repr(x) for x in train[:10])}"
-                            f"{', ...' if len(train) > 10 else ''}); there is no coefficient "
-                            "to predict them with")
-                    self.cat_cache[name] = (codes, list(train))
-                else:
-                    super().factor(name)
-            return self.cat_cache[name]
-
-    b = _NewDataBuilder(design.formula, newdata, dict(design.contrasts))
-    b.rows = rows
-    b.n_dropped = len(newdata) - len(rows)
-    b.keep = np.zeros(len(newdata), bool)
-    b.keep[rows] = True
-    return b
+__all__ = ["NewLevelError", "fixed_effects_matrix", "predict"]
 
 
 def _select_random(formula, re_form):
@@ -221,17 +140,10 @@ def predict(result, newdata: pd.DataFrame | None = None, *, new_levels: str = "p
 def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
     if not isinstance(newdata, pd.DataFrame):
         raise MixedModelError("newdata must be a table (pandas DataFrame)")
-    from .design import check_column_names, text_column_names
     newdata = text_column_names(newdata)
     check_column_names(newdata)
     design = result.model.design
     formula = design.formula
-    stats_exprs = _uses_data_statistics(formula)
-    if stats_exprs:
-        raise MixedModelError(
-            f"prediction on new data is not available for formulas with {', '.join(stats_exprs)}: "
-            "their centring and scaling would be recomputed from the new rows. Center or scale "
-            "the column in the data before fitting instead.")
     needed = _required_columns(formula, groups)
     missing = [c for c in needed if c not in newdata.columns]
     if missing:
@@ -249,9 +161,8 @@ def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
     rows = np.flatnonzero(complete)
     if rows.size == 0:
         return out
-    levels = _factor_columns(formula, design.factor_levels)
-    _check_numeric_columns(design, newdata, rows, levels, groups)
-    b = _builder(design, newdata, rows, levels)
+    _check_numeric_columns(design, newdata, rows, groups)
+    b = Materializer.for_new_rows(design.spec, newdata, rows)
     X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
     if list(names) != list(design.fixef_names):
         raise DataError("the fixed-effects columns built from newdata "
@@ -262,15 +173,14 @@ def _newdata_eta(result, newdata, groups, new_levels) -> np.ndarray:
     for t in design.reterms:
         if t.group not in groups:
             continue
-        eta = eta + _random_part(b, formula, t, result.ranef[t.group].to_numpy(),
+        eta = eta + _random_part(b, t, result.ranef[t.group].to_numpy(),
                                  term_columns(t, groups[t.group]), new_levels)
     out[rows] = eta
     return out
 
 
-def _check_numeric_columns(design, newdata, rows, levels: dict, groups) -> None:
+def _check_numeric_columns(design, newdata, rows, groups) -> None:
     """Refuse new data whose column is text where the fit used numbers."""
-    from .design import column_kind
     formula = design.formula
     grouping = {g for r in formula.random for g in r.group}
     numeric = set()
@@ -286,7 +196,7 @@ def _check_numeric_columns(design, newdata, rows, levels: dict, groups) -> None:
                 for fac in t.factors:
                     if not (isinstance(fac, Call) and fac.func in ("factor", "C", "fulldummy")):
                         numeric |= fac.columns
-    for c in sorted(numeric - set(levels) - grouping):
+    for c in sorted(numeric - set(design.spec.levels) - grouping):
         s = newdata[c].iloc[rows]
         if column_kind(s) in ("numeric", "bool"):
             continue
@@ -299,10 +209,14 @@ def _check_numeric_columns(design, newdata, rows, levels: dict, groups) -> None:
                            if len(bad) else "; convert it to numbers first"))
 
 
-def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_levels: str):
-    """Σⱼ zⱼ b[level, j] for one grouping factor on the new rows."""
-    zs, names, group_cols = [], [], ()
-    for r in formula.random:
+def _random_part(b: Materializer, term: ReTerm, values: np.ndarray, cols: list[int],
+                 new_levels: str) -> np.ndarray:
+    """The share Σⱼ zⱼ b[level, j] of one random-effects term in the linear predictor of the
+    new rows (``values``: the fit's conditional modes, levels × columns)."""
+    zs: list = []
+    names: list = []
+    group_cols: tuple = ()
+    for r in b.f.random:
         if r.group_label != term.group:
             continue
         Zr, nm, _, _ = b.model_matrix(r.terms, r.intercept, fixed=False)
@@ -311,14 +225,11 @@ def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_leve
         group_cols = r.group
     if names != list(term.names):
         raise DataError(f"the random-effects columns for '{term.group}' built from newdata "
-                        f"({names}) differ from the fit's ({list(term.names)}); give "
-                        "categorical columns of the random part all the levels of the fit")
-    Z = np.hstack(zs)
-    labels = None
-    for g in group_cols:
-        lab = _labels(b.data[g].iloc[b.rows])
-        labels = lab if labels is None else np.array([f"{a}:{c}" for a, c in zip(labels, lab)],
-                                                     dtype=object)
+                        f"({names}) differ from the fit's ({list(term.names)})")
+    labels = level_labels(b.data[group_cols[0]].iloc[b.rows])
+    for g in group_cols[1:]:
+        lab = level_labels(b.data[g].iloc[b.rows])
+        labels = np.array([f"{a}:{c}" for a, c in zip(labels, lab)], dtype=object)
     index = {lv: i for i, lv in enumerate(term.levels)}
     codes = np.array([index.get(lv, -1) for lv in labels], dtype=np.int64)
     new = codes < 0
@@ -327,11 +238,11 @@ def _random_part(b, formula, term, values: np.ndarray, cols: list[int], new_leve
         raise NewLevelError(f"grouping factor '{term.group}' has level(s) "
                             f"{', '.join(repr(u) for u in unseen[:5])} that the fit has not seen; "
                             "use new_levels='population' to predict them at the population level")
-    bv = values[np.maximum(codes, 0)][:, cols]
-    bv[new] = 0.0
-    contrib = np.einsum("nj,nj->n", Z[:, cols], bv)
-    if new.any() and new_levels == "missing":
-        contrib[new] = np.nan
+    on_new_rows = ReTerm(term.group, np.maximum(codes, 0).astype(np.int32), term.levels,
+                         np.ascontiguousarray(np.hstack(zs).T), names, term.theta_mask)
+    contrib = on_new_rows.eta(values, cols)
+    if new.any():
+        contrib[new] = np.nan if new_levels == "missing" else 0.0
     return contrib
 
 
@@ -367,7 +278,6 @@ def fixed_effects_matrix(result, newdata: pd.DataFrame) -> tuple[np.ndarray, lis
     check_result(result)
     design = result.model.design
     formula = design.formula
-    rows = np.arange(len(newdata))
-    b = _builder(design, newdata, rows, _factor_columns(formula, design.factor_levels))
+    b = Materializer.for_new_rows(design.spec, newdata, np.arange(len(newdata)))
     X, names, _, _ = b.model_matrix(formula.fixed, formula.intercept, fixed=True)
     return X, list(names)

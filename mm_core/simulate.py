@@ -17,14 +17,16 @@ number of workers.
 """
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import scipy.sparse as sp
 
+from .design.reterm import fitting_order, term_layouts
 from .errors import MixedModelError, NotFittedError
-from .lmm import fitting_order
-from .pls import term_layouts
 
-__all__ = ["ResponseSimulator", "replicate_rng", "seed_entropy", "simulate"]
+__all__ = ["FittedModel", "ResponseSimulator", "replicate_rng", "seed_entropy", "simulate"]
+
 
 def seed_entropy(seed=None, rng: np.random.Generator | None = None) -> int:
     """The integer entropy that keys every replicate's generator.
@@ -42,7 +44,9 @@ def seed_entropy(seed=None, rng: np.random.Generator | None = None) -> int:
         hi, lo = rng.integers(0, 2 ** 63, size=2, dtype=np.uint64)
         return (int(hi) << 64) | int(lo)
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # drawn from the OS: one integer
+        return entropy
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise MixedModelError("seed must be a non-negative integer or a numpy Generator, "
                               f"not {seed!r}")
@@ -54,9 +58,24 @@ def replicate_rng(entropy: int, j: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(j,))))
 
 
+@runtime_checkable
+class FittedModel(Protocol):
+    """What the functions on fitted models read from a fit: the fitted model object with its
+    design, the optimizer's summary, the result tables and θ.
+
+    :class:`mm_core.results.MixedModelResult` is one; an unfitted
+    :class:`~mm_core.lmm.LinearMixedModel` is not.
+    """
+
+    model: object
+    optsum: object
+    tables: object
+    theta: np.ndarray
+
+
 def check_result(result) -> None:
-    from .results import MixedModelResult
-    if not isinstance(result, MixedModelResult):
+    """Refuse anything but a fitted model (:class:`FittedModel`) with :class:`NotFittedError`."""
+    if not isinstance(result, FittedModel):
         raise NotFittedError("expected a fitted model (the result of mm_core.fit), got "
                              f"{type(result).__name__}; fit the model first")
 
@@ -144,7 +163,7 @@ class ResponseSimulator:
         self.scale_b = (self.sigma if (self.lmm or family.has_dispersion)
                         and self.sigma is not None else 1.0)
         terms = [design.reterms[i] for i in fitting_order(design.reterms)]
-        self.ZL = _z_lambda(terms, term_layouts(terms), self.theta, self.n)
+        self.ZL = z_lambda(term_layouts(terms), self.theta, self.n)
         self.q = self.ZL.shape[1]
 
     @classmethod
@@ -188,20 +207,11 @@ class ResponseSimulator:
         return self.family.sample(rng, mu, trials=self.trials, phi=phi)
 
 
-def _z_lambda(terms: list, layouts: list, theta: np.ndarray, n: int) -> sp.csr_matrix:
-    """Z Λθ (n × q) for terms in fitting order."""
-    rows, cols, vals, off = [], [], [], 0
-    for t, lay in zip(terms, layouts):
-        lam = lay.lam(theta)
-        zl = lam.T @ t.z                   # (p, n): column j of Z_t Λ_t at each observation
-        base = off + t.refs.astype(np.int64) * t.ncols
-        for j in range(t.ncols):
-            rows.append(np.arange(n))
-            cols.append(base + j)
-            vals.append(zl[j])
-        off += t.q
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, off))
+def z_lambda(layouts: list, theta: np.ndarray, n: int) -> sp.csr_matrix:
+    """Z Λθ (n × q) for the layouts of terms in fitting order."""
+    if not layouts:
+        return sp.csr_matrix((n, 0))
+    return sp.hstack([lay.term.zmatrix(lam=lay.lam(theta)) for lay in layouts], format="csr")
 
 
 def conditional_eta(result, groups: dict | None = None) -> np.ndarray:
@@ -217,8 +227,7 @@ def conditional_eta(result, groups: dict | None = None) -> np.ndarray:
         if groups is not None and t.group not in groups:
             continue
         cols = term_columns(t, None if groups is None else groups[t.group])
-        b = result.ranef[t.group].to_numpy()
-        eta = eta + np.einsum("jn,nj->n", t.z[cols], b[t.refs][:, cols])
+        eta = eta + t.eta(result.ranef[t.group].to_numpy(), cols)
     if design.offset is not None:
         eta = eta + design.offset
     return eta

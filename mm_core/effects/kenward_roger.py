@@ -104,37 +104,6 @@ class KenwardRoger:
         return wald / q, q, df2, scaling
 
 
-def _z_matrix(reterms: list, n: int) -> sp.csr_matrix:
-    """Z with columns level-major within each term, terms in the order given."""
-    rows, cols, vals, off = [], [], [], 0
-    for t in reterms:
-        base = off + t.refs.astype(np.int64) * t.ncols
-        for j in range(t.ncols):
-            rows.append(np.arange(n))
-            cols.append(base + j)
-            vals.append(t.z[j])
-        off += t.q
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n, off))
-
-
-def _lambda_matrix(layouts, lams, q: int) -> sp.csr_matrix:
-    """Λ (q × q, block diagonal: λᵢ for every level of term i)."""
-    rows, cols, vals = [], [], []
-    for lay, lam in zip(layouts, lams):
-        base = lay.start + np.arange(lay.nlevels) * lay.ncols
-        for a in range(lay.ncols):
-            for b in range(a + 1):
-                if lam[a, b] != 0.0:
-                    rows.append(base + a)
-                    cols.append(base + b)
-                    vals.append(np.full(lay.nlevels, lam[a, b]))
-    if not rows:
-        return sp.csr_matrix((q, q))
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(q, q))
-
-
 def _spd_inverse(C: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive definite matrix (Cholesky factor, then LAPACK's potri)."""
     try:
@@ -197,11 +166,12 @@ def kenward_roger(result) -> KenwardRoger:
     X = np.asarray(model.X, float)
     n, p = X.shape
     s2 = float(result.sigma) ** 2
-    Z = _z_matrix(reterms, n)
+    Z = sp.hstack([t.zmatrix() for t in reterms], format="csr")
     A = (Z.T @ Z).tocsr()
     B = np.asarray(Z.T @ X)
     XX = X.T @ X
-    Lam = _lambda_matrix(layouts, model.lambdas(result.theta), q)
+    Lam = sp.block_diag([lay.term.lambda_block(lam)
+                         for lay, lam in zip(layouts, model.lambdas(result.theta))], format="csr")
     C = np.asarray((Lam.T @ A @ Lam).todense())
     C[np.diag_indices(q)] += 1.0
     S = _lambda_sandwich(Lam, _spd_inverse(C))   # Λ C⁻¹ Λᵀ

@@ -17,72 +17,24 @@ Implementations: :mod:`.blocked` (any design), :mod:`.dense` (small Z, one dense
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..dense import tri_inv
+from ..design.reterm import TermLayout, term_layouts
+
+__all__ = [
+    "NotPositiveDefinite",
+    "PicklableSystem",
+    "TermLayout",
+    "initial_theta",
+    "term_layouts",
+    "theta_lower_bounds",
+    "unscaled_vcov",
+]
 
 
 class NotPositiveDefinite(np.linalg.LinAlgError):
     """A factorization failed at this θ; the optimizer receives a large finite objective."""
-
-
-@dataclass(frozen=True)
-class TermLayout:
-    """Where one random-effects term sits in Z and in θ (terms in fitting order).
-
-    The term itself (:class:`mm_core.design.ReTerm`) owns its levels, columns and λ(θ); the
-    layout adds its positions among the other terms.
-
-    Fields
-    ------
-    term : ReTerm
-    offset : int
-        First column of the term in its block of Z (term 1: 0; later terms: position in Z_R).
-    start : int
-        First column of the term in the whole of Z.
-    theta_slice : slice
-        The term's elements within θ.
-    """
-
-    term: object
-    offset: int
-    start: int
-    theta_slice: slice
-
-    @property
-    def nlevels(self) -> int:
-        return self.term.nlevels
-
-    @property
-    def ncols(self) -> int:
-        return self.term.ncols
-
-    @property
-    def theta_rows(self) -> np.ndarray:
-        """Rows in λᵢ of the term's elements of θ (column-major lower triangle of the free mask)."""
-        return self.term.theta_index[0]
-
-    @property
-    def theta_cols(self) -> np.ndarray:
-        return self.term.theta_index[1]
-
-    def lam(self, theta: np.ndarray) -> np.ndarray:
-        """λᵢ (pᵢ × pᵢ, lower triangular) from the whole θ."""
-        return self.term.lam(theta[self.theta_slice])
-
-
-def term_layouts(reterms: list) -> list[TermLayout]:
-    """Layouts of terms already in fitting order (the first is the leading term)."""
-    out, start, col, zcol = [], 0, 0, 0
-    for i, t in enumerate(reterms):
-        out.append(TermLayout(t, 0 if i == 0 else col, zcol, slice(start, start + t.ntheta)))
-        start += t.ntheta
-        zcol += t.q
-        if i > 0:
-            col += t.q
-    return out
 
 
 def initial_theta(reterms: list) -> np.ndarray:

@@ -377,32 +377,32 @@ def theta_of(design, sd: dict, corr: dict, sigma, base=None) -> np.ndarray:
             raise MixedModelError(f"the random effects of '{term.group}' have no column(s) "
                                   f"{sorted(bad)}; they have {list(term.names)}")
         cors = dict((corr or {}).get(term.group, {}))
-        for k, (r, c) in enumerate(zip(term.rows, term.cols)):
+        for k, (r, c) in enumerate(zip(term.theta_rows.tolist(), term.theta_cols.tolist())):
             if r == c:
                 nm = term.names[r]
                 if nm not in given and base is None:
                     raise MixedModelError(f"give the standard deviation of '{nm}' for "
                                           f"'{term.group}'")
-                v = _finite(given.get(nm, psi[term.start + k]),
+                v = _finite(given.get(nm, psi[term.theta_slice.start + k]),
                             f"the standard deviation of '{nm}' | {term.group}")
                 if v < 0:
                     raise MixedModelError(f"the standard deviation of '{nm}' | {term.group} must "
                                           f"not be negative, not {v}")
             else:
                 a, b = term.names[r], term.names[c]
-                v = cors.pop((a, b), cors.pop((b, a), psi[term.start + k]))
+                v = cors.pop((a, b), cors.pop((b, a), psi[term.theta_slice.start + k]))
                 v = _finite(v, f"the correlation of '{a}' and '{b}' | {term.group}")
                 if not -1 <= v <= 1:
                     raise MixedModelError(f"the correlation of '{a}' and '{b}' | {term.group} must "
                                           f"be between -1 and 1, not {v}")
-            psi[term.start + k] = v
+            psi[term.theta_slice.start + k] = v
         if cors:
             raise MixedModelError(f"correlation(s) {sorted(cors)} for '{term.group}' do not match "
                                   "its correlated columns")
         cor = np.eye(term.ncols)
-        for k, (r, c) in enumerate(zip(term.rows, term.cols)):
+        for k, (r, c) in enumerate(zip(term.theta_rows.tolist(), term.theta_cols.tolist())):
             if r != c:
-                cor[r, c] = cor[c, r] = psi[term.start + k]
+                cor[r, c] = cor[c, r] = psi[term.theta_slice.start + k]
         if np.linalg.eigvalsh(cor).min() < -1e-10:
             raise MixedModelError(f"the correlations of '{term.group}' do not form a valid "
                                   "correlation matrix")
@@ -576,8 +576,7 @@ def simulate_with_effects(design: StudyDesign, params, seed=None) -> tuple:
     >>> b["subj"].shape
     (6, 1)
     """
-    from ..lmm import fitting_order
-    from ..pls import term_layouts
+    from ..design.reterm import fitting_order, term_layouts
     if not isinstance(design, StudyDesign):
         raise MixedModelError(f"design must be a StudyDesign, not {type(design).__name__}")
     model = as_true_model(params)
@@ -591,11 +590,10 @@ def simulate_with_effects(design: StudyDesign, params, seed=None) -> tuple:
     out = frame.copy()
     out[_response_name(model.formula)] = y
     terms = [sc.design.reterms[i] for i in fitting_order(sc.design.reterms)]
-    effects, off = {}, 0
-    for t, lay in zip(terms, term_layouts(terms)):
-        block = u[off:off + t.q].reshape(t.nlevels, t.ncols)
-        b = sim.scale_b * block @ lay.lam(sc.theta).T
+    effects = {}
+    for lay in term_layouts(terms):
+        t = lay.term
+        b = sim.scale_b * t.ranef(u[lay.start:lay.start + t.q], lay.lam(sc.theta))
         effects[t.group] = pd.DataFrame(b, index=pd.Index(list(t.levels), name=t.group),
                                         columns=list(t.names))
-        off += t.q
     return out, effects

@@ -469,3 +469,17 @@ def test_formula_errors_against_data(grid, formula, pos, end, fragment):
         materialize(formula, grid)
     assert fragment in exc.value.message
     assert (exc.value.pos, exc.value.end) == (pos, end)
+
+
+def test_model_spec_keeps_levels_codings_and_scale_state():
+    df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6], "x": [1.0, 2, 4, 8, 16, np.nan],
+                       "f": list("abcabc"), "h": list("uvuvuv"), "g": list("ppqqrr")})
+    d = materialize("y ~ scale(x) + center(x) + C(f, sum) + (1 + h | g)", df)
+    x = np.array([1.0, 2, 4, 8, 16])
+    assert d.spec.transforms["scale(x)"].center == pytest.approx(x.mean(), rel=1e-15)
+    assert d.spec.transforms["scale(x)"].scale == pytest.approx(x.std(ddof=1), rel=1e-15)
+    assert d.spec.transforms["center(x)"].scale is None
+    # the columns coded as factors in X and in the random-effects term, with their levels
+    assert d.spec.levels == {"f": ["a", "b", "c"], "h": ["u", "v"]}
+    assert d.spec.contrasts == d.contrasts == {"C(f, sum)": Sum()}
+    assert d.spec.formula is d.formula

@@ -123,3 +123,14 @@ def test_glmm_general_system_with_cholmod_pickles():
     assert isinstance(r.model.system, PLSSystem)
     assert r.model.system._get(True).schur_kind == "cholmod"
     _glmm_roundtrip(r)
+
+
+def test_unpickled_fit_predicts_new_rows_with_its_training_scale():
+    # the model spec (levels, codings, scale() state) travels with the result
+    df = datasets.load("sleepstudy")
+    m = mm_core.fit("reaction ~ 1 + scale(days) + (1 | subj)", df)
+    copy = pickle.loads(pickle.dumps(m))
+    new = pd.DataFrame({"days": [0.0, 12.0], "subj": ["S308", "S999"]})
+    np.testing.assert_array_equal(mm_core.predict(copy, new),
+                                  mm_core.predict(m, new))
+    assert copy.model.design.spec == m.model.design.spec

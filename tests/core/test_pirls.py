@@ -15,9 +15,8 @@ import pytest
 from conftest import fit_case, load_reference
 
 import mm_core
-from mm_core.design import materialize
+from mm_core.design import fitting_order, materialize
 from mm_core.families import get_family
-from mm_core.lmm import fitting_order
 from mm_core.pirls import FamilyKernel, PirlsError, PLSSystem, ScalarSystem, make_system, pirls
 
 glmm = importlib.import_module("mm_core.glmm")

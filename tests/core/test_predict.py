@@ -115,11 +115,75 @@ def test_formula_transformations():
     m = fit("log(reaction) ~ 1 + days + I(days^2) + (1 | subj)", df)
     np.testing.assert_allclose(predict(m, df), m.fitted, rtol=1e-12)
     ms = fit("reaction ~ 1 + scale(days) + (1 | subj)", df)
-    with pytest.raises(MixedModelError, match="scale"):
-        predict(ms, df.iloc[:5])
+    np.testing.assert_allclose(predict(ms, df.iloc[:5]), ms.fitted[:5], rtol=1e-12)
     np.testing.assert_allclose(predict(ms), ms.fitted)
+
+
+# R 4.2.2, lme4 1.1.31:
+#   ss <- sleepstudy
+#   new <- data.frame(Days = c(0, 2.5, 9, 12), Subject = factor(c("308", "309", "999", "372")))
+#   m <- lmer(Reaction ~ 1 + scale(Days) + (1 + scale(Days) | Subject), ss, REML = FALSE)
+#   print(predict(m, new, allow.new.levels = TRUE), digits = 15)
+#   m2 <- lmer(Reaction ~ 1 + scale(Days, scale = FALSE) + (1 | Subject), ss, REML = FALSE)
+#   print(predict(m2, new, allow.new.levels = TRUE), digits = 15)
+# R's scale(x, scale = FALSE) is our center(x); predict() uses the training mean and SD
+# (makepredictcall), not the new rows'.
+SCALED_NEW = pd.DataFrame({"days": [0.0, 2.5, 9.0, 12.0], "subj": ["S308", "S309", "S999", "S372"]})
+R_SCALED = [254.220926682178, 215.914733094521, 345.610678484842, 404.859777538562]
+R_CENTERED = [292.040201434089, 200.007444765546, 345.610678484849, 395.062270453418]
+
+
+@pytest.mark.parametrize("term, reference", [("scale(days)", R_SCALED),
+                                             ("center(days)", R_CENTERED)])
+def test_scale_and_center_on_new_rows_use_the_training_statistics(term, reference):
+    df = datasets.load("sleepstudy")
+    slope = f" + {term}" if term.startswith("scale") else ""
+    m = fit(f"reaction ~ 1 + {term} + (1{slope} | subj)", df)
+    # the fitted rows given as new data give the fitted values
+    rows = [0, 7, 33, 179]
+    np.testing.assert_allclose(predict(m, df.iloc[rows]), m.fitted[rows], rtol=1e-12)
+    # the population prediction is the hand computation with the training mean and SD, not
+    # those of the four new rows
+    days = df["days"].to_numpy()
+    sd = days.std(ddof=1) if term.startswith("scale") else 1.0
+    x = (SCALED_NEW["days"].to_numpy() - days.mean()) / sd
+    np.testing.assert_allclose(predict(m, SCALED_NEW, re_form="NA"), m.beta[0] + m.beta[1] * x,
+                               rtol=1e-12)
+    # lme4: conditional modes agree to ~1e-4 relative to their scale (as above)
+    np.testing.assert_allclose(predict(m, SCALED_NEW), reference, rtol=1e-5)
+    # one row alone predicts as it does among the others
+    np.testing.assert_allclose(predict(m, SCALED_NEW.iloc[[2]]), reference[2], rtol=1e-5)
+    state = m.model.design.spec.transforms[term]
+    assert state.center == pytest.approx(days.mean(), rel=1e-15)
+
+
+def test_random_part_factor_coded_with_the_fit_levels():
+    # a categorical column on the left of a random-effects term: new rows holding one level
+    # build the fit's columns, so the prediction is the fitted value of the same rows
+    df = datasets.load("sleepstudy").assign(half=lambda d: np.where(d.days < 5, "early", "late"))
+    m = fit("reaction ~ 1 + days + (1 + half | subj)", df)
+    late = df.index[df.half == "late"][:6]
+    np.testing.assert_allclose(predict(m, df.loc[late]), m.fitted[late], rtol=1e-12)
+    with pytest.raises(NewLevelError, match="'middle'"):
+        predict(m, df.loc[late].assign(half="middle"))
 
 
 def test_newdata_must_be_a_table():
     with pytest.raises(MixedModelError, match="DataFrame"):
         predict(fit_case("sleepstudy_ml"), {"days": [1.0], "subj": ["S308"]})
+
+
+def test_fixed_effects_matrix_and_trends_use_the_training_scale():
+    # the reference grid of emmeans/emtrends goes through fixed_effects_matrix: a grid row at
+    # the mean of days has scale(days) = 0, and the trend per day is β / SD(days), as emmeans
+    # computes it from lme4's predvars
+    from mm_core import emtrends
+    from mm_core.predict import fixed_effects_matrix
+    df = datasets.load("sleepstudy")
+    m = fit("reaction ~ 1 + scale(days) + (1 | subj)", df)
+    X, names = fixed_effects_matrix(m, pd.DataFrame({"days": [4.5, 9.0]}))
+    sd = df["days"].std(ddof=1)
+    np.testing.assert_allclose(X, [[1.0, 0.0], [1.0, 4.5 / sd]], rtol=1e-15, atol=1e-15)
+    assert names == ["(Intercept)", "scale(days)"]
+    trend = emtrends(m, [], "days", data=df).table["estimate"].to_numpy()
+    np.testing.assert_allclose(trend, m.beta[1] / sd, rtol=1e-6)

@@ -1,196 +1,27 @@
-"""Model matrices of a mixed model: the fixed-effects matrix, the response and the random-effects terms.
+"""The materializer: a table and a parsed formula → the model matrices of a mixed model.
 
 :func:`materialize` turns a parsed :class:`~mm_core.formula.Formula` and a table into a
-:class:`Design`, the numeric input of the LMM and GLMM fitters. Nothing here evaluates
-user text; every function applied to a column comes from the whitelist in
-:mod:`mm_core.formula`.
+:class:`~mm_core.design.Design`, the numeric input of the LMM and GLMM fitters, and records in its
+:class:`~mm_core.design.ModelSpec` the levels, codings and ``scale()`` / ``center()`` state of
+the fit. :meth:`Materializer.for_new_rows` builds the same columns on new rows from that spec (for
+prediction). Nothing here evaluates user text; every function applied to a column comes from the
+whitelist in :mod:`mm_core.formula`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class ReTerm:
-    """One random-effects term: a grouping factor and the columns that vary by its levels.
-
-    Terms on the same grouping factor are amalgamated into one ``ReTerm`` (as
-    MixedModels.jl does): ``(1|g) + (0+x|g)`` becomes one term with a block-diagonal
-    pattern of free elements in its relative covariance factor λ.
-
-    Fields
-    ------
-    group : str
-        Name of the grouping factor as written in the formula (``"subj"``, ``"batch:cask"``).
-    refs : ndarray of int32, shape (n,)
-        0-based level code of each observation.
-    levels : list of str
-        Level labels, observed levels only, in sorted order (R's factor order).
-    z : ndarray of float64, shape (p, n)
-        Transposed model matrix of the term's left-hand side (row j = column j of X_i).
-    names : list of str
-        Column names in lme4's spelling (``"(Intercept)"``, ``"days"``, ``"factor(days)1"``).
-    theta_mask : ndarray of bool, shape (p, p)
-        Lower-triangular pattern of the free elements of λ: the full lower triangle for a
-        correlated term, the diagonal for ``||`` / ``zerocorr``, block-diagonal when
-        several terms share the factor. θ holds the free elements in column-major order.
-    """
-
-    group: str
-    refs: np.ndarray
-    levels: list
-    z: np.ndarray
-    names: list
-    theta_mask: np.ndarray
-
-    @property
-    def nlevels(self) -> int:
-        return len(self.levels)
-
-    @property
-    def ncols(self) -> int:
-        return self.z.shape[0]
-
-    @property
-    def q(self) -> int:
-        """Number of columns of Z for this term (levels × columns)."""
-        return self.nlevels * self.ncols
-
-    @property
-    def ntheta(self) -> int:
-        return int(self.theta_mask.sum())
-
-    @cached_property
-    def theta_index(self) -> tuple:
-        """(rows, cols) of the free elements of λ, column-major order."""
-        cols, rows = np.nonzero(self.theta_mask.T)
-        return rows, cols
-
-    @property
-    def is_scalar(self) -> bool:
-        return self.ncols == 1
-
-    # -- the term's own operations (MixedModels.jl's ReMat) -------------------------------------
-    def lam(self, values) -> np.ndarray:
-        """λ (p × p, lower triangular) from the term's elements of θ (``ntheta`` values)."""
-        rows, cols = self.theta_index
-        out = np.zeros((self.ncols, self.ncols))
-        out[rows, cols] = values
-        return out
-
-    def theta_of(self, lam: np.ndarray) -> np.ndarray:
-        """The term's elements of θ read from λ (the inverse of :meth:`lam`)."""
-        rows, cols = self.theta_index
-        return np.asarray(lam)[rows, cols]
-
-    def theta_start(self) -> np.ndarray:
-        """lme4's start, λ = I: 1 for diagonal elements, 0 for the others."""
-        rows, cols = self.theta_index
-        return (rows == cols).astype(float)
-
-    def theta_lower(self) -> np.ndarray:
-        """lme4's lower bounds: 0 for diagonal elements of λ, −∞ for off-diagonal ones."""
-        rows, cols = self.theta_index
-        return np.where(rows == cols, 0.0, -np.inf)
-
-    def zmatrix(self, offset: int = 0, ncols: int | None = None):
-        """Sparse n × q block of Z (columns level-major), placed at column ``offset`` of a matrix
-        with ``ncols`` columns (default: the block alone)."""
-        import scipy.sparse as sp
-        n, p = self.refs.shape[0], self.ncols
-        cols = offset + self.refs.astype(np.int64)[:, None] * p + np.arange(p)[None, :]
-        return sp.csr_matrix((self.z.T.ravel(), (np.repeat(np.arange(n), p), cols.ravel())),
-                             shape=(n, self.q if ncols is None else ncols))
-
-    def scatter_into(self, out: np.ndarray) -> None:
-        """Write the term's n × q block of Z into the dense array ``out`` (columns level-major),
-        as :meth:`zmatrix` lays it out, without a sparse intermediate."""
-        rows = np.arange(self.refs.shape[0])
-        base = self.refs.astype(np.int64) * self.ncols
-        for j in range(self.ncols):
-            out[rows, base + j] = self.z[j]
-
-    def ranef(self, u: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """b = λu per level (ℓ × p) from the spherical effects u (level-major, length q)."""
-        return np.asarray(u).reshape(self.nlevels, self.ncols) @ lam.T
-
-    def eta(self, b: np.ndarray) -> np.ndarray:
-        """The term's share Z b of the linear predictor, for b per level (ℓ × p)."""
-        return np.einsum("jn,nj->n", self.z, np.asarray(b, float)[self.refs])
-
-
-@dataclass(frozen=True)
-class Design:
-    """Numeric form of a mixed model on the rows it uses.
-
-    Fields
-    ------
-    formula : Formula
-        The parsed formula.
-    X : ndarray of float64, shape (n, p)
-        Fixed-effects model matrix (full rank is *not* guaranteed; the fitter pivots).
-    fixef_names : list of str
-        Column names of ``X`` in lme4's spelling (``"(Intercept)"``, ``"serviceY:deptD02"``).
-    fixef_terms : list of str
-        For each column of ``X``, the label of the formula term it came from (``"service:dept"``).
-    y : ndarray of float64, shape (n,)
-        Response. A two-level categorical response is coded 0/1 (1 = ``success_level``);
-        ``cbind(s, f)`` gives the proportion ``s / (s + f)``.
-    response_name : str
-        The response as written (``"reaction"``, ``"cbind(incidence, size - incidence)"``).
-    response_levels : list of str or None
-        For a categorical response, its two levels (failure first, success second).
-    trials : ndarray or None
-        ``s + f`` for a ``cbind`` response, else None.
-    offset : ndarray or None
-        Sum of the ``offset()`` terms, else None.
-    reterms : list of ReTerm
-        Random-effects terms in formula order (one per grouping factor).
-    rows : ndarray of int
-        Positions (0-based, ``iloc``) of the rows of the input table that were used.
-    n_dropped : int
-        Rows dropped because a used column was missing there.
-    dropped_by_column : dict
-        Column name -> number of missing values among the table's rows.
-    contrasts : dict
-        Factor name -> coding used (``"treatment"``, ``"sum"``, ``"helmert"``) with its reference level.
-    factor_levels : dict
-        Factor name -> list of levels used in the fixed part (for prediction on new data).
-    """
-
-    formula: object
-    X: np.ndarray
-    fixef_names: list
-    fixef_terms: list
-    y: np.ndarray
-    response_name: str
-    response_levels: list | None
-    trials: np.ndarray | None
-    offset: np.ndarray | None
-    reterms: list
-    rows: np.ndarray
-    n_dropped: int = 0
-    dropped_by_column: dict = field(default_factory=dict)
-    contrasts: dict = field(default_factory=dict)
-    factor_levels: dict = field(default_factory=dict)
-
-    @property
-    def nobs(self) -> int:
-        return self.y.shape[0]
-
-
-# ============================================================================ materialize
-from difflib import get_close_matches  # noqa: E402
-
-from .contrasts import Helmert, Sum, Treatment, as_coding, level_label  # noqa: E402
-from .errors import DataError, FormulaError  # noqa: E402
-from .formula import Formula, parse_formula  # noqa: E402
-from .formula.parser import CODINGS  # noqa: E402
-from .formula.terms import BinOp, Call, Name, Number, UnaryOp  # noqa: E402
+from ..contrasts import Helmert, Sum, Treatment, as_coding, level_label
+from ..errors import DataError, FormulaError
+from ..formula import Formula, parse_formula
+from ..formula.parser import CODINGS
+from ..formula.terms import BinOp, Call, Name, Number, UnaryOp
+from .matrices import Design, interaction_columns
+from .reterm import ReTerm
+from .spec import ModelSpec, Standardization
 
 _CODING_CLASSES = {"treatment": Treatment, "sum": Sum, "helmert": Helmert}
 #: Widest fixed-effects matrix and random-effects term built, and most values in one matrix
@@ -255,15 +86,7 @@ def materialize(formula, data: pd.DataFrame, *, contrasts: dict | None = None,
     if contrasts is not None and not isinstance(contrasts, dict):
         raise DataError("contrasts must be a dictionary from column names to codings, e.g. "
                         "{'dept': 'sum'}")
-    return _Builder(f, data, contrasts or {}).build(success_level)
-
-
-def interaction_columns(a: np.ndarray, a_names: list, b: np.ndarray, b_names: list) -> tuple:
-    """Columns of the interaction of two column blocks, in R's order (the first factor varies
-    fastest): every product ``a[:, i] * b[:, j]`` named ``"a_i:b_j"``."""
-    n = a.shape[0]
-    cols = (a[:, :, None] * b[:, None, :]).transpose(0, 2, 1).reshape(n, -1)
-    return cols, [f"{x}:{y}" for y in b_names for x in a_names]
+    return Materializer(f, data, contrasts or {}).build(success_level)
 
 
 def text_column_names(data: pd.DataFrame) -> pd.DataFrame:
@@ -311,14 +134,60 @@ class _Var:
         return self.values is not None
 
 
-class _Builder:
-    def __init__(self, f, data: pd.DataFrame, contrasts: dict) -> None:
+class NewLevelError(DataError):
+    """New data hold a level the fit has not seen where that is not allowed."""
+
+
+class Materializer:
+    """Evaluates a formula's columns on a table: R's ``model.frame`` and ``model.matrix``.
+
+    Built by :func:`materialize` for a fit (which learns the levels, codings and
+    ``scale()`` / ``center()`` state from the table) or by :meth:`for_new_rows` on new data
+    (which reuses what the fit learnt).
+
+    Parameters
+    ----------
+    f : Formula
+    data : pandas.DataFrame
+        With text column names (:func:`text_column_names`).
+    contrasts : dict
+        Codings of the fixed part, keyed by column name or term label.
+    spec : ModelSpec, optional
+        A fit's spec: factors are coded against its levels (a level it has not seen raises
+        :class:`NewLevelError`) and ``scale()`` / ``center()`` use its state.
+
+    Examples
+    --------
+    >>> from mm_core import datasets
+    >>> sl = datasets.load("sleepstudy")
+    >>> d = materialize("reaction ~ 1 + scale(days) + (1 | subj)", sl)
+    >>> m = Materializer.for_new_rows(d.spec, sl.iloc[:2], np.arange(2))
+    >>> m.numeric(d.formula.fixed[0].factors[0]).round(3).tolist()
+    [-1.562, -1.215]
+    """
+
+    def __init__(self, f, data: pd.DataFrame, contrasts: dict,
+                 spec: ModelSpec | None = None) -> None:
         self.f, self.data, self.user_contrasts = f, data, contrasts
+        self.spec = spec
         self.text = f.text or ""
         self.cat_cache: dict = {}
         self.num_cache: dict = {}
+        self.levels: dict = {} if spec is None else dict(spec.levels)
+        self.transforms: dict = {} if spec is None else dict(spec.transforms)
         self._series: dict = {}
         self._kinds: dict = {}
+
+    @classmethod
+    def for_new_rows(cls, spec: ModelSpec, data: pd.DataFrame, rows: np.ndarray) -> Materializer:
+        """A materializer over the rows ``rows`` (positions) of new data, with the fit's levels,
+        contrasts and ``scale()`` / ``center()`` state."""
+        m = cls(spec.formula, data, dict(spec.contrasts), spec)
+        m.rows = np.asarray(rows)
+        m.n_dropped = len(data) - len(m.rows)
+        m.keep = np.zeros(len(data), bool)
+        m.keep[m.rows] = True
+        return m
 
     def col(self, name: str) -> pd.Series:
         """The column ``name`` (looked up once)."""
@@ -430,33 +299,67 @@ class _Builder:
             if fn == "I":
                 return v
             if fn in ("scale", "center"):
-                v = np.broadcast_to(v, (len(self.data),))
-                out = v - np.nanmean(v)
-                if fn == "scale":
-                    out = out / np.nanstd(v, ddof=1)
-                return out
+                return self._standardization(node, v).apply(v)
             return _MATH[fn](v)
         raise self.ferr(f"'{node.to_text()}' cannot be used as a number", node)
 
+    def _standardization(self, node, values: np.ndarray) -> Standardization:
+        """The state of a ``scale()`` / ``center()`` call: the fit's, or computed (as R does)
+        over the non-missing values of the whole column, before rows are dropped."""
+        key = node.to_text()
+        state = self.transforms.get(key)
+        if state is None:
+            if self.spec is not None:
+                raise self.ferr(f"'{key}' is not part of the fitted model", node)
+            whole = np.broadcast_to(values, (len(self.data),))
+            state = self.transforms[key] = Standardization.of(whole, node.func)
+        return state
+
     def factor(self, name: str):
-        """(codes, levels) of a column as a factor, on the rows kept."""
+        """(codes, levels) of a column as a factor, on the rows kept: the levels observed, or
+        the fit's levels when the materializer has a spec that codes the column."""
         if name not in self.cat_cache:
-            s = self.col(name)
-            if self.n_dropped:
-                s = s.iloc[self.rows]
-            self.cat_cache[name] = _factorize(s)
+            if self.spec is not None and name in self.spec.levels:
+                self.cat_cache[name] = self._fitted_codes(name, list(self.spec.levels[name]))
+            else:
+                s = self.col(name)
+                if self.n_dropped:
+                    s = s.iloc[self.rows]
+                self.cat_cache[name] = _factorize(s)
         return self.cat_cache[name]
+
+    def _fitted_codes(self, name: str, train: list):
+        """(codes, levels) of a column on new rows against the levels of the fit."""
+        index = {lv: i for i, lv in enumerate(train)}
+        labels = level_labels(self.col(name).iloc[self.rows])
+        codes = np.array([index.get(lv, -1) for lv in labels], dtype=np.int64)
+        if np.any(codes < 0):
+            unseen = sorted({lv for lv, c in zip(labels, codes) if c < 0})
+            shown = ", ".join(f"'{u}'" for u in unseen[:5])
+            raise NewLevelError(
+                f"column '{name}' has level(s) {shown} that the fitted model has not seen in "
+                f"this factor (its levels: {', '.join(repr(x) for x in train[:10])}"
+                f"{', ...' if len(train) > 10 else ''}); there is no coefficient to predict "
+                "them with")
+        return codes, train
+
+    def levels_of(self, name: str):
+        """(codes, levels) of a column coded as a factor in a model matrix; its levels become
+        part of the spec."""
+        codes, levels = self.factor(name)
+        self.levels[name] = list(levels)
+        return codes, levels
 
     def variable(self, node, fixed: bool) -> _Var:
         label = node.to_text()
         if isinstance(node, Name):
             if self.kind(node.name) in ("numeric",):
                 return _Var(label, values=self.numeric(node), node=node)
-            codes, levels = self.factor(node.name)
+            codes, levels = self.levels_of(node.name)
             return self._cat_var(label, codes, levels, node.name, None, fixed, node)
         if isinstance(node, Call) and node.func in ("factor", "C", "fulldummy"):
             col = node.args[0].name
-            codes, levels = self.factor(col)
+            codes, levels = self.levels_of(col)
             if node.func == "fulldummy":
                 if self.kind(col) == "numeric":
                     raise self.ferr(f"fulldummy() needs a categorical column, but '{col}' is "
@@ -534,11 +437,12 @@ class _Builder:
             names.append("(Intercept)")
             labels.append("(Intercept)")
         for ti, t in enumerate(terms):
-            mat, nm = None, None
-            for fac in t.factors:
+            mat, nm = self._block(variables[t.factors[0].to_text()],
+                                  (ti, t.factors[0].to_text()) in full)
+            for fac in t.factors[1:]:
                 key = fac.to_text()
                 b, bn = self._block(variables[key], (ti, key) in full)
-                mat, nm = (b, bn) if mat is None else interaction_columns(mat, nm, b, bn)
+                mat, nm = interaction_columns(mat, nm, b, bn)
             blocks.append(mat)
             names += nm
             labels += [t.label] * len(nm)
@@ -721,14 +625,16 @@ class _Builder:
             _check_magnitude(f"the predictor column '{nm}'", X[:, j])
         if offset is not None:
             _check_magnitude("the offset", offset)
-        return Design(formula=self.f, X=X, fixef_names=names, fixef_terms=labels,
+        reterms = self.reterms()
+        spec = ModelSpec(self.f, levels=dict(self.levels), contrasts=contrasts,
+                         factor_levels=levels, transforms=dict(self.transforms))
+        return Design(X=X, fixef_names=names, fixef_terms=labels,
                       y=np.asarray(y, dtype=float), response_name=self.f.response.to_text(),
                       response_levels=response_levels,
                       trials=None if trials is None else np.asarray(trials, dtype=float),
                       offset=None if offset is None else np.array(offset, dtype=float),
-                      reterms=self.reterms(), rows=self.rows, n_dropped=self.n_dropped,
-                      dropped_by_column=self.dropped_by_column, contrasts=contrasts,
-                      factor_levels=levels)
+                      reterms=reterms, rows=self.rows, spec=spec, n_dropped=self.n_dropped,
+                      dropped_by_column=self.dropped_by_column)
 
 
 _MATH = {"log": np.log, "log2": np.log2, "log10": np.log10, "exp": np.exp, "sqrt": np.sqrt,
@@ -777,6 +683,17 @@ def column_kind(s: pd.Series) -> str:
     if pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_complex_dtype(dt):
         return "numeric"
     return "categorical"
+
+
+def level_labels(s: pd.Series) -> np.ndarray:
+    """Level label of each value of a column, spelled as :func:`materialize` spells levels."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return np.array([level_label(v) for v in s.astype(object)], dtype=object)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return np.array([str(bool(v)) for v in s], dtype=object)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return np.array([level_label(v) for v in s.to_numpy()], dtype=object)
+    return s.astype(str).to_numpy(dtype=object)
 
 
 def _factorize(s: pd.Series):
