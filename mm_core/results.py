@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from .design import Design
+from .errors import MixedModelError
 from .families import get_family
 from .formula import Formula, parse_formula
 from .optimize import OptSummary
@@ -354,10 +355,36 @@ class MixedModelResult:
         return self.model.leverage(self)
 
     def residuals_of(self, kind: str = "response") -> np.ndarray:
-        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``:
-        :func:`mm_core.residuals` (``residuals(m, type = kind)`` in lme4)."""
-        from .diagnostics import residuals
-        return residuals(self, kind)
+        """Residuals of type ``response``, ``pearson``, ``working``, ``deviance`` or ``scaled``
+        (LMMs), as lme4's ``residuals(m, type = kind)``; :func:`mm_core.residuals` adds quantile
+        residuals."""
+        if self.is_lmm:
+            # as lme4: Pearson residuals are √w (y − fitted), ``scaled`` divides them by σ;
+            # working and deviance residuals equal the (weighted) response residuals
+            r = np.asarray(self.residuals, float)
+            w = self.prior_weights
+            sw = np.sqrt(w) if w is not None else 1.0
+            if kind == "response":
+                return r
+            if kind in ("pearson", "working", "deviance"):
+                return r * sw
+            if kind == "scaled":
+                return r * sw / cast(float, self.sigma)      # an LMM always has σ
+            raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working, "
+                                  "deviance or scaled")
+        model = self.model
+        y, mu, pw, fam = model.y, np.asarray(self.fitted, float), model.pw, model.family
+        if kind == "response":
+            return y - mu
+        if kind == "pearson":
+            return (y - mu) * np.sqrt(pw / fam.variance(mu))
+        if kind == "working":
+            return (y - mu) / fam.mu_eta(fam.linkfun(mu))
+        if kind == "deviance":
+            d = np.sqrt(np.maximum(fam.dev_resids(y, mu, pw), 0.0))
+            return np.where(y > mu, d, -d)
+        raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working or "
+                              "deviance")
 
     def summary(self) -> str:
         """A printable summary in MixedModels.jl's layout."""
