@@ -222,8 +222,8 @@ def optimizer_settings(options: Mapping) -> OptimizerSettings:
               and bool(np.isfinite(v)) and (v > 0 if k == "maxeval" else v >= 0))
         if not ok:
             raise MixedModelError(f"optimizer setting {k} must be a "
-                                  f"{'positive' if k == 'maxeval' else 'non-negative'} number, "
-                                  f"not {v!r}")
+                                  f"{'positive' if k == 'maxeval' else 'non-negative'} number "
+                                  f"(default {getattr(OptimizerSettings, k):g}), not {v!r}")
     values = dict(options)
     if "maxeval" in values:
         values["maxeval"] = int(values["maxeval"])
