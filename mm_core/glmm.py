@@ -58,6 +58,7 @@ from __future__ import annotations
 import math
 import time
 import warnings as _warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -159,7 +160,7 @@ class GeneralizedLinearMixedModel:
         self.ntheta = len(self.lower)
         self.p = self.X.shape[1]
         self._started = False
-        self.lmm = None          # its linear mixed model, built on first use (:meth:`lmm_with`)
+        self.lmm: LinearMixedModel | None = None   # built on first use (:meth:`lmm_with`)
 
     # -- input checks --------------------------------------------------------------------------
     def _prior_weights(self) -> np.ndarray:
@@ -560,7 +561,7 @@ class _Displaced:
 class _Memo:
     """Cache of an objective by exact parameter values (the derivative checks share points)."""
 
-    def __init__(self, fun):
+    def __init__(self, fun: Callable) -> None:
         self.fun = fun
         self.cache: dict = {}
 
@@ -882,7 +883,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         link=model.family.link.name, reml=False, n_agq=model.n_agq,
         objective=float(objective), loglik=float(loglik), aic=float(aic), bic=float(bic),
         aicc=float(aicc), deviance=float(objective), nobs=n, dof=dof, tables=tables,
-        theta=theta, sigma=math.sqrt(phi) if disp else None,
+        theta=theta, sigma=math.sqrt(phi) if phi is not None else None,
         fitted=st.mu.copy(), residuals=model.y - st.mu, is_singular=singular, optsum=optsum,
         warnings=tuple(notes), n_dropped=design.n_dropped, rows=design.rows,
         dropped_columns=tuple(model.dropped_columns), y=design.y, prior_weights=model.pw,

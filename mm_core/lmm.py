@@ -507,7 +507,7 @@ def theta_is_singular(theta, lower: np.ndarray) -> bool:
 
 def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     """The data notes followed by what a person should know about the fit itself."""
-    notes = list(notes)
+    notes = list[str](notes)
     if singular:
         notes.append(Note("singular", "The fit is singular: some variance component is estimated "
                           "as zero (or a correlation as ±1). The data do not support that part of "
@@ -517,8 +517,9 @@ def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     return notes
 
 
-def data_notes(design, dropped_columns) -> list[str]:
-    notes = []
+def data_notes(design, dropped_columns) -> list[Note]:
+    """What a person should know about the rows and columns the model left out."""
+    notes: list[Note] = []
     if design.n_dropped:
         cols = ", ".join(f"'{c}' ({k})" for c, k in design.dropped_by_column.items() if k)
         total = design.nobs + design.n_dropped

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,7 @@ class PLSSystem(PicklableSystem):
         self.n, self.p = X.shape
         self.X = X
         self.q = sum(t.q for t in reterms)
-        self._pls = {}
+        self._pls: dict[bool, BlockedPLS] = {}
         self.full = False
 
     def _get(self, full: bool) -> BlockedPLS:
@@ -217,8 +218,8 @@ class PLSSystem(PicklableSystem):
         self._cur.update(w, np.zeros(self.n) if z is None else z)
 
     def factor(self, theta: np.ndarray):
-        f = self._cur.factor(np.asarray(theta, float))
-        f.logdet = f.logdet_L
+        f: Any = self._cur.factor(np.asarray(theta, float))
+        f.logdet = f.logdet_L           # log|ΛᵀZᵀWZΛ + I| under the name every system's factor has
         return f
 
     def solve(self, f):
