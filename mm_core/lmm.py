@@ -146,7 +146,14 @@ def _vector_term_start(term, r: np.ndarray) -> np.ndarray | None:
 
 
 def _optimizer_bounds(layouts) -> np.ndarray:
-    """Lower bounds for the optimizer: 0 for a diagonal element alone in its column of λ."""
+    """Lower bounds for the optimizer: 0 for a diagonal element alone in its column of λ.
+
+    The objective depends on Λ only through ΛΛᵀ, so a column of λ may be flipped: its diagonal
+    needs no bound when the column has other free entries (BOBYQA then cannot stall on the
+    bound, as MixedModels.jl v5 found); a diagonal alone in its column keeps lme4's bound at 0,
+    else the objective is even in it and BOBYQA's function-tolerance test can stop between two
+    mirror points. :meth:`LinearMixedModel.rectify` flips the columns back.
+    """
     out = []
     for lay in layouts:
         rows, cols = lay.theta_rows, lay.theta_cols
@@ -289,16 +296,17 @@ class LinearMixedModel:
         x, fmin, ret, _ = bobyqa(objective, x0, self.optimizer_lower, initial_step=step,
                                  recorder=run, **first.options())
         x = self.rectify(x)
-        checker, verdict_check = None, None
+        checker, convergence = None, None
         if check and len(x):
             checker = Recorder(objective, progress, stage="check")
-            x, fmin, ret, verdict_check = self._finish(objective, run, checker, x, fmin, ret,
-                                                       settings, polish)
+            x, fmin, ret, convergence = self._finish(objective, run, checker, x, fmin, ret,
+                                                     settings, polish)
         return summarize(settings, initial=x0, final=x, fmin=fmin, return_value=ret,
-                         check=verdict_check, singular=self.is_singular(x), run=run,
+                         check=convergence, singular=self.is_singular(x), run=run,
                          checks=[checker] if checker is not None else [], started=started)
 
-    def _finish(self, objective, run, checker, x, fmin, ret, settings, polish):
+    def _finish(self, objective: GuardedObjective, run: Recorder, checker: Recorder, x: np.ndarray,
+                fmin: float, ret: str, settings: OptimizerSettings, polish: bool):
         """Check convergence at BOBYQA's point, polish it by Newton steps, and run BOBYQA to full
         precision where they cannot finish; returns (x, fmin, return_value, check)."""
         check = self._derivatives(checker, x)
@@ -306,7 +314,7 @@ class LinearMixedModel:
         if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) or (polish and not self._polished(x, check, settled)):
             # the quadratic model could not finish (a boundary, a flat or non-convex region, or
             # the check found a lower point): BOBYQA to full precision
-            start = checker.best_x if checker.best < fmin else x
+            start = checker.best_x if checker.best_x is not None and checker.best < fmin else x
             x2, f2, ret, _ = bobyqa(objective, start, self.optimizer_lower, initial_step=0.05,
                                     recorder=run, **settings.options())
             if f2 <= fmin:
@@ -314,7 +322,7 @@ class LinearMixedModel:
             check = self._derivatives(checker, x)
         return x, fmin, ret, check
 
-    def _newton_steps(self, checker, x, fmin, check):
+    def _newton_steps(self, checker: Recorder, x: np.ndarray, fmin: float, check: ConvergenceCheck):
         """Up to three Newton steps on the check's quadratic model, each kept if it lowers the
         objective; returns (x, fmin, check, settled) with ``settled`` when the step left is
         negligible."""
@@ -336,7 +344,7 @@ class LinearMixedModel:
             settled = check.scaled_gradient <= NEWTON_DONE
         return x, fmin, check, settled
 
-    def _polished(self, x, check, settled: bool) -> bool:
+    def _polished(self, x: np.ndarray, check: ConvergenceCheck, settled: bool) -> bool:
         """Whether the Newton steps finished the optimization (else BOBYQA goes on)."""
         if check.newton is not None:
             return settled or check.scaled_gradient <= 1e-5
