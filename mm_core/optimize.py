@@ -166,8 +166,6 @@ class OptSummary:
         return df
 
 
-
-
 @dataclass(frozen=True)
 class OptimizerSettings:
     """BOBYQA's stopping rules: NLopt's relative and absolute function tolerances, absolute
@@ -298,7 +296,8 @@ class GuardedGradient(FiniteFallback):
 
 
 def guarded(fun: Callable) -> GuardedObjective:
-    """``fun`` as a :class:`GuardedObjective` (itself when it already is one)."""
+    """``fun`` as a :class:`GuardedObjective`: itself when it already is one; a
+    :class:`Recorder`'s function when it is a recorder (the caller records)."""
     if isinstance(fun, Recorder):
         fun = fun.fun
     return fun if isinstance(fun, GuardedObjective) else GuardedObjective(fun)
@@ -353,9 +352,16 @@ def bobyqa(fun: Callable, x0: np.ndarray, lower: np.ndarray, *, upper: np.ndarra
 
     Examples
     --------
-    >>> x, fmin, why, rec = bobyqa(lambda x: float((x[0] - 2) ** 2), [0.0], [0.0])
-    >>> round(float(x[0]), 6), why
-    (2.0, 'ftol reached')
+    The profiled deviance of sleepstudy's model with correlated random intercepts and slopes:
+
+    >>> from mm_core import datasets
+    >>> from mm_core.design import materialize
+    >>> from mm_core.lmm import LinearMixedModel
+    >>> m = LinearMixedModel(materialize("reaction ~ 1 + days + (1 + days | subj)",
+    ...                                  datasets.load("sleepstudy")))
+    >>> x, fmin, why, rec = bobyqa(m.objective, m.theta0, m.optimizer_lower)
+    >>> round(fmin, 4), why
+    (1751.9393, 'ftol reached')
     """
     objective = guarded(fun)
     rec = recorder or Recorder(objective, progress)
@@ -411,8 +417,8 @@ def deriv12(fun: Callable, x: np.ndarray, *, free: np.ndarray | None = None,
     free : ndarray of bool, optional
         Coordinates to differentiate (all by default).
     lower : ndarray, optional
-        Lower bounds: where ``x − δ`` would cross one, the step below is shortened to the bound
-        (lme4's ``deriv12``).
+        Lower bounds of the four-point scheme: where ``x − δ`` would cross one, the step below
+        is shortened to the bound (lme4's ``deriv12``).
     delta : float
     fx : float, optional
         ``fun(x)`` when known (else evaluated first).
