@@ -316,7 +316,7 @@ class Recorder:
         self.t0 = time.perf_counter()
         self.stage = stage
 
-    def __call__(self, x, grad=None) -> float:
+    def __call__(self, x) -> float:
         x = np.array(x, dtype=float)
         return self.record(x, float(self.fun(x)))
 
