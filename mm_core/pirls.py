@@ -332,6 +332,28 @@ def pirls(kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray, theta
         penalized deviance.
     NotPositiveDefinite
         The weighted system could not be factored.
+
+    Notes
+    -----
+    In R, lme4 runs the same iteration inside ``glmer(..., devFunOnly = TRUE)`` (its internal
+    ``pwrssUpdate``).
+
+    Examples
+    --------
+    The conditional modes of cbpp's herds at lme4's estimates:
+
+    >>> from mm_core import datasets
+    >>> from mm_core.design import materialize
+    >>> from mm_core.glmm import GeneralizedLinearMixedModel
+    >>> m = GeneralizedLinearMixedModel(materialize(
+    ...     "cbind(incidence, size - incidence) ~ 1 + period + (1 | herd)",
+    ...     datasets.load("cbpp")), family="binomial")
+    >>> _ = m.start()
+    >>> st = pirls(m.kernel, m.system, m.X, m.offset, np.array([0.6421]),
+    ...            np.array([-1.3983, -0.9919, -1.1282, -1.5797]), np.zeros(m.system.q),
+    ...            profile_beta=False)
+    >>> round(m.laplace(st), 2), np.round(st.u[:3], 3).tolist()
+    (184.05, [0.918, -0.466, 0.632])
     """
     theta = np.asarray(theta, float)
     beta = np.asarray(beta, float).copy()
@@ -486,5 +508,7 @@ class _Run:
         return self.system.factor(self.theta)
 
     def state(self, cur: _Iterate, f, iterations: int) -> PirlsState:
+        """The result at ``cur`` with the factor ``f`` (its log-determinant enters the Laplace
+        approximation)."""
         return PirlsState(self.theta, cur.beta, cur.u, cur.eta, cur.mu, cur.dev,
                           float(cur.u @ cur.u), f.logdet, f, iterations, self.halvings)
