@@ -544,16 +544,16 @@ def _not_checked(free: np.ndarray, x: np.ndarray, lower: np.ndarray, delta: floa
     return m == 0 or m > max_params or bool(np.any(free & np.isfinite(lower) & (x - lower < 2 * delta)))
 
 
-def _from_step(gradient: np.ndarray, g: np.ndarray, idx: np.ndarray, hessian: np.ndarray,
-               messages: tuple[str, ...] = ()) -> ConvergenceCheck:
+def _from_step(gradient: np.ndarray, g: np.ndarray, idx: np.ndarray,
+               hessian: np.ndarray) -> ConvergenceCheck:
     """The verdict from the Newton step with a positive definite Hessian."""
     step = np.linalg.solve(hessian[np.ix_(idx, idx)], g)
     newton = np.zeros(len(gradient))
     newton[idx] = -step
     scaled = float(np.max(np.abs(step)))
     ok = scaled < GRADIENT_TOL
-    return ConvergenceCheck(gradient, scaled, ok, messages + (() if ok else (_stopped_message(scaled),)),
-                            newton, hessian)
+    messages = () if ok else (_stopped_message(scaled),)
+    return ConvergenceCheck(gradient, scaled, ok, messages, newton, hessian)
 
 
 def _assess(g: np.ndarray, H: np.ndarray, idx: np.ndarray, k: int) -> ConvergenceCheck:
