@@ -12,19 +12,22 @@ from .design import materialize, text_column_names
 from .errors import DataError, MixedModelError
 from .families import get_family
 from .lmm import LinearMixedModel
+from .optimize import SETTING_NAMES, optimizer_settings
 from .results import MixedModelResult
 
 #: Keyword options of :func:`fit` other than the optimizer settings.
 FIT_OPTIONS = ("family", "link", "reml", "n_agq", "fast", "weights", "contrasts", "progress",
                "success_level", "allow_more_random_effects")
 #: Optimizer settings accepted by :func:`fit` (for LMMs and GLMMs alike).
-OPTIMIZER_SETTINGS = ("ftol_rel", "ftol_abs", "xtol_abs", "maxeval")
+OPTIMIZER_SETTINGS = SETTING_NAMES
 
 
 def check_fit_arguments(data, optimizer: dict, **options) -> None:
     """Refuse data that are not a table, unknown options and options of the wrong type
-    (``options``: the keyword arguments of :func:`fit` by name). A formula that is not text is
-    refused by :func:`mm_core.formula.parse_formula`.
+    (``options``: the keyword arguments of :func:`fit` by name; ``optimizer``: the optimizer
+    settings, whose values :func:`mm_core.optimize.optimizer_settings` checks for linear and
+    generalized linear mixed models alike). A formula that is not text is refused by
+    :func:`mm_core.formula.parse_formula`.
 
     Raises
     ------
@@ -59,13 +62,7 @@ def check_fit_arguments(data, optimizer: dict, **options) -> None:
         if arr.ndim != 1:
             raise DataError(f"weights must be one number per row (a 1-dimensional array), not "
                             f"an array of shape {arr.shape}")
-    for k, v in optimizer.items():
-        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
-            and np.isfinite(v) and (v > 0 if k == "maxeval" else v >= 0)
-        if not ok:
-            raise MixedModelError(f"optimizer setting {k} must be a "
-                                  f"{'positive' if k == 'maxeval' else 'non-negative'} number, "
-                                  f"not {v!r}")
+    optimizer_settings(optimizer)
 
 
 def _is_lmm(family, link) -> bool:

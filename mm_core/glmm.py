@@ -58,6 +58,8 @@ from __future__ import annotations
 import math
 import time
 import warnings as _warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -65,13 +67,24 @@ import pandas as pd
 from ._threads import blas_threads
 from .agq import agq_adjustment, check_agq, level_indicator
 from .design.reterm import fitting_order
-from .errors import DataError, MixedModelError, SeparationWarning
+from .errors import DataError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
 from .lmm import LinearMixedModel, check_identifiable, data_notes, fit_notes, theta_is_singular
 from .notes import Note, note_code
-from .optimize import OptSummary, Recorder, bobyqa, check_convergence, verdict
-from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, make_system, pirls
+from .optimize import (
+    ConvergenceCheck,
+    GuardedObjective,
+    OptimizerSettings,
+    Recorder,
+    bobyqa,
+    check_convergence,
+    deriv12,
+    free_parameters,
+    optimizer_settings,
+    summarize,
+)
+from .pirls import SEPARATION_WEIGHT, FamilyKernel, PirlsError, PirlsState, make_system, pirls
 from .pls import NotPositiveDefinite, initial_theta, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers, labels
 
@@ -86,7 +99,6 @@ STAGE2_THETA_STEP = 0.1
 STAGE2_BETA_STEP = 0.5
 #: Relative disagreement of the Hessian- and PLS-based standard errors that is reported.
 VCOV_DISAGREE = 1e-2
-_OPT_KEYS = {"ftol_rel", "ftol_abs", "xtol_abs", "maxeval"}
 
 
 class GeneralizedLinearMixedModel:
@@ -149,7 +161,7 @@ class GeneralizedLinearMixedModel:
         self.ntheta = len(self.lower)
         self.p = self.X.shape[1]
         self._started = False
-        self.lmm = None          # its linear mixed model, built on first use (:meth:`lmm_with`)
+        self.lmm: LinearMixedModel | None = None   # built on first use (:meth:`lmm_with`)
 
     # -- input checks --------------------------------------------------------------------------
     def _prior_weights(self) -> np.ndarray:
@@ -221,9 +233,10 @@ class GeneralizedLinearMixedModel:
                             f"{link_advice(fam)}")
         self.kernel.calibrate(st.eta)
         if self.kernel.continuous and not any(note_code(n) == "continuous_counts" for n in self.notes):
-            self.notes.append(Note("continuous_counts", "With non-integer counts the Poisson log-likelihood (objective, "
-                              "AIC, BIC) uses log y! = lgamma(y + 1); R's dpois, and so lme4's "
-                              "logLik, is -Inf for such counts."))
+            self.notes.append(Note(
+                "continuous_counts", "With non-integer counts the Poisson log-likelihood (objective, "
+                "AIC, BIC) uses log y! = lgamma(y + 1); R's dpois, and so lme4's logLik, is -Inf for "
+                "such counts."))
         self._started = True
         return st
 
@@ -435,18 +448,16 @@ def fit_glmm(design, *, family="binomial", link=None, n_agq: int = 1, fast: bool
     """Fit a GLMM as lme4's ``glmer(formula, data, family, nAGQ = n_agq)`` (``fast``: nAGQ = 0).
 
     ``optimizer`` accepts ``ftol_rel``, ``ftol_abs``, ``xtol_abs`` and ``maxeval`` (BOBYQA,
-    both stages). See the module docstring for the method.
+    both stages; see :func:`mm_core.optimize.optimizer_settings`). See the module docstring for
+    the method.
     """
-    bad = set(optimizer) - _OPT_KEYS
-    if bad:
-        raise MixedModelError(f"unknown optimizer setting(s) {', '.join(sorted(bad))}; "
-                              f"use {', '.join(sorted(_OPT_KEYS))}")
+    settings = optimizer_settings(optimizer)
     model = GeneralizedLinearMixedModel(design, family=family, link=link, weights=weights,
                                         n_agq=n_agq, fast=fast,
                                         allow_more_random_effects=allow_more_random_effects)
     try:
         with np.errstate(all="ignore"):   # trial points far out; results are checked instead
-            return model.fit(progress, formula_text=formula_text, **optimizer)
+            return model.fit(progress, formula_text=formula_text, **settings.options())
     except PirlsError as e:
         raise DataError(f"the fit failed: {e}. {link_advice(model.family)}") from None
 
@@ -454,26 +465,32 @@ def fit_glmm(design, *, family="binomial", link=None, n_agq: int = 1, fast: bool
 # --------------------------------------------------------------------------------------------
 # Fitting: the two stages, the derivative check and the standard errors
 # --------------------------------------------------------------------------------------------
-class GlmmObjective:
-    """An objective over parameters with a warm-started PIRLS and a finite fallback value.
+class GlmmObjective(GuardedObjective):
+    """The Laplace (or AGQ) objective over parameters with a warm-started PIRLS.
 
     ``to_args(x)`` maps the optimizer's parameters to (θ, β); PIRLS starts from the modes of the
     previous successful evaluation (or of the best one when that fails). A failed evaluation
-    (PIRLS or factorization) returns the first finite value seen, as quadratic-model optimizers
-    need a finite value.
+    (PIRLS or factorization) counts as the first finite value seen (:class:`GuardedObjective`),
+    as quadratic-model optimizers need a finite value.
+
+    Fields
+    ------
+    last, best : PirlsState
+        The state of the last successful evaluation and of the best one.
+    best_val : float
+        The best value.
     """
 
     def __init__(self, model, to_args, state, *, profile_beta: bool, tol: float = PIRLS_TOL,
                  fixed_start: bool = False):
+        super().__init__(self.value)
         self.model = model
         self.to_args = to_args
         self.profile_beta = profile_beta
         self.tol = tol
         self.last = self.best = state
         self.best_val = math.inf
-        self.finit = None
         self.fixed_start = fixed_start
-        self.failures = 0
 
     def state(self, x):
         theta, beta = self.to_args(np.asarray(x, float))
@@ -486,19 +503,21 @@ class GlmmObjective:
                 continue
         return None
 
-    def __call__(self, x) -> float:
+    def value(self, x) -> float:
+        """The objective at ``x`` (NaN where PIRLS fails), remembering the states."""
         st = self.state(x)
         val = self.model.objective_at(st) if st is not None else math.nan
-        if not math.isfinite(val):
-            self.failures += 1
-            return self.finit if self.finit is not None else 1e300
-        if self.finit is None:
-            self.finit = val
-        if not self.fixed_start:
-            self.last = st
-        if val < self.best_val:
-            self.best_val, self.best = val, st
+        if math.isfinite(val):
+            if not self.fixed_start:
+                self.last = st
+            if val < self.best_val:
+                self.best_val, self.best = val, st
         return val
+
+
+def theta_only(x: np.ndarray) -> tuple[np.ndarray, None]:
+    """Stage-1 parameters: θ alone (β is profiled inside PIRLS)."""
+    return x, None
 
 
 class _Displaced:
@@ -543,7 +562,7 @@ class _Displaced:
 class _Memo:
     """Cache of an objective by exact parameter values (the derivative checks share points)."""
 
-    def __init__(self, fun):
+    def __init__(self, fun: Callable) -> None:
         self.fun = fun
         self.cache: dict = {}
 
@@ -562,186 +581,176 @@ class _Memo:
         return self.cache[key], np.frombuffer(key)
 
 
-def deriv12(fun, x: np.ndarray, *, delta: float = 1e-4, fx: float | None = None,
-            lower: np.ndarray | None = None):
-    """Central-difference gradient and Hessian, exactly as lme4's ``deriv12``.
+@dataclass(frozen=True)
+class _Stage1:
+    """θ with β profiled inside PIRLS: the optimum, its run and its tightly converged state."""
 
-    Off-diagonal elements use the four points x ± δeᵢ ± δeⱼ; where x − δ would cross a lower
-    bound the step below is shortened to the bound (as lme4 does). Returns (gradient, Hessian).
-    """
-    x = np.asarray(x, float)
-    nx = len(x)
-    fx = fun(x) if fx is None else fx
-    xadd, xsub = x + delta, x - delta
-    ud = np.full(nx, delta)
-    ld = np.full(nx, delta)
-    if lower is not None:
-        act = np.isfinite(lower) & (xsub < lower)
-        ld[act] = (x - lower)[act]
-        xsub[act] = lower[act]
-    g = np.zeros(nx)
-    H = np.zeros((nx, nx))
-
-    def at(pos, vals):
-        y = x.copy()
-        y[pos] = vals
-        return fun(y)
-
-    for j in range(nx):
-        fadd, fsub = at([j], [xadd[j]]), at([j], [xsub[j]])
-        H[j, j] = fadd / ud[j] ** 2 - 2 * fx / (ud[j] * ld[j]) + fsub / ld[j] ** 2
-        g[j] = (fadd - fsub) / (ud[j] + ld[j])
-        for i in range(j):
-            H[i, j] = H[j, i] = (at([i, j], [xadd[i], xadd[j]]) / (ud[i] + ud[j]) ** 2
-                                 - at([i, j], [xadd[i], xsub[j]]) / (ud[i] + ld[j]) ** 2
-                                 - at([i, j], [xsub[i], xadd[j]]) / (ld[i] + ud[j]) ** 2
-                                 + at([i, j], [xsub[i], xsub[j]]) / (ld[i] + ld[j]) ** 2)
-    return g, H
+    theta: np.ndarray
+    fmin: float
+    return_value: str
+    run: Recorder
+    state: PirlsState
+    vcov_pls: np.ndarray
 
 
-def _opt_settings(opt: dict) -> dict:
-    return {"ftol_rel": opt.get("ftol_rel", 1e-12), "ftol_abs": opt.get("ftol_abs", 1e-8),
-            "xtol_abs": opt.get("xtol_abs", 1e-10), "maxeval": int(opt.get("maxeval", 100_000))}
+class _Stage2Coordinates:
+    """Stage 2's parameters x = (θ, γ) with γ = R(β − β₁), R the Cholesky factor of the stage-1
+    precision of β̂ (see the module docstring), and its bounds and initial steps."""
+
+    def __init__(self, model, stage1: _Stage1):
+        nt, p = model.ntheta, model.p
+        self.nt = nt
+        self.theta1 = np.asarray(stage1.theta, float)
+        self.beta1 = stage1.state.beta.copy()
+        self.T = safe_cholesky(stage1.vcov_pls)
+        self.lower = np.concatenate([model.lower, np.full(p, -np.inf)])
+        self.x0 = np.concatenate([self.theta1, np.zeros(p)])
+        self.step = np.concatenate([np.maximum(STAGE2_THETA_STEP * np.abs(self.theta1), 0.02),
+                                    np.full(p, STAGE2_BETA_STEP)])
+
+    def to_args(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(θ, β) of the optimizer's parameters."""
+        return x[:self.nt], self.beta1 + self.T @ x[self.nt:]
+
+    def to_raw(self, x: np.ndarray) -> np.ndarray:
+        """(θ, β) as one vector."""
+        return np.concatenate(self.to_args(x))
+
+    def from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """The optimizer's parameters of (θ, β)."""
+        return np.concatenate([raw[:self.nt], np.linalg.solve(self.T, raw[self.nt:] - self.beta1)])
+
+    def reported(self, xs: np.ndarray) -> np.ndarray:
+        """Rows of optimizer parameters as rows of (θ, β) (the trace)."""
+        return np.column_stack([xs[:, :self.nt], self.beta1 + xs[:, self.nt:] @ self.T.T])
 
 
-def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **opt) -> MixedModelResult:
-    t0 = time.perf_counter()
-    cfg = _opt_settings(opt)
-    nt, p = model.ntheta, model.p
+@dataclass(frozen=True)
+class _Optimum:
+    """The stage-2 optimum after the derivative checks and the Newton polish."""
+
+    raw: np.ndarray
+    fmin: float
+    state: PirlsState
+    return_value: str
+    check: ConvergenceCheck
+    hessian: tuple | None
+    free: np.ndarray
+    checks: list
+
+
+def _fit(model: GeneralizedLinearMixedModel, progress, formula_text, **optimizer) -> MixedModelResult:
+    started = time.perf_counter()
+    settings = optimizer_settings(optimizer)
+    stage1 = _stage1(model, settings, progress)
+    notes = list(data_notes(model.design, model.dropped_columns)) + list(model.notes)
+    if model.fast:
+        return _finish_fast(model, stage1, settings, notes, formula_text, started, progress)
+    coords = _Stage2Coordinates(model, stage1)
+    objective = GlmmObjective(model, coords.to_args, stage1.state, profile_beta=False)
+    run = Recorder(objective, progress)
+    x, _, ret, _ = bobyqa(objective, coords.x0, coords.lower, initial_step=coords.step,
+                          recorder=run, **settings.options())
+    opt = _stage2_optimum(model, coords, objective, run, x, ret, settings, progress)
+    vcov_pls = pls_vcov(model, opt.state)
+    vcov, vnotes, hessian = _vcov_hessian(model, opt.hessian, vcov_pls)
+    optsum = summarize(settings, initial=np.concatenate([coords.theta1, coords.beta1]),
+                       final=opt.raw, fmin=opt.fmin, return_value=opt.return_value,
+                       check=opt.check, singular=model.is_singular(opt.raw[:model.ntheta]),
+                       run=run, checks=opt.checks, reported=coords.reported,
+                       names=_param_names(model, True), started=started)
+    extras = {"vcov_pls": vcov_pls, "hessian": hessian, "stage1": {
+        "theta": coords.theta1, "beta": coords.beta1, "objective": float(stage1.fmin),
+        "evaluations": len(stage1.run.values), "return_value": stage1.return_value},
+        "pirls_iterations": opt.state.iterations, "free_theta": int(np.sum(opt.free[:model.ntheta]))}
+    return _result(model, opt.state, opt.fmin, vcov, optsum, extras, notes + vnotes, formula_text)
+
+
+def _stage1(model, settings: OptimizerSettings, progress) -> _Stage1:
+    """Stage 1 (lme4's nAGQ = 0): θ with β profiled inside PIRLS, from lme4's start; loose
+    tolerances when stage 2 follows (it only needs a starting point)."""
     st0 = model.start()
-    # ---- stage 1: θ with β profiled inside PIRLS (lme4's nAGQ = 0) --------------------------------
-    f1 = GlmmObjective(model, lambda x: (x, None), st0, profile_beta=True)
-    stage1_cfg = cfg if model.fast else dict(cfg, ftol_abs=STAGE1_FTOL, xtol_abs=STAGE1_XTOL)
-    rec1 = Recorder(f1, progress)
-    theta1, fmin1, ret1, rec1 = bobyqa(rec1, st0.theta, model.lower, initial_step=0.2,
-                                       recorder=rec1, **stage1_cfg)
+    objective = GlmmObjective(model, theta_only, st0, profile_beta=True)
+    run = Recorder(objective, progress)
+    if not model.fast:
+        settings = replace(settings, ftol_abs=STAGE1_FTOL, xtol_abs=STAGE1_XTOL)
+    theta, fmin, ret, _ = bobyqa(objective, st0.theta, model.lower, initial_step=0.2,
+                                 recorder=run, **settings.options())
     try:
-        st1 = model.solve(theta1, f1.best.beta, f1.best.u, profile_beta=True, tol=PIRLS_TOL_TIGHT)
-        vcov_pls1 = model.dispersion(st1) * model.system.unscaled_vcov()
+        st = model.solve(theta, objective.best.beta, objective.best.u, profile_beta=True,
+                         tol=PIRLS_TOL_TIGHT)
+        vcov_pls = model.dispersion(st) * model.system.unscaled_vcov()
     except NotPositiveDefinite:
         # separation: the vanishing weights of the separated rows make the (β, u) system
         # singular to rounding when PIRLS goes on; the stage-1 mode is as good
-        st1 = f1.best
-        vcov_pls1 = pls_vcov(model, st1)
-    notes = list(data_notes(model.design, model.dropped_columns)) + list(model.notes)
-    if model.fast:
-        return _finish_fast(model, st1, theta1, rec1, ret1, vcov_pls1, cfg, notes, formula_text, t0,
-                            progress)
-    # ---- stage 2: (θ, β) with PIRLS over u; β in coordinates scaled by the stage-1 precision ----
-    beta1 = st1.beta.copy()
-    T = safe_cholesky(vcov_pls1)
+        st = objective.best
+        vcov_pls = pls_vcov(model, st)
+    return _Stage1(theta, fmin, ret, run, st, vcov_pls)
 
-    def to_args(x):
-        return x[:nt], beta1 + T @ x[nt:]
 
-    lower2 = np.concatenate([model.lower, np.full(p, -np.inf)])
-    f2 = GlmmObjective(model, to_args, st1, profile_beta=False)
-    rec2 = Recorder(f2, progress)
-    x0 = np.concatenate([theta1, np.zeros(p)])
-    step = np.concatenate([np.maximum(STAGE2_THETA_STEP * np.abs(theta1), 0.02),
-                           np.full(p, STAGE2_BETA_STEP)])
-    x2, fmin2, ret2, rec2 = bobyqa(rec2, x0, lower2, initial_step=step, recorder=rec2, **cfg)
-    # ---- derivatives at the optimum, with a tight PIRLS tolerance ---------------------------------
-    theta_hat, beta_hat = to_args(x2)
-    raw = np.concatenate([theta_hat, beta_hat])
-    lower_raw = np.concatenate([model.lower, np.full(p, -np.inf)])
+def _stage2_optimum(model, coords: _Stage2Coordinates, objective: GlmmObjective, run: Recorder,
+                    x: np.ndarray, ret: str, settings: OptimizerSettings, progress) -> _Optimum:
+    """Derivatives at BOBYQA's optimum with a tight PIRLS tolerance, a Newton polish, and up to
+    two BOBYQA restarts from a clearly lower point met by the finite differences."""
+    nt = model.ntheta
+    checks: list = []
     restarts = 0
-    check_recs: list = []
     while True:
-        st_hat = model.solve(theta_hat, beta_hat, f2.best.u, profile_beta=False, tol=PIRLS_TOL_TIGHT)
-        fhat = model.objective_at(st_hat)
-        ftight = _Displaced(model, raw, st_hat, PIRLS_TOL_TIGHT)
-        check_rec = Recorder(ftight, progress, stage="check")
-        check_recs.append(check_rec)
-        memo = _Memo(check_rec)
+        raw = coords.to_raw(x)
+        state = model.solve(raw[:nt], raw[nt:], objective.best.u, profile_beta=False,
+                            tol=PIRLS_TOL_TIGHT)
+        fhat = model.objective_at(state)
+        checker = Recorder(_Displaced(model, raw, state, PIRLS_TOL_TIGHT), progress, stage="check")
+        checks.append(checker)
+        memo = _Memo(checker)
         memo.cache[raw.tobytes()] = fhat
-        free = ~(np.isfinite(lower_raw) & (raw - lower_raw < 1e-4))
-        g = np.full(len(raw), np.nan)
-        H = None
-        if free.any():
-            idx = np.flatnonzero(free)
-            sub = lambda y: memo(_embed(raw, idx, y))  # noqa: E731
-            g_f, H_f = deriv12(sub, raw[idx], fx=fhat, lower=lower_raw[idx])
-            g[idx] = g_f
-            H = (idx, H_f)
-        # the convergence check reuses deriv12's points (x ± δeᵢ, x ± δ(eᵢ + eⱼ)) from the memo
-        grad, scaled, ok, msgs = check_convergence(memo, raw, lower_raw)[:4]
-        if H is not None:
-            # Newton polish: BOBYQA stops on its function tolerance a little short of the optimum
-            # on a flat objective; one step with the Hessian just computed finishes the job
-            polished = _newton_polish(memo, raw, H, g, lower_raw, fhat)
-            if polished is not None:
-                raw, fhat = polished
-                theta_hat, beta_hat = raw[:nt], raw[nt:]
-                st_hat = model.solve(theta_hat, beta_hat, st_hat.u, profile_beta=False,
-                                     tol=PIRLS_TOL_TIGHT)
+        free, g, hessian, check = _derivatives_at(memo, raw, fhat, coords.lower)
+        if hessian is not None:
+            raw, fhat, state = _newton_polish(model, memo, raw, fhat, state, hessian, g, coords.lower)
         best_val, best_x = memo.best
-        if best_val < fhat - 1e-6 * max(1.0, abs(fhat)) and restarts < 2:
-            # a lower point turned up: continue the optimization from there
-            restarts += 1
-            xs = np.concatenate([best_x[:nt], np.linalg.solve(T, best_x[nt:] - beta1)])
-            x2, fmin2, ret2, rec2 = bobyqa(rec2, xs, lower2, initial_step=step * 0.1, recorder=rec2,
-                                           **cfg)
-            theta_hat, beta_hat = to_args(x2)
-            raw = np.concatenate([theta_hat, beta_hat])
-            continue
-        break
-    nfree_theta = int(np.sum(free[:nt]))
-    vcov_pls = pls_vcov(model, st_hat)
-    vcov, vnotes, Hfull = _vcov_hessian(model, H, vcov_pls)
-    notes.extend(vnotes)
-    converged = ret2 not in ("maximum evaluations reached", "failure", "roundoff limited")
-    messages = list(msgs)
-    if ret2 == "maximum evaluations reached":
-        messages.append(f"The optimizer used its whole budget of {cfg['maxeval']} evaluations "
-                        "before converging; allow more with maxeval=.")
-    if not ok:
-        converged = False
-        messages.append(
-            f"The optimizer stopped where the scaled gradient is {scaled:.2g} (tolerance 2e-3); "
-            "the estimates may not be the optimum. Rescaling covariates or simplifying the random "
-            "effects usually helps.")
-    trace_x = np.asarray(rec2.params)
-    trace_raw = (np.column_stack([trace_x[:, :nt], beta1 + trace_x[:, nt:] @ T.T])
-                 if len(trace_x) else np.zeros((0, nt + p)))
-    # the trace: the optimizer's evaluations (in (θ, β)), then the derivative checks'
-    check_obj = [v for r in check_recs for v in r.values]
-    check_par = [x for r in check_recs for x in r.params]
-    trace_obj = np.concatenate([rec2.values, check_obj])
-    trace_par = np.vstack([trace_raw] + ([np.asarray(check_par)] if check_par else []))
-    optsum = _optsum(model, x0=np.concatenate([theta1, beta1]), final=raw, fmin=fhat,
-                     evaluations=len(rec2.values), check_evaluations=len(check_obj),
-                     ret=ret2, cfg=cfg, grad=grad if np.all(np.isnan(g)) else g, scaled=scaled,
-                     converged=converged, messages=messages, t0=t0, trace_obj=trace_obj,
-                     trace_par=trace_par, names=_param_names(model, True))
-    extras = {"vcov_pls": vcov_pls, "hessian": Hfull, "stage1": {
-        "theta": np.asarray(theta1), "beta": beta1, "objective": float(fmin1),
-        "evaluations": len(rec1.values), "return_value": ret1},
-        "pirls_iterations": st_hat.iterations, "free_theta": nfree_theta}
-    return _result(model, st_hat, fhat, vcov, optsum, extras, notes, formula_text)
+        if not (best_val < fhat - 1e-6 * max(1.0, abs(fhat)) and restarts < 2):
+            return _Optimum(raw, fhat, state, ret, check, hessian, free, checks)
+        # a lower point turned up: continue the optimization from there
+        restarts += 1
+        x, _, ret, _ = bobyqa(objective, coords.from_raw(best_x), coords.lower,
+                              initial_step=coords.step * 0.1, recorder=run, **settings.options())
 
 
-def _newton_polish(fun, x, H, g, lower, fx):
-    """x − H⁻¹g over the free coordinates if it stays feasible and lowers ``fun``; else None."""
+def _derivatives_at(memo: _Memo, raw: np.ndarray, fhat: float, lower: np.ndarray):
+    """lme4's ``deriv12`` over the free parameters and the convergence check, which reuses its
+    points (x ± δeᵢ, x ± δ(eᵢ + eⱼ)) from the memo; returns (free, gradient, (idx, H), check)."""
+    free = free_parameters(raw, lower)
+    g = np.full(len(raw), np.nan)
+    hessian = None
+    if free.any():
+        g[free], H = deriv12(memo, raw, free=free, fx=fhat, lower=lower)
+        hessian = (np.flatnonzero(free), H)
+    check = check_convergence(memo, raw, lower)
+    if not np.all(np.isnan(g)):
+        check = replace(check, gradient=g)
+    return free, g, hessian, check
+
+
+def _newton_polish(model, fun, x, fx, state, H, g, lower):
+    """BOBYQA stops on its function tolerance a little short of the optimum on a flat
+    objective: x − H⁻¹g over the free coordinates finishes the job when it stays feasible and
+    lowers ``fun``. Returns (x, f(x), state) after the step, or the arguments unchanged."""
     idx, Hf = H
     try:
         step = -np.linalg.solve(Hf, g[idx])
         if np.linalg.eigvalsh(Hf).min() <= 0:
-            return None
+            return x, fx, state
     except np.linalg.LinAlgError:
-        return None
+        return x, fx, state
     xn = x.copy()
     xn[idx] += step
     if np.any(xn < lower):
-        return None
+        return x, fx, state
     fn = fun(xn)
-    return (xn, fn) if fn < fx else None
-
-
-def _embed(raw, idx, y):
-    x = raw.copy()
-    x[idx] = y
-    return x
+    if not fn < fx:
+        return x, fx, state
+    nt = model.ntheta
+    return xn, fn, model.solve(xn[:nt], xn[nt:], state.u, profile_beta=False, tol=PIRLS_TOL_TIGHT)
 
 
 def safe_cholesky(V: np.ndarray) -> np.ndarray:
@@ -792,17 +801,17 @@ def _vcov_hessian(model, H, vcov_pls):
         except np.linalg.LinAlgError:
             ok = False
     if not ok:
-        notes.append(Note("standard_errors", "The finite-difference Hessian of the deviance is not positive definite, so "
-                     "the standard errors come from the penalized least-squares approximation "
-                     "instead."))
+        notes.append(Note("standard_errors", "The finite-difference Hessian of the deviance is not "
+                          "positive definite, so the standard errors come from the penalized "
+                          "least-squares approximation instead."))
         return vcov_pls, notes, Hfull
     se_h = np.sqrt(np.diag(V))
     se_p = np.sqrt(np.diag(vcov_pls))
     rel = float(np.max(np.abs(se_h / se_p - 1.0)))
     if rel > VCOV_DISAGREE:
-        notes.append(Note("standard_errors", f"Standard errors from the Hessian of the deviance (reported) and from the "
-                     f"penalized least-squares approximation differ by up to {100 * rel:.1f} %; "
-                     "result.extras['vcov_pls'] holds the latter."))
+        notes.append(Note("standard_errors", "Standard errors from the Hessian of the deviance "
+                          "(reported) and from the penalized least-squares approximation differ "
+                          f"by up to {100 * rel:.1f} %; result.extras['vcov_pls'] holds the latter."))
     return V, notes, Hfull
 
 
@@ -813,45 +822,24 @@ def _param_names(model, with_beta: bool) -> tuple:
     return tuple(names)
 
 
-def _optsum(model, *, x0, final, fmin, evaluations, check_evaluations, ret, cfg, grad, scaled,
-            converged, messages, t0, trace_obj, trace_par, names) -> OptSummary:
-    return OptSummary(
-        optimizer="LN_BOBYQA", initial=np.asarray(x0, float), final=np.asarray(final, float),
-        fmin=float(fmin), evaluations=int(evaluations), check_evaluations=int(check_evaluations),
-        return_value=ret, ftol_rel=cfg["ftol_rel"], ftol_abs=cfg["ftol_abs"],
-        xtol_abs=cfg["xtol_abs"], maxeval=cfg["maxeval"], gradient=np.asarray(grad, float),
-        scaled_gradient=float(scaled), converged=bool(converged),
-        verdict=verdict(converged, model.is_singular(final[:model.ntheta]), messages, ret),
-        messages=tuple(messages), elapsed=time.perf_counter() - t0,
-        trace_objective=np.asarray(trace_obj, float), trace_parameters=np.asarray(trace_par, float),
-        parameter_names=names)
-
-
-def _finish_fast(model, st1, theta1, rec1, ret1, vcov_pls, cfg, notes, formula_text, t0, progress):
+def _finish_fast(model, stage1: _Stage1, settings: OptimizerSettings, notes, formula_text,
+                 started: float, progress) -> MixedModelResult:
     """Result of a ``fast`` fit (lme4's nAGQ = 0): stage 1 only, PLS standard errors."""
-    f = GlmmObjective(model, lambda x: (x, None), st1, profile_beta=True, tol=PIRLS_TOL_TIGHT,
-                   fixed_start=True)
-    check_rec = Recorder(f, progress, stage="check")
-    memo = _Memo(check_rec)
-    fhat = model.laplace(st1)
-    memo.cache[np.asarray(theta1, float).tobytes()] = fhat
-    grad, scaled, ok, msgs = check_convergence(memo, np.asarray(theta1, float), model.lower)[:4]
-    converged = ret1 not in ("maximum evaluations reached", "failure", "roundoff limited") and ok
-    messages = list(msgs)
-    if ret1 == "maximum evaluations reached":
-        messages.append(f"The optimizer used its whole budget of {cfg['maxeval']} evaluations "
-                        "before converging; allow more with maxeval=.")
-    if not ok:
-        messages.append(f"The optimizer stopped where the scaled gradient is {scaled:.2g} "
-                        "(tolerance 2e-3); the estimates may not be the optimum.")
-    trace_par = np.asarray(rec1.params + check_rec.params).reshape(-1, len(theta1))
-    optsum = _optsum(model, x0=rec1.params[0] if rec1.params else theta1, final=theta1, fmin=fhat,
-                     evaluations=len(rec1.values), check_evaluations=len(check_rec.values),
-                     ret=ret1, cfg=cfg, grad=grad, scaled=scaled, converged=converged,
-                     messages=messages, t0=t0, trace_obj=rec1.values + check_rec.values,
-                     trace_par=trace_par, names=_param_names(model, False))
-    extras = {"vcov_pls": vcov_pls, "pirls_iterations": st1.iterations}
-    return _result(model, st1, fhat, vcov_pls, optsum, extras, notes, formula_text)
+    theta = np.asarray(stage1.theta, float)
+    objective = GlmmObjective(model, theta_only, stage1.state, profile_beta=True,
+                              tol=PIRLS_TOL_TIGHT, fixed_start=True)
+    checker = Recorder(objective, progress, stage="check")
+    memo = _Memo(checker)
+    fhat = model.laplace(stage1.state)
+    memo.cache[theta.tobytes()] = fhat
+    run = stage1.run
+    optsum = summarize(settings, initial=run.params[0] if run.params else theta, final=theta,
+                       fmin=fhat, return_value=stage1.return_value,
+                       check=check_convergence(memo, theta, model.lower),
+                       singular=model.is_singular(theta), run=run, checks=[checker],
+                       names=_param_names(model, False), started=started)
+    extras = {"vcov_pls": stage1.vcov_pls, "pirls_iterations": stage1.state.iterations}
+    return _result(model, stage1.state, fhat, stage1.vcov_pls, optsum, extras, notes, formula_text)
 
 
 def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> MixedModelResult:
@@ -896,7 +884,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
         link=model.family.link.name, reml=False, n_agq=model.n_agq,
         objective=float(objective), loglik=float(loglik), aic=float(aic), bic=float(bic),
         aicc=float(aicc), deviance=float(objective), nobs=n, dof=dof, tables=tables,
-        theta=theta, sigma=math.sqrt(phi) if disp else None,
+        theta=theta, sigma=math.sqrt(phi) if phi is not None else None,
         fitted=st.mu.copy(), residuals=model.y - st.mu, is_singular=singular, optsum=optsum,
         warnings=tuple(notes), n_dropped=design.n_dropped, rows=design.rows,
         dropped_columns=tuple(model.dropped_columns), y=design.y, prior_weights=model.pw,

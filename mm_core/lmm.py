@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,19 +23,23 @@ from .errors import DataError
 from .femat import independent_columns
 from .notes import Note
 from .optimize import (
-    GRADIENT_TOL,
+    ConvergenceCheck,
+    GuardedGradient,
+    GuardedObjective,
+    OptimizerSettings,
     OptSummary,
     Recorder,
     bobyqa,
     check_convergence,
     check_convergence_gradient,
-    projected_gradient,
+    check_projected_gradient,
+    optimizer_settings,
     quasi_newton,
     recheck_gradient,
     regradient,
-    verdict,
+    summarize,
 )
-from .pls import NotPositiveDefinite, initial_theta, lmm_system, theta_lower_bounds
+from .pls import initial_theta, lmm_system, theta_lower_bounds
 from .results import MixedModelResult, TableNumbers
 
 #: lme4's threshold for a singular fit: a diagonal element of λ below this.
@@ -137,7 +142,14 @@ def _vector_term_start(term, r: np.ndarray) -> np.ndarray | None:
 
 
 def _optimizer_bounds(layouts) -> np.ndarray:
-    """Lower bounds for the optimizer: 0 for a diagonal element alone in its column of λ."""
+    """Lower bounds for the optimizer: 0 for a diagonal element alone in its column of λ.
+
+    The objective depends on Λ only through ΛΛᵀ, so a column of λ may be flipped: its diagonal
+    needs no bound when the column has other free entries (BOBYQA then cannot stall on the
+    bound, as MixedModels.jl v5 found); a diagonal alone in its column keeps lme4's bound at 0,
+    else the objective is even in it and BOBYQA's function-tolerance test can stop between two
+    mirror points. :meth:`LinearMixedModel.rectify` flips the columns back.
+    """
     out = []
     for lay in layouts:
         rows, cols = lay.theta_rows, lay.theta_cols
@@ -255,145 +267,104 @@ class LinearMixedModel:
         """Profiled deviance (ML) or REML criterion at θ."""
         return self.criterion(self.pls.factor(np.asarray(theta, float)))
 
-    def _safe_objective(self):
-        finit = [None]
-
-        def fun(theta):
-            try:
-                val = self.objective(theta)
-            except NotPositiveDefinite:
-                val = math.nan
-            if not math.isfinite(val):
-                # a quadratic-model optimizer needs a finite value; the start is never optimal
-                return finit[0] if finit[0] is not None else 1e300
-            if finit[0] is None:
-                finit[0] = val
-            return val
-        return fun
-
     # -- fitting ------------------------------------------------------------------------------------
-    def optimize(self, progress=None, theta0=None, *, ftol_rel=1e-12, ftol_abs=1e-8,
-                 xtol_abs=1e-10, maxeval=100_000, check=True) -> OptSummary:
-        """Run BOBYQA on θ and return the optimizer summary."""
-        fun = self._safe_objective()
+    def optimize(self, progress=None, theta0=None, *, check: bool = True, **optimizer) -> OptSummary:
+        """Minimize the objective over θ and return the optimizer summary.
+
+        BOBYQA from the moment start (or ``theta0``); then, unless ``check`` is False, the
+        finite-difference convergence check, Newton steps on its quadratic model, and BOBYQA to
+        full precision again when those cannot finish. With more than ``MAX_CHECKED`` θ
+        elements and an analytic gradient, L-BFGS-B replaces BOBYQA. ``optimizer``: the settings
+        of :func:`mm_core.optimize.optimizer_settings`.
+        """
+        settings = optimizer_settings(optimizer)
+        started = time.perf_counter()
         x0 = self.theta0 if theta0 is None else np.asarray(theta0, float)
-        t0 = time.perf_counter()
-        rec = Recorder(fun, progress)
-        step = self.initial_step if theta0 is None else 0.75
-        # the objective depends on Λ only through ΛΛᵀ, so a column of λ may be flipped: its
-        # diagonal needs no bound when the column has other free entries (BOBYQA then cannot
-        # stall on the bound, as MixedModels.jl v5 found); a diagonal alone in its column keeps
-        # lme4's bound at 0, else the objective is even in it and BOBYQA's function-tolerance
-        # test can stop between two mirror points
-        free = self.optimizer_lower
-        tight = dict(ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval)
-        # when the finite-difference check will run, BOBYQA only has to reach the quadratic
-        # region: Newton steps on the check's gradient and Hessian finish faster than BOBYQA's
-        # slow final contraction of its trust region
+        if len(x0) > MAX_CHECKED and self.has_gradient:
+            return self._optimize_gradient(x0, settings, progress, started)
+        objective = GuardedObjective(self.objective)
+        run = Recorder(objective, progress)
+        # when the check follows, BOBYQA only has to reach the quadratic region: Newton steps on
+        # the check's gradient and Hessian finish faster than BOBYQA's slow final contraction
         polish = check and 0 < len(x0) <= MAX_CHECKED
-        if len(x0) > MAX_CHECKED and hasattr(self.pls, "gradient"):
-            return self._optimize_gradient(rec, x0, t0, maxeval, (ftol_rel, ftol_abs, xtol_abs))
-        first = dict(tight, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else tight
-        x, fmin, ret, rec = bobyqa(fun, x0, free, initial_step=step, recorder=rec, **first)
+        first = replace(settings, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else settings
+        step = self.initial_step if theta0 is None else 0.75
+        x, fmin, ret, _ = bobyqa(objective, x0, self.optimizer_lower, initial_step=step,
+                                 recorder=run, **first.options())
         x = self.rectify(x)
-        messages = []
-        grad = np.full(len(x), np.nan)
-        scaled = float("nan")
-        ncheck = 0
+        checker, convergence = None, None
         if check and len(x):
-            checker = Recorder(fun, progress, stage="check")
-            grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
-            settled = newton is not None and scaled <= NEWTON_DONE
-            for _ in range(3):
-                if settled or newton is None:
-                    break
-                x_new = self.rectify(x + newton)
-                f_new = checker(x_new)
-                if not f_new < fmin:
-                    break
-                x, fmin = x_new, f_new
-                if scaled < NEWTON_TRUST and not self.has_gradient:
-                    # a short step on a finite-difference quadratic model lands on the
-                    # optimum to O(step²); measuring the gradient again would cost 2k
-                    # evaluations (the reported gradient is the one measured before the step)
-                    settled = True
-                    break
-                grad, scaled, ok, newton = self._regradient(checker, x, hessian)
-                settled = scaled <= NEWTON_DONE
-            interior = np.abs(x[self.lower == 0]) >= SINGULAR_TOL
-            if newton is not None:
-                unfinished = polish and not (settled or scaled <= 1e-5)
-            else:
-                unfinished = polish and (bool(interior.any()) or not np.all(self.lower == 0))
-            if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) or unfinished:
-                # the quadratic model could not finish (a boundary, a flat or non-convex
-                # region, or the check found a lower point): BOBYQA to full precision
-                start_x = checker.best_x if checker.best < fmin else x
-                x2, f2, ret, rec = bobyqa(fun, start_x, free, initial_step=0.05, recorder=rec,
-                                          **tight)
-                if f2 <= fmin:
-                    x, fmin = self.rectify(x2), f2
-                grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
-            messages.extend(msgs)
-            converged = ok
-            if not ok:
-                messages.append(
-                    f"The optimizer stopped where the scaled gradient is {scaled:.2g} "
-                    f"(tolerance {2e-3:g}); the estimates may not be the optimum. "
-                    "Rescaling covariates or simplifying the random effects usually helps.")
-            ncheck = len(checker.values)
-        else:
-            converged = True
-        nopt = len(rec.values)
-        trace_obj, trace_par = list(rec.values), list(rec.params)
-        if ncheck:
-            trace_obj += checker.values
-            trace_par += checker.params
-        converged = converged and ret not in ("maximum evaluations reached", "failure",
-                                              "roundoff limited")
-        if ret == "maximum evaluations reached":
-            messages.append(f"The optimizer used its whole budget of {maxeval} evaluations.")
-        return OptSummary(
-            optimizer="LN_BOBYQA", initial=np.asarray(x0, float), final=np.asarray(x, float),
-            fmin=float(fmin), evaluations=nopt, check_evaluations=ncheck, return_value=ret,
-            ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
-            gradient=grad, scaled_gradient=scaled, converged=bool(converged),
-            verdict=verdict(converged, self.is_singular(x), messages, ret),
-            messages=tuple(messages), elapsed=time.perf_counter() - t0,
-            trace_objective=np.asarray(trace_obj),
-            trace_parameters=np.asarray(trace_par).reshape(len(trace_obj), len(x)),
-            parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
+            checker = Recorder(objective, progress, stage="check")
+            x, fmin, ret, convergence = self._finish(objective, run, checker, x, fmin, ret,
+                                                     settings, polish)
+        return summarize(settings, initial=x0, final=x, fmin=fmin, return_value=ret,
+                         check=convergence, singular=self.is_singular(x), run=run,
+                         checks=[checker] if checker is not None else [], started=started)
+
+    def _finish(self, objective: GuardedObjective, run: Recorder, checker: Recorder, x: np.ndarray,
+                fmin: float, ret: str, settings: OptimizerSettings, polish: bool):
+        """Check convergence at BOBYQA's point, polish it by Newton steps, and run BOBYQA to full
+        precision where they cannot finish; returns (x, fmin, return_value, check)."""
+        check = self._derivatives(checker, x)
+        x, fmin, check, settled = self._newton_steps(checker, x, fmin, check)
+        if checker.best < fmin - 1e-8 * max(1.0, abs(fmin)) or (polish and not self._polished(x, check, settled)):
+            # the quadratic model could not finish (a boundary, a flat or non-convex region, or
+            # the check found a lower point): BOBYQA to full precision
+            start = checker.best_x if checker.best_x is not None and checker.best < fmin else x
+            x2, f2, ret, _ = bobyqa(objective, start, self.optimizer_lower, initial_step=0.05,
+                                    recorder=run, **settings.options())
+            if f2 <= fmin:
+                x, fmin = self.rectify(x2), f2
+            check = self._derivatives(checker, x)
+        return x, fmin, ret, check
+
+    def _newton_steps(self, checker: Recorder, x: np.ndarray, fmin: float, check: ConvergenceCheck):
+        """Up to three Newton steps on the check's quadratic model, each kept if it lowers the
+        objective; returns (x, fmin, check, settled) with ``settled`` when the step left is
+        negligible."""
+        settled = check.newton is not None and check.scaled_gradient <= NEWTON_DONE
+        for _ in range(3):
+            if settled or check.newton is None:
+                break
+            x_new = self.rectify(x + check.newton)
+            f_new = checker(x_new)
+            if not f_new < fmin:
+                break
+            x, fmin = x_new, f_new
+            if check.scaled_gradient < NEWTON_TRUST and not self.has_gradient:
+                # a short step on a finite-difference quadratic model lands on the optimum to
+                # O(step²); measuring the gradient again would cost 2k evaluations (the
+                # reported gradient is the one measured before the step)
+                return x, fmin, check, True
+            check = self._regradient(checker, x, check.hessian)
+            settled = check.scaled_gradient <= NEWTON_DONE
+        return x, fmin, check, settled
+
+    def _polished(self, x: np.ndarray, check: ConvergenceCheck, settled: bool) -> bool:
+        """Whether the Newton steps finished the optimization (else BOBYQA goes on)."""
+        if check.newton is not None:
+            return settled or check.scaled_gradient <= 1e-5
+        # no Newton step (a boundary, or a Hessian that is not positive definite): finished
+        # only at a singular fit whose every bounded element is on its bound
+        interior = np.abs(x[self.lower == 0]) >= SINGULAR_TOL
+        return not interior.any() and bool(np.all(self.lower == 0))
 
     @property
     def has_gradient(self) -> bool:
         """Whether the factorization engine gives the objective's gradient analytically."""
         return hasattr(self.pls, "gradient")
 
-    def _safe_objective_gradient(self):
-        finit = [None]
-
-        def fun_grad(theta):
-            try:
-                f, g = self.objective_gradient(theta)
-            except NotPositiveDefinite:
-                f, g = math.nan, None
-            if not math.isfinite(f) or g is None:
-                return (finit[0] if finit[0] is not None else 1e300), np.zeros(len(theta))
-            if finit[0] is None:
-                finit[0] = f
-            return f, g
-        return fun_grad
-
-    def _derivatives(self, checker, x):
-        """Gradient, Hessian, scaled gradient and Newton step at x for the convergence check."""
+    def _derivatives(self, checker, x) -> ConvergenceCheck:
+        """The convergence check at x: gradient, Hessian, scaled gradient and Newton step."""
         if self.has_gradient:
-            return check_convergence_gradient(self._safe_objective_gradient(), checker, x,
+            return check_convergence_gradient(GuardedGradient(self.objective_gradient), checker, x,
                                               self.lower, max_params=MAX_CHECKED)
         return check_convergence(checker, x, self.lower, max_params=MAX_CHECKED)
 
-    def _regradient(self, checker, x, hessian):
+    def _regradient(self, checker, x, hessian) -> ConvergenceCheck:
+        """The gradient at x after a Newton step, scaled by the Hessian of the check."""
         if self.has_gradient:
-            return regradient(self._safe_objective_gradient(), checker, x, self.lower, hessian)
+            return regradient(GuardedGradient(self.objective_gradient), checker, x, self.lower, hessian)
         return recheck_gradient(checker, x, self.lower, hessian)
 
     def objective_gradient(self, theta):
@@ -401,31 +372,17 @@ class LinearMixedModel:
         f = self.pls.factor(np.asarray(theta, float))
         return self.criterion(f), self.pls.gradient(f, self.reml)
 
-    def _optimize_gradient(self, rec, x0, t0, maxeval, tols) -> OptSummary:
+    def _optimize_gradient(self, x0, settings: OptimizerSettings, progress, started: float) -> OptSummary:
         """Many θ elements: L-BFGS-B on the analytic gradient instead of BOBYQA."""
-        x, fmin, ret, rec = quasi_newton(self._safe_objective_gradient(), x0, self.optimizer_lower, rec,
-                                         maxeval=maxeval)
+        run = Recorder(self.objective, progress)
+        x, fmin, ret, _ = quasi_newton(GuardedGradient(self.objective_gradient), x0,
+                                       self.optimizer_lower, run, maxeval=settings.maxeval)
         x = self.rectify(x)
         _, g = self.objective_gradient(x)
-        pg = projected_gradient(g, x, np.where(self.lower == 0, 0.0, -np.inf))
-        worst = float(np.max(np.abs(pg))) if len(pg) else 0.0
-        converged = worst < GRADIENT_TOL
-        messages = [] if converged else [
-            f"The optimizer stopped where the gradient is {worst:.2g} (tolerance "
-            f"{GRADIENT_TOL:g}); the estimates may not be the optimum. Simplifying the random "
-            "effects usually helps."]
-        ftol_rel, ftol_abs, xtol_abs = tols
-        return OptSummary(
-            optimizer="L-BFGS-B (analytic gradient)", initial=np.asarray(x0, float),
-            final=np.asarray(x, float), fmin=float(fmin), evaluations=len(rec.values),
-            check_evaluations=0, return_value=ret, ftol_rel=ftol_rel, ftol_abs=ftol_abs,
-            xtol_abs=xtol_abs, maxeval=maxeval, gradient=np.asarray(g, float),
-            scaled_gradient=float("nan"), converged=converged,
-            verdict=verdict(converged, self.is_singular(x), messages, ret),
-            messages=tuple(messages), elapsed=time.perf_counter() - t0,
-            trace_objective=np.asarray(rec.values),
-            trace_parameters=np.asarray(rec.params).reshape(len(rec.values), len(x)),
-            parameter_names=tuple(f"theta_{i + 1}" for i in range(len(x))))
+        check = check_projected_gradient(g, x, np.where(self.lower == 0, 0.0, -np.inf))
+        return summarize(settings, initial=x0, final=x, fmin=fmin, return_value=ret, check=check,
+                         singular=self.is_singular(x), run=run, started=started,
+                         optimizer="L-BFGS-B (analytic gradient)")
 
     def rectify(self, theta) -> np.ndarray:
         """Flip the columns of each λᵢ whose diagonal is negative (ΛΛᵀ is unchanged)."""
@@ -554,7 +511,7 @@ def theta_is_singular(theta, lower: np.ndarray) -> bool:
 
 def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     """The data notes followed by what a person should know about the fit itself."""
-    notes = list(notes)
+    notes = list[str](notes)
     if singular:
         notes.append(Note("singular", "The fit is singular: some variance component is estimated "
                           "as zero (or a correlation as ±1). The data do not support that part of "
@@ -564,8 +521,9 @@ def fit_notes(notes, singular: bool, optsum: OptSummary) -> list[str]:
     return notes
 
 
-def data_notes(design, dropped_columns) -> list[str]:
-    notes = []
+def data_notes(design, dropped_columns) -> list[Note]:
+    """What a person should know about the rows and columns the model left out."""
+    notes: list[Note] = []
     if design.n_dropped:
         cols = ", ".join(f"'{c}' ({k})" for c, k in design.dropped_by_column.items() if k)
         total = design.nobs + design.n_dropped

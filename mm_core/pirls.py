@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -200,7 +201,7 @@ class PLSSystem(PicklableSystem):
         self.n, self.p = X.shape
         self.X = X
         self.q = sum(t.q for t in reterms)
-        self._pls = {}
+        self._pls: dict[bool, BlockedPLS] = {}
         self.full = False
 
     def _get(self, full: bool) -> BlockedPLS:
@@ -217,8 +218,8 @@ class PLSSystem(PicklableSystem):
         self._cur.update(w, np.zeros(self.n) if z is None else z)
 
     def factor(self, theta: np.ndarray):
-        f = self._cur.factor(np.asarray(theta, float))
-        f.logdet = f.logdet_L
+        f: Any = self._cur.factor(np.asarray(theta, float))
+        f.logdet = f.logdet_L           # log|ΛᵀZᵀWZΛ + I| under the name every system's factor has
         return f
 
     def solve(self, f):
@@ -331,104 +332,183 @@ def pirls(kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray, theta
         penalized deviance.
     NotPositiveDefinite
         The weighted system could not be factored.
+
+    Notes
+    -----
+    In R, lme4 runs the same iteration inside ``glmer(..., devFunOnly = TRUE)`` (its internal
+    ``pwrssUpdate``).
+
+    Examples
+    --------
+    The conditional modes of cbpp's herds at lme4's estimates:
+
+    >>> from mm_core import datasets
+    >>> from mm_core.design import materialize
+    >>> from mm_core.glmm import GeneralizedLinearMixedModel
+    >>> m = GeneralizedLinearMixedModel(materialize(
+    ...     "cbind(incidence, size - incidence) ~ 1 + period + (1 | herd)",
+    ...     datasets.load("cbpp")), family="binomial")
+    >>> _ = m.start()
+    >>> st = pirls(m.kernel, m.system, m.X, m.offset, np.array([0.6421]),
+    ...            np.array([-1.3983, -0.9919, -1.1282, -1.5797]), np.zeros(m.system.q),
+    ...            profile_beta=False)
+    >>> round(m.laplace(st), 2), np.round(st.u[:3], 3).tolist()
+    (184.05, [0.918, -0.466, 0.632])
     """
     theta = np.asarray(theta, float)
     beta = np.asarray(beta, float).copy()
     xb = X @ beta if X.shape[1] else np.zeros(X.shape[0])
-    newton = kernel.family.is_canonical
+    run = _Run(kernel, system, X, offset, theta, profile_beta)
     if eta_start is not None:
-        eta = np.asarray(eta_start, float)
-        mu, _, aux = kernel.evaluate(eta)
-        pdev = math.inf
-        # project the start onto the model space (weighted PLS fit of η itself), so that
-        # step-halving always moves between linear predictors the model can represent
-        w, _ = kernel.working(eta, mu, aux)
-        system.update(w, eta - offset - (0.0 if profile_beta else xb), full=profile_beta)
-        beta_p, u_p = system.solve(system.factor(theta))
-        beta_p = beta if beta_p is None else beta_p
-        xb_p = X @ beta_p if profile_beta and X.shape[1] else xb
-        eta_p = offset + xb_p + system.zlam(theta, u_p)
-        mu_p, dev_p, aux_p = kernel.evaluate(eta_p)
-        if math.isfinite(dev_p):
-            u, eta, mu, aux, pdev = u_p, eta_p, mu_p, aux_p, dev_p + float(u_p @ u_p)
-            if profile_beta:
-                beta, xb = beta_p, xb_p
+        cur = run.from_predictor(np.asarray(eta_start, float), beta, xb, u)
     else:
-        eta = offset + xb + system.zlam(theta, u)
-        mu, dev, aux = kernel.evaluate(eta)
-        pdev = dev + float(u @ u)
-    last_step = math.inf
-    step = math.nan
-    total_halvings = 0
-    separated, f, dev_cur = False, None, math.nan
+        cur = run.iterate(beta, xb, u)
+    newton = kernel.family.is_canonical
+    last_step, step = math.inf, math.nan
+    f, separated, halvings = None, False, 0
     for it in range(1, maxit + 1):
-        w, wres = kernel.working(eta, mu, aux)
-        if profile_beta:
-            z = eta - offset + wres                       # working response for (β, u)
-        else:
-            z = eta - offset - xb + wres                  # ... for u with Xβ in the offset
-        system.update(w, z, full=profile_beta)
         try:
-            f_new = system.factor(theta)
-            beta_new, u_new = system.solve(f_new)
+            f, new = run.step(cur)
         except NotPositiveDefinite:
-            vanishing = w < SEPARATION_WEIGHT_SINGULAR * float(np.median(w))
-            if f is None or not (separated or vanishing.any()):
+            if f is None or not (separated or run.vanishing_weights(cur)):
                 raise
             # the vanishing weights of separated observations made the system singular to
             # rounding: the previous iterate is the mode to working precision
-            return PirlsState(theta, beta, u, eta, mu, dev_cur, float(u @ u), f.logdet, f,
-                              it - 1, total_halvings)
-        f = f_new
-        if beta_new is None:                              # no fixed effects (p = 0)
-            beta_new = beta
-        if profile_beta:
-            xb_new = X @ beta_new if X.shape[1] else xb
-        else:
-            beta_new, xb_new = beta, xb
-        eta_new = offset + xb_new + system.zlam(theta, u_new)
-        mu_new, dev_new, aux_new = kernel.evaluate(eta_new)
-        pdev_new = dev_new + float(u_new @ u_new)
-        slack = ROUNDOFF * (abs(pdev) + 1.0) if math.isfinite(pdev) else math.inf
-        halvings = 0
-        while (not math.isfinite(pdev_new) or pdev_new > pdev + slack) and halvings < MAX_HALVINGS:
-            # step-halving towards the previous iterate
-            u_new = 0.5 * (u + u_new)
-            if profile_beta:
-                beta_new = 0.5 * (beta + beta_new)
-                xb_new = 0.5 * (xb + xb_new)
-            eta_new = 0.5 * (eta + eta_new)
-            mu_new, dev_new, aux_new = kernel.evaluate(eta_new)
-            pdev_new = dev_new + float(u_new @ u_new)
-            halvings += 1
-        total_halvings += halvings
-        if not math.isfinite(pdev_new):
-            raise PirlsError("the linear predictor left the range the family and link can map "
-                             "(invalid means); the model may not suit these data")
-        if pdev_new > pdev + slack:
-            raise PirlsError("step-halving failed to reduce the penalized deviance")
-        moves = np.abs(eta_new - eta)
-        step = float(np.max(moves)) if eta.size else 0.0
-        if step >= tol and it >= SEPARATION_ITER:
-            w_new = kernel.working(eta_new, mu_new, aux_new)[0]
-            informative = w_new > SEPARATION_WEIGHT * float(np.median(w_new))
-            separated = not informative.all()
-            step = float(np.max(moves[informative], initial=0.0))
-        u, beta, xb, eta, mu, aux, pdev = u_new, beta_new, xb_new, eta_new, mu_new, aux_new, pdev_new
-        dev_cur = dev_new
+            return run.state(cur, f, it - 1)
+        new, halvings = run.halve(cur, new)
+        step, separated = run.step_length(cur, new, tol, it)
+        cur = new
         # converged: a step below tol, or steps that stopped shrinking at rounding level
         if step < tol or (step < 1e4 * tol and step > 0.5 * last_step):
-            return PirlsState(theta, beta, u, eta, mu, dev_new, float(u @ u), f.logdet, f, it,
-                              total_halvings)
+            return run.state(cur, f, it)
         if newton and halvings == 0 and step < NEWTON_FINISH * math.sqrt(tol):
             # Newton (canonical link): the iterate is within ~step² of the mode; factor once
             # more at its weights for an exact log-determinant instead of another iteration
-            w, _ = kernel.working(eta, mu, aux)
-            system.update(w, None, full=False)
-            f = system.factor(theta)
-            return PirlsState(theta, beta, u, eta, mu, dev_new, float(u @ u), f.logdet, f, it,
-                              total_halvings)
+            return run.state(cur, run.refactor(cur), it)
         last_step = step
     raise PirlsError(f"PIRLS did not converge in {maxit} iterations (largest change of the "
                      f"linear predictor in the last one: {step:.3g})")
 
+
+@dataclass
+class _Iterate:
+    """One PIRLS iterate: (β, u), the linear predictor and mean, and the penalized deviance."""
+
+    beta: np.ndarray
+    xb: np.ndarray
+    u: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    aux: object
+    dev: float
+    pdev: float
+
+
+class _Run:
+    """The steps of one PIRLS run at fixed θ (see :func:`pirls`)."""
+
+    def __init__(self, kernel: FamilyKernel, system, X: np.ndarray, offset: np.ndarray,
+                 theta: np.ndarray, profile_beta: bool):
+        self.kernel, self.system, self.X, self.offset = kernel, system, X, offset
+        self.theta, self.profile_beta = theta, profile_beta
+        self.halvings = 0
+
+    def iterate(self, beta, xb, u) -> _Iterate:
+        """The iterate at (β, u)."""
+        eta = self.offset + xb + self.system.zlam(self.theta, u)
+        mu, dev, aux = self.kernel.evaluate(eta)
+        return _Iterate(beta, xb, u, eta, mu, aux, dev, dev + float(u @ u))
+
+    def from_predictor(self, eta, beta, xb, u) -> _Iterate:
+        """The first iterate from a given linear predictor: its weighted PLS projection onto
+        the model space when the family can map it (so that step-halving always moves between
+        linear predictors the model can represent), else η itself with an infinite penalized
+        deviance (not compared with the first step)."""
+        kernel, system, theta = self.kernel, self.system, self.theta
+        mu, _, aux = kernel.evaluate(eta)
+        w, _ = kernel.working(eta, mu, aux)
+        system.update(w, eta - self.offset - (0.0 if self.profile_beta else xb), full=self.profile_beta)
+        beta_p, u_p = system.solve(system.factor(theta))
+        beta_p = beta if beta_p is None else beta_p
+        xb_p = self.X @ beta_p if self.profile_beta and self.X.shape[1] else xb
+        eta_p = self.offset + xb_p + system.zlam(theta, u_p)
+        mu_p, dev_p, aux_p = kernel.evaluate(eta_p)
+        if not math.isfinite(dev_p):
+            return _Iterate(beta, xb, u, eta, mu, aux, math.nan, math.inf)
+        if not self.profile_beta:
+            beta_p, xb_p = beta, xb
+        return _Iterate(beta_p, xb_p, u_p, eta_p, mu_p, aux_p, dev_p, dev_p + float(u_p @ u_p))
+
+    def step(self, cur: _Iterate):
+        """Solve the PLS system at the working weights of ``cur``: (factor, full step)."""
+        w, wres = self.kernel.working(cur.eta, cur.mu, cur.aux)
+        if self.profile_beta:
+            z = cur.eta - self.offset + wres                  # working response for (β, u)
+        else:
+            z = cur.eta - self.offset - cur.xb + wres         # ... for u with Xβ in the offset
+        self.system.update(w, z, full=self.profile_beta)
+        f = self.system.factor(self.theta)
+        beta_new, u_new = self.system.solve(f)
+        if beta_new is None:                                  # no fixed effects (p = 0)
+            beta_new = cur.beta
+        if self.profile_beta:
+            xb_new = self.X @ beta_new if self.X.shape[1] else cur.xb
+        else:
+            beta_new, xb_new = cur.beta, cur.xb
+        return f, self.iterate(beta_new, xb_new, u_new)
+
+    def vanishing_weights(self, cur: _Iterate) -> bool:
+        """Whether some working weights at ``cur`` are negligible (separation)."""
+        w, _ = self.kernel.working(cur.eta, cur.mu, cur.aux)
+        return bool(np.any(w < SEPARATION_WEIGHT_SINGULAR * float(np.median(w))))
+
+    def halve(self, cur: _Iterate, new: _Iterate) -> tuple[_Iterate, int]:
+        """Step-halving towards ``cur`` while the penalized deviance rises (beyond rounding)
+        or μ is invalid; returns the accepted iterate and the number of halvings.
+
+        Raises
+        ------
+        PirlsError
+            No valid step, or one that does not reduce the penalized deviance.
+        """
+        slack = ROUNDOFF * (abs(cur.pdev) + 1.0) if math.isfinite(cur.pdev) else math.inf
+        halvings = 0
+        while (not math.isfinite(new.pdev) or new.pdev > cur.pdev + slack) and halvings < MAX_HALVINGS:
+            u = 0.5 * (cur.u + new.u)
+            beta, xb = new.beta, new.xb
+            if self.profile_beta:
+                beta, xb = 0.5 * (cur.beta + new.beta), 0.5 * (cur.xb + new.xb)
+            eta = 0.5 * (cur.eta + new.eta)
+            mu, dev, aux = self.kernel.evaluate(eta)
+            new = _Iterate(beta, xb, u, eta, mu, aux, dev, dev + float(u @ u))
+            halvings += 1
+        self.halvings += halvings
+        if not math.isfinite(new.pdev):
+            raise PirlsError("the linear predictor left the range the family and link can map "
+                             "(invalid means); the model may not suit these data")
+        if new.pdev > cur.pdev + slack:
+            raise PirlsError("step-halving failed to reduce the penalized deviance")
+        return new, halvings
+
+    def step_length(self, cur: _Iterate, new: _Iterate, tol: float, it: int) -> tuple[float, bool]:
+        """Largest change of η, over the informative observations from iteration
+        ``SEPARATION_ITER`` on; returns (step, whether some observations are separated)."""
+        moves = np.abs(new.eta - cur.eta)
+        step = float(np.max(moves)) if cur.eta.size else 0.0
+        if step < tol or it < SEPARATION_ITER:
+            return step, False
+        w_new = self.kernel.working(new.eta, new.mu, new.aux)[0]
+        informative = w_new > SEPARATION_WEIGHT * float(np.median(w_new))
+        return float(np.max(moves[informative], initial=0.0)), not informative.all()
+
+    def refactor(self, cur: _Iterate):
+        """The factor at the working weights of ``cur`` (for an exact log-determinant)."""
+        w, _ = self.kernel.working(cur.eta, cur.mu, cur.aux)
+        self.system.update(w, None, full=False)
+        return self.system.factor(self.theta)
+
+    def state(self, cur: _Iterate, f, iterations: int) -> PirlsState:
+        """The result at ``cur`` with the factor ``f`` (its log-determinant enters the Laplace
+        approximation)."""
+        return PirlsState(self.theta, cur.beta, cur.u, cur.eta, cur.mu, cur.dev,
+                          float(cur.u @ cur.u), f.logdet, f, iterations, self.halvings)
