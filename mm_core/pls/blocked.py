@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack as _lapack
 
 from ..dense import cho_solve, chol, tri_inv, tri_solve
-from .base import NotPositiveDefinite, PicklableSystem, term_layouts
+from .base import NotPositiveDefinite, PicklableSystem, term_layouts, unscaled_vcov
 from .crossprod import CrossProducts
 
 try:  # CHOLMOD is optional: without it large crossed models fall back to dense Cholesky
@@ -59,6 +60,10 @@ class Factor:
         log|R_X|² (first p diagonal elements of RX).
     pwrss : float
         Penalized weighted residual sum of squares r²θ.
+    Mid : ndarray or None
+        A_RR − A_R1 D A_R1ᵀ (dense S only; the analytic gradient needs it).
+    B0 : ndarray or None
+        A_XR − A_X1 D A_R1ᵀ, the B_XR before Λ_R (dense S only).
     """
 
     theta: np.ndarray
@@ -70,6 +75,8 @@ class Factor:
     logdet_L: float
     logdet_RX: float
     pwrss: float
+    Mid: np.ndarray | None = None
+    B0: np.ndarray | None = None
 
     @property
     def L11(self) -> np.ndarray:
@@ -324,9 +331,9 @@ class BlockedPLS(PicklableSystem):
             AX1D = (AX1b @ D).transpose(1, 0, 2).reshape(cp.p + 1, -1)
         C = cp.AXX - AX1D @ cp.AX1.T
         BXR = np.zeros((cp.p + 1, 0))
-        S = None
+        S = Mid = B0 = None
         if cp.qR:
-            S, BXR = self._schur(lams, D, dvec, AX1D)
+            S, BXR, Mid, B0 = self._schur(lams, D, dvec, AX1D)
             W = S.solve_L(BXR.T)
             C -= W.T @ W
             logdet += S.logdet
@@ -338,7 +345,8 @@ class BlockedPLS(PicklableSystem):
         diag = np.diag(RX)
         with np.errstate(divide="ignore"):
             logdet_RX = 2.0 * float(np.sum(np.log(diag[:-1]))) if cp.p else 0.0
-        return Factor(theta, Minv, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2))
+        return Factor(theta, Minv, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2),
+                      Mid, B0)
 
     def _schur(self, lams, D, dvec, AX1D):
         cp = self.cp
@@ -347,60 +355,53 @@ class BlockedPLS(PicklableSystem):
             lamR = self._lamR_diag(lams)
         elif not self.use_gather and self.schur_kind != "dense":
             LamR = self._lamR_sparse(lams)
-        # middle matrix  A_RR − A_R1 D A_R1ᵀ
+        # middle matrix  A_RR − A_R1 D A_R1ᵀ (kept whole when S is dense: the gradient needs it)
+        Mid = None
         if self.use_gather:
             vals = self._g_base - self._G @ (dvec if dvec is not None else D.ravel())
-            if self.scalar_R:
-                vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
             if self.schur_kind == "dense":
-                S = np.zeros((qR, qR))
-                if self.scalar_R:
-                    S[self._g_rows, self._g_cols] = vals
-                else:
-                    vals[self._g_diag] *= 0.5
-                    S[self._g_rows, self._g_cols] = vals
-                    S += S.T                          # the whole symmetric middle matrix
-                    S = self._lamR_sandwich(S, lams)
-                S[np.diag_indices(qR)] += 1.0
-                Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
+                Mid = np.zeros((qR, qR))
+                vals[self._g_diag] *= 0.5
+                Mid[self._g_rows, self._g_cols] = vals
+                Mid += Mid.T
             else:
+                if self.scalar_R:
+                    vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
                 Sl = sp.csc_matrix((vals, (self._g_rows, self._g_cols)), shape=(qR, qR))
                 Sfac = self._cholmod(Sl + sp.tril(Sl, -1).T + sp.identity(qR))
         else:
             Dmat = _blockdiag(D)
             if self.schur_kind == "dense":
-                # one sparse product, then dense arithmetic on S (no sparse scaling products)
-                S = -((cp.AR1 @ Dmat) @ self._AR1T).toarray()
+                # one sparse product, then dense arithmetic (no sparse scaling products)
+                Mid = -((cp.AR1 @ Dmat) @ self._AR1T).toarray()
                 arr = cp.ARR.tocoo()
-                S[arr.row, arr.col] += arr.data
-                if self.scalar_R:
-                    S *= lamR[:, None]
-                    S *= lamR[None, :]
-                else:
-                    S = self._lamR_sandwich(S, lams)
-                S[np.diag_indices(qR)] += 1.0
-                Sfac = DenseSchur(S)
+                Mid[arr.row, arr.col] += arr.data
             else:
-                Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
-                Sm = (sp.diags(lamR) @ Mid @ sp.diags(lamR) if self.scalar_R
-                      else LamR.T @ Mid @ LamR)
+                Mid_sp = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
+                Sm = (sp.diags(lamR) @ Mid_sp @ sp.diags(lamR) if self.scalar_R
+                      else LamR.T @ Mid_sp @ LamR)
                 Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
+        if Mid is not None:
+            S = Mid * lamR[:, None] * lamR[None, :] if self.scalar_R else self._lamR_sandwich(Mid, lams)
+            S[np.diag_indices(qR)] += 1.0
+            Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
         # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
-        B = cp.AXR - np.asarray(cp.AR1 @ AX1D.T).T
+        B0 = cp.AXR - np.asarray(cp.AR1 @ AX1D.T).T
         if self.scalar_R:
-            B = B * lamR
+            B = B0 * lamR
         elif self.use_gather or self.schur_kind == "dense":
-            B = self._times_lamR(B, lams)
+            B = self._times_lamR(B0, lams)
         else:
-            B = np.asarray(LamR.T @ B.T).T
-        return Sfac, B
+            B = np.asarray(LamR.T @ B0.T).T
+        return Sfac, B, Mid, (B0 if Mid is not None else None)
 
-    def _times_lamR(self, B: np.ndarray, lams) -> np.ndarray:
-        """B Λ_R for a dense B with q_R columns: one batched product per later term."""
+    def _times_lamR(self, B: np.ndarray, lams, transpose: bool = False) -> np.ndarray:
+        """B Λ_R (or B Λ_Rᵀ) for a dense B with q_R columns: one batched product per later term."""
         out = np.empty_like(B)
         for lay, lam in zip(self.layouts[1:], lams[1:]):
             sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
-            out[:, sl] = (B[:, sl].reshape(-1, lay.nlevels, lay.ncols) @ lam).reshape(B.shape[0], -1)
+            out[:, sl] = (B[:, sl].reshape(-1, lay.nlevels, lay.ncols)
+                          @ (lam.T if transpose else lam)).reshape(B.shape[0], -1)
         return out
 
     def _lamR_sandwich(self, M: np.ndarray, lams) -> np.ndarray:
@@ -449,6 +450,107 @@ class BlockedPLS(PicklableSystem):
         u1 = Minv_r1 - (f.Minv @ w[..., None])[..., 0]
         return np.concatenate([u1.ravel(), np.ravel(uR)])
 
+
+    # -- the analytic gradient --------------------------------------------------------------------
+    @property
+    def has_gradient(self) -> bool:
+        """The gradient is analytic and costs about one evaluation where S is dense."""
+        return self.schur_kind != "cholmod"
+
+    def gradient(self, f: Factor, reml: bool) -> np.ndarray:
+        """Gradient of the ML deviance (or REML criterion) at the factor's θ (dense S only).
+
+        Reverse-mode differentiation through :meth:`factor`. The criterion is
+        ``Σₖ log|Mₖ| + log|S| [+ log|C_XX|] + k·log r²θ`` (k = n, or n − p for REML) with
+        r²θ = C_yy − C_yX C_XX⁻¹ C_Xy. Its adjoint in C is
+        ``C̄ = [C_XX⁻¹ padded] + (k/r²θ) v vᵀ`` with v = [−C_XX⁻¹C_Xy; 1]; then, through
+        ``C = A_XX − A_X1 D A_1X − B S⁻¹ Bᵀ``, ``S̄ = S⁻¹ + S⁻¹BᵀC̄BS⁻¹`` and
+        ``B̄ = −2 C̄ B S⁻¹``; through ``S = Λ_RᵀMΛ_R + I`` and ``B = B₀Λ_R`` (M = A_RR − A_R1DA_R1ᵀ,
+        B₀ = A_XR − A_X1DA_R1ᵀ) ``Λ̄_R = 2 M Λ_R S̄ + B₀ᵀB̄``, ``M̄ = Λ_R S̄ Λ_Rᵀ``,
+        ``B̄₀ = B̄Λ_Rᵀ``; the level blocks of ``D̄ = −A_1X C̄ A_X1 − A_R1ᵀ M̄ A_R1 − A_1X B̄₀ A_R1``
+        (the middle one by the transpose of the scatter map); and through
+        ``Dₖ = λ₁Mₖ⁻¹λ₁ᵀ``, ``Mₖ = λ₁ᵀA₁₁ₖλ₁ + I``: ``M̄ₖ = Mₖ⁻¹ − Mₖ⁻¹λ₁ᵀD̄ₖλ₁Mₖ⁻¹`` and
+        ``λ̄₁ = Σₖ 2 D̄ₖλ₁Mₖ⁻¹ + 2 A₁₁ₖλ₁M̄ₖ``. Only level blocks (summed over levels for the
+        later terms) are formed: a few vectorized operations, nothing of length n.
+        """
+        if not self.has_gradient:
+            raise NotImplementedError("the analytic gradient needs a dense Schur complement")
+        cp = self.cp
+        p, p1, l1 = cp.p, cp.p1, cp.l1
+        lams = self.lambdas(f.theta)
+        lam1 = lams[0]
+        RX = f.RX
+        beta = tri_solve(RX[:p, :p], RX[p, :p], trans=True) if p else np.zeros(0)
+        v = np.append(-beta, 1.0)
+        k = cp.n - p if reml else cp.n
+        Cbar = (k / f.pwrss) * np.outer(v, v)
+        if reml and p:
+            Cbar[:p, :p] += unscaled_vcov(RX[:p, :p])
+        AX1b = cp.AX1.reshape(p + 1, l1, p1)
+        # D̄ from C: −A_1X C̄ A_X1 (level blocks)
+        Dbar = -np.einsum("xki,xkj->kij", AX1b, (Cbar @ cp.AX1).reshape(p + 1, l1, p1))
+        lam_bars = [np.zeros_like(lam) for lam in lams]
+        if cp.qR:
+            Sinv = _inverse_from_cholesky(f.S.L)
+            BS = f.BXR @ Sinv
+            Sbar = Sinv + BS.T @ Cbar @ BS
+            Bbar = -2.0 * (Cbar @ BS)
+            U = self._times_lamR(Sbar, lams, transpose=True)            # S̄Λ_Rᵀ = (Λ_R S̄)ᵀ
+            Midbar = self._times_lamR(U.T.copy(), lams, transpose=True).T   # Λ_R S̄ Λ_Rᵀ
+            B0bar = self._times_lamR(Bbar, lams, transpose=True)
+            for lay, lam_bar in zip(self.layouts[1:], lam_bars[1:]):
+                sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
+                shape = (lay.nlevels, lay.ncols, cp.qR)
+                lam_bar += 2.0 * np.einsum("kam,kbm->ab", f.Mid[sl].reshape(shape),
+                                           U[sl].reshape(shape))
+                bshape = (p + 1, lay.nlevels, lay.ncols)
+                lam_bar += np.einsum("xka,xkb->ab", f.B0[:, sl].reshape(bshape),
+                                     Bbar[:, sl].reshape(bshape))
+            # D̄ from B₀: −A_1X B̄₀ A_R1
+            V = np.asarray(self._AR1T_csr() @ B0bar.T).T
+            Dbar -= np.einsum("xki,xkj->kij", AX1b, V.reshape(p + 1, l1, p1))
+            # D̄ from M: −A_R1ᵀ M̄ A_R1
+            Dbar -= self._gather_adjoint(Midbar)
+        Dbar = 0.5 * (Dbar + Dbar.transpose(0, 2, 1))
+        Minv = f.Minv
+        lMi = lam1 @ Minv                                                 # λ₁Mₖ⁻¹
+        Mbar = Minv - lMi.transpose(0, 2, 1) @ Dbar @ lMi
+        lam_bars[0] = 2.0 * np.sum(Dbar @ lMi + cp.A11 @ (lam1 @ Mbar), axis=0)
+        grad = np.empty(len(f.theta))
+        for lay, lam_bar in zip(self.layouts, lam_bars):
+            grad[lay.theta_slice] = lam_bar[lay.theta_rows, lay.theta_cols]
+        return grad
+
+    def _AR1T_csr(self) -> sp.csr_matrix:
+        """A_R1ᵀ in CSR (kept by the sparse-product route, formed on demand otherwise)."""
+        AR1T = getattr(self, "_AR1T", None)
+        return AR1T if AR1T is not None else self.cp.AR1.T.tocsr()
+
+    def _gather_adjoint(self, Mbar: np.ndarray) -> np.ndarray:
+        """Level blocks (ℓ₁, p₁, p₁) of A_R1ᵀ M̄ A_R1 for a dense symmetric q_R × q_R M̄."""
+        cp = self.cp
+        l1, p1 = cp.l1, cp.p1
+        if self.use_gather:
+            # the transpose of the scatter map, on the lower-triangular pattern: each
+            # off-diagonal position stands for two entries of the symmetric matrix
+            w = 2.0 * Mbar[self._g_rows, self._g_cols]
+            w[self._g_diag] *= 0.5
+            return np.asarray(self._G.T @ w).reshape(l1, p1, p1)
+        # Σₐ A[a,(k,i)] (M̄ A_R1)[a,(k,j)] over the nonzeros of A_R1, in chunks of levels
+        AR1 = cp.AR1.tocsc()
+        out = np.empty((l1, p1, p1))
+        chunk = max(1, 2_000_000 // max(cp.qR * p1, 1))
+        for s in range(0, l1, chunk):
+            e = min(s + chunk, l1)
+            block = AR1[:, s * p1:e * p1]
+            Y = np.asarray(block.T @ Mbar)                     # ((e−s)p₁ × q_R)
+            coo = block.tocoo()
+            for i in range(p1):
+                rows = (coo.col // p1) * p1 + i
+                vals = coo.data * Y[rows, coo.row]
+                out[s:e, i, :] = np.bincount(coo.col, weights=vals,
+                                             minlength=(e - s) * p1).reshape(e - s, p1)
+        return out
 
     # -- the inverse: conditional variances and leverage -----------------------------------------
     def _inverse_pieces(self, theta):
@@ -557,6 +659,14 @@ def _blockdiag(D: np.ndarray) -> sp.csr_matrix:
     rows = (np.arange(l)[:, None, None] * p + np.arange(p)[None, :, None]) + np.zeros((1, 1, p), int)
     cols = (np.arange(l)[:, None, None] * p + np.arange(p)[None, None, :]) + np.zeros((1, p, 1), int)
     return sp.csr_matrix((D.ravel(), (rows.ravel(), cols.ravel())), shape=(l * p, l * p))
+
+
+def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
+    """(L Lᵀ)⁻¹ from a lower Cholesky factor (LAPACK ``potri``)."""
+    inv, info = _lapack.dpotri(L, lower=1)
+    if info:
+        raise NotPositiveDefinite("the Schur complement is singular")
+    return np.tril(inv) + np.tril(inv, -1).T
 
 
 def _cholesky_psd(C: np.ndarray) -> np.ndarray:
