@@ -29,6 +29,7 @@ from .optimize import (
     check_convergence_gradient,
     projected_gradient,
     quasi_newton,
+    quasi_newton_even_bounds,
     recheck_gradient,
     regradient,
     verdict,
@@ -42,6 +43,8 @@ SINGULAR_TOL = 1e-4
 MAX_CHECKED = 30
 #: BOBYQA's tolerances when the Newton polish will finish the optimization.
 LOOSE_FTOL, LOOSE_XTOL = 1e-5, 1e-5
+#: Relative decrease at which the quasi-Newton method hands over to the check's Newton steps.
+LOOSE_QN_FTOL = 1e-13
 #: Newton steps stop when the next step would move θ by less than this.
 NEWTON_DONE = 1e-7
 #: A Newton step shorter than this is taken without measuring the gradient again (no analytic
@@ -295,10 +298,19 @@ class LinearMixedModel:
         # region: Newton steps on the check's gradient and Hessian finish faster than BOBYQA's
         # slow final contraction of its trust region
         polish = check and 0 < len(x0) <= MAX_CHECKED
-        if len(x0) > MAX_CHECKED and hasattr(self.pls, "gradient"):
+        if len(x0) > MAX_CHECKED and self.has_gradient:
             return self._optimize_gradient(rec, x0, t0, maxeval, (ftol_rel, ftol_abs, xtol_abs))
         first = dict(tight, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else tight
-        x, fmin, ret, rec = bobyqa(fun, x0, free, initial_step=step, recorder=rec, **first)
+        if self.has_gradient and self.pls.gradient_first:
+            # a gradient costing about one evaluation: a quasi-Newton method needs far fewer
+            # evaluations than BOBYQA to reach the region where the check's Newton steps finish
+            optimizer = "L-BFGS-B (analytic gradient)"
+            x, fmin, ret, rec = quasi_newton_even_bounds(
+                self._safe_objective_gradient(), x0, free, rec, maxeval=maxeval,
+                ftol=LOOSE_QN_FTOL if polish else 1e-15)
+        else:
+            optimizer = "LN_BOBYQA"
+            x, fmin, ret, rec = bobyqa(fun, x0, free, initial_step=step, recorder=rec, **first)
         x = self.rectify(x)
         messages = []
         grad = np.full(len(x), np.nan)
@@ -358,7 +370,7 @@ class LinearMixedModel:
         if ret == "maximum evaluations reached":
             messages.append(f"The optimizer used its whole budget of {maxeval} evaluations.")
         return OptSummary(
-            optimizer="LN_BOBYQA", initial=np.asarray(x0, float), final=np.asarray(x, float),
+            optimizer=optimizer, initial=np.asarray(x0, float), final=np.asarray(x, float),
             fmin=float(fmin), evaluations=nopt, check_evaluations=ncheck, return_value=ret,
             ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval,
             gradient=grad, scaled_gradient=scaled, converged=bool(converged),
@@ -371,7 +383,7 @@ class LinearMixedModel:
     @property
     def has_gradient(self) -> bool:
         """Whether the factorization engine gives the objective's gradient analytically."""
-        return hasattr(self.pls, "gradient")
+        return self.pls.has_gradient
 
     def _safe_objective_gradient(self):
         finit = [None]

@@ -324,7 +324,8 @@ def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, H_full: np
 
 
 def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder: Recorder,
-                 *, maxeval: int = 100_000, restarts: int = 1):
+                 *, maxeval: int = 100_000, restarts: int = 1, ftol: float = 1e-15,
+                 gtol: float = 1e-9):
     """L-BFGS-B with an analytic gradient; returns (x, fmin, return_value, recorder).
 
     ``fun_grad(x) -> (f, g)``. Each evaluation is logged by ``recorder``. A line search that
@@ -344,13 +345,46 @@ def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder
     message = ""
     for _ in range(1 + restarts):
         res = minimize(wrapped, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": maxeval, "maxfun": maxeval, "ftol": 1e-15,
-                                "gtol": 1e-9, "maxcor": 30})
+                       options={"maxiter": maxeval, "maxfun": maxeval, "ftol": ftol,
+                                "gtol": gtol, "maxcor": 30})
         x = np.asarray(recorder.best_x if recorder.best_x is not None else res.x, float)
         message = str(res.message)
         if res.success and "ABNORMAL" not in message.upper():
             break
     return x, float(recorder.best), message, recorder
+
+
+def quasi_newton_even_bounds(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray,
+                             recorder: Recorder, *, maxeval: int = 100_000, ftol: float = 1e-15,
+                             probe: float = 1e-4, max_probes: int = 5):
+    """:func:`quasi_newton` for an objective even in each coordinate that has a finite bound.
+
+    The profiled criterion depends on a diagonal element of λ that is alone in its column only
+    through its square, so at its bound 0 the gradient vanishes by symmetry and a gradient
+    method cannot tell a minimum there from a maximum (it can be stopped by the projection of
+    an early step). After each run every coordinate at its bound is probed one ``probe`` step
+    inside (the derivatives in the other coordinates are even too, so the curvature across the
+    bound is seen coordinate by coordinate); where the objective decreases the run restarts
+    from the best probe. Returns (x, fmin, return_value, recorder).
+    """
+    lower = np.asarray(lower, float)
+    x, fmin, ret, recorder = quasi_newton(fun_grad, x0, lower, recorder, maxeval=maxeval,
+                                          ftol=ftol)
+    for _ in range(max_probes):
+        at_bound = np.flatnonzero(np.isfinite(lower) & (x <= lower))
+        best_x, best_f = None, fmin - 1e-12 * max(1.0, abs(fmin))
+        for i in at_bound:
+            xp = x.copy()
+            xp[i] = lower[i] + probe
+            fp, _ = fun_grad(xp)
+            recorder.record(xp, float(fp))
+            if fp < best_f:
+                best_x, best_f = xp, fp
+        if best_x is None or len(recorder.values) >= maxeval:
+            break
+        x, fmin, ret, recorder = quasi_newton(fun_grad, best_x, lower, recorder,
+                                              maxeval=maxeval - len(recorder.values), ftol=ftol)
+    return x, fmin, ret, recorder
 
 
 def projected_gradient(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.ndarray:

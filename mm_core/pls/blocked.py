@@ -453,9 +453,13 @@ class BlockedPLS(PicklableSystem):
 
     # -- the analytic gradient --------------------------------------------------------------------
     @property
-    def has_gradient(self) -> bool:
-        """The gradient is analytic and costs about one evaluation where S is dense."""
+    def has_gradient(self) -> bool:  # type: ignore[override]
+        """The gradient is analytic, and costs about one evaluation, where S is dense."""
         return self.schur_kind != "cholmod"
+
+    @property
+    def gradient_first(self) -> bool:  # type: ignore[override]
+        return self.has_gradient
 
     def gradient(self, f: Factor, reml: bool) -> np.ndarray:
         """Gradient of the ML deviance (or REML criterion) at the factor's θ (dense S only).
