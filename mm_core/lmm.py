@@ -45,8 +45,9 @@ MAX_CHECKED = 30
 LOOSE_FTOL, LOOSE_XTOL = 1e-5, 1e-5
 #: Relative decrease at which the quasi-Newton method hands over to the check's Newton steps.
 LOOSE_QN_FTOL = 1e-13
-#: Newton steps stop when the next step would move θ by less than this.
-NEWTON_DONE = 1e-7
+#: Newton steps stop when the next step would move θ by less than this (with an analytic
+#: gradient, whose Newton steps converge quadratically, the second value).
+NEWTON_DONE, NEWTON_DONE_EXACT = 1e-7, 1e-9
 #: A Newton step shorter than this is taken without measuring the gradient again (no analytic
 #: gradient): the finite-difference quadratic model is accurate within that radius.
 NEWTON_TRUST = 1e-5
@@ -319,7 +320,8 @@ class LinearMixedModel:
         if check and len(x):
             checker = Recorder(fun, progress, stage="check")
             grad, scaled, ok, msgs, newton, hessian = self._derivatives(checker, x)
-            settled = newton is not None and scaled <= NEWTON_DONE
+            done = NEWTON_DONE_EXACT if self.has_gradient else NEWTON_DONE
+            settled = newton is not None and scaled <= done
             for _ in range(3):
                 if settled or newton is None:
                     break
@@ -335,7 +337,7 @@ class LinearMixedModel:
                     settled = True
                     break
                 grad, scaled, ok, newton = self._regradient(checker, x, hessian)
-                settled = scaled <= NEWTON_DONE
+                settled = scaled <= done
             interior = np.abs(x[self.lower == 0]) >= SINGULAR_TOL
             if newton is not None:
                 unfinished = polish and not (settled or scaled <= 1e-5)

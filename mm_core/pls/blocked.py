@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack as _lapack
 
 from ..dense import cho_solve, chol, tri_inv, tri_solve
 from .base import NotPositiveDefinite, PicklableSystem, term_layouts, unscaled_vcov
@@ -243,9 +242,9 @@ class BlockedPLS(PicklableSystem):
 
     def refresh(self) -> None:
         """Recompute value-dependent precomputations after the cross-products changed."""
+        if self.cp.qR:
+            self._AR1T = self.cp.AR1.T.tocsr()
         if not getattr(self, "use_gather", False):
-            if self.cp.qR:
-                self._AR1T = self.cp.AR1.T.tocsr()
             return
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
@@ -400,7 +399,8 @@ class BlockedPLS(PicklableSystem):
         out = np.empty_like(B)
         for lay, lam in zip(self.layouts[1:], lams[1:]):
             sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
-            out[:, sl] = (B[:, sl].reshape(-1, lay.nlevels, lay.ncols)
+            # one (rows·ℓ × p) @ (p × p) product, not a stack of p × p products
+            out[:, sl] = (B[:, sl].reshape(-1, lay.ncols)
                           @ (lam.T if transpose else lam)).reshape(B.shape[0], -1)
         return out
 
@@ -492,43 +492,36 @@ class BlockedPLS(PicklableSystem):
             Cbar[:p, :p] += unscaled_vcov(RX[:p, :p])
         AX1b = cp.AX1.reshape(p + 1, l1, p1)
         # D̄ from C: −A_1X C̄ A_X1 (level blocks)
-        Dbar = -np.einsum("xki,xkj->kij", AX1b, (Cbar @ cp.AX1).reshape(p + 1, l1, p1))
+        Dbar = -_level_blocks(AX1b, (Cbar @ cp.AX1).reshape(p + 1, l1, p1))
         lam_bars = [np.zeros_like(lam) for lam in lams]
         if cp.qR:
             Sinv = _inverse_from_cholesky(f.S.L)
             BS = f.BXR @ Sinv
-            Sbar = Sinv + BS.T @ Cbar @ BS
+            Sbar = Sinv + BS.T @ (Cbar @ BS)
             Bbar = -2.0 * (Cbar @ BS)
             U = self._times_lamR(Sbar, lams, transpose=True)            # S̄Λ_Rᵀ = (Λ_R S̄)ᵀ
-            Midbar = self._times_lamR(U.T.copy(), lams, transpose=True).T   # Λ_R S̄ Λ_Rᵀ
+            Midbar = self._times_lamR(U.T, lams, transpose=True).T      # Λ_R S̄ Λ_Rᵀ
             B0bar = self._times_lamR(Bbar, lams, transpose=True)
             for lay, lam_bar in zip(self.layouts[1:], lam_bars[1:]):
                 sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
-                shape = (lay.nlevels, lay.ncols, cp.qR)
-                lam_bar += 2.0 * np.einsum("kam,kbm->ab", f.Mid[sl].reshape(shape),
-                                           U[sl].reshape(shape))
-                bshape = (p + 1, lay.nlevels, lay.ncols)
-                lam_bar += np.einsum("xka,xkb->ab", f.B0[:, sl].reshape(bshape),
-                                     Bbar[:, sl].reshape(bshape))
+                lam_bar += 2.0 * _summed_blocks(f.Mid[sl], U[sl], lay.ncols)
+                lam_bar += _summed_blocks(f.B0[:, sl].T, Bbar[:, sl].T, lay.ncols)
             # D̄ from B₀: −A_1X B̄₀ A_R1
-            V = np.asarray(self._AR1T_csr() @ B0bar.T).T
-            Dbar -= np.einsum("xki,xkj->kij", AX1b, V.reshape(p + 1, l1, p1))
+            V = np.asarray(self._AR1T @ B0bar.T).T
+            Dbar -= _level_blocks(AX1b, V.reshape(p + 1, l1, p1))
             # D̄ from M: −A_R1ᵀ M̄ A_R1
             Dbar -= self._gather_adjoint(Midbar)
         Dbar = 0.5 * (Dbar + Dbar.transpose(0, 2, 1))
         Minv = f.Minv
-        lMi = lam1 @ Minv                                                 # λ₁Mₖ⁻¹
-        Mbar = Minv - lMi.transpose(0, 2, 1) @ Dbar @ lMi
-        lam_bars[0] = 2.0 * np.sum(Dbar @ lMi + cp.A11 @ (lam1 @ Mbar), axis=0)
+        lMi = np.tensordot(lam1, Minv, axes=(1, 1)).transpose(1, 0, 2)    # λ₁Mₖ⁻¹
+        Mbar = Minv - _stack_matmul(lMi.transpose(0, 2, 1), _stack_matmul(Dbar, lMi))
+        lam_bars[0] = 2.0 * (_summed_product(Dbar, lMi)
+                             + _summed_product(cp.A11, np.tensordot(lam1, Mbar, axes=(1, 1))
+                                               .transpose(1, 0, 2)))
         grad = np.empty(len(f.theta))
         for lay, lam_bar in zip(self.layouts, lam_bars):
             grad[lay.theta_slice] = lam_bar[lay.theta_rows, lay.theta_cols]
         return grad
-
-    def _AR1T_csr(self) -> sp.csr_matrix:
-        """A_R1ᵀ in CSR (kept by the sparse-product route, formed on demand otherwise)."""
-        AR1T = getattr(self, "_AR1T", None)
-        return AR1T if AR1T is not None else self.cp.AR1.T.tocsr()
 
     def _gather_adjoint(self, Mbar: np.ndarray) -> np.ndarray:
         """Level blocks (ℓ₁, p₁, p₁) of A_R1ᵀ M̄ A_R1 for a dense symmetric q_R × q_R M̄."""
@@ -665,12 +658,45 @@ def _blockdiag(D: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((D.ravel(), (rows.ravel(), cols.ravel())), shape=(l * p, l * p))
 
 
+def _level_blocks(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Σₓ X[x,k,i] Y[x,k,j] for stacks (m, ℓ, p): the level blocks of XᵀY, shape (ℓ, p, p)."""
+    p = X.shape[2]
+    out = np.empty((X.shape[1], p, p))
+    for i in range(p):
+        for j in range(p):
+            out[:, i, j] = np.einsum("xk,xk->k", X[:, :, i], Y[:, :, j])
+    return out
+
+
+def _summed_blocks(X: np.ndarray, Y: np.ndarray, p: int) -> np.ndarray:
+    """Σₖ Σₘ X[(k,a),m] Y[(k,b),m] for X, Y with ℓ·p rows: the level blocks of XYᵀ, summed."""
+    m = X.shape[1]
+    Xs = X.reshape(-1, p, m).transpose(1, 0, 2).reshape(p, -1)
+    Ys = Y.reshape(-1, p, m).transpose(1, 0, 2).reshape(p, -1)
+    return Xs @ Ys.T
+
+
+def _stack_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A_k B_k for stacks (ℓ, p, p) of small matrices (elementwise over the levels)."""
+    p = A.shape[2]
+    if p > 3:
+        return A @ B
+    out = A[:, :, :1] * B[:, :1, :]
+    for j in range(1, p):
+        out += A[:, :, j:j + 1] * B[:, j:j + 1, :]
+    return out
+
+
+def _summed_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Σₖ A_k B_k for stacks (ℓ, p, p), by one matrix product."""
+    p = A.shape[2]
+    return A.transpose(1, 0, 2).reshape(p, -1) @ B.reshape(-1, p)
+
+
 def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
     """(L Lᵀ)⁻¹ from a lower Cholesky factor (LAPACK ``potri``)."""
-    inv, info = _lapack.dpotri(L, lower=1)
-    if info:
-        raise NotPositiveDefinite("the Schur complement is singular")
-    return np.tril(inv) + np.tril(inv, -1).T
+    Li = tri_inv(L)
+    return Li.T @ Li
 
 
 def _cholesky_psd(C: np.ndarray) -> np.ndarray:
