@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dtrtri as _dtrtri
 
 from ..dense import cho_solve, chol, tri_inv, tri_solve
 from .base import NotPositiveDefinite, PicklableSystem, term_layouts, unscaled_vcov
@@ -151,6 +152,7 @@ class BlockedPLS(PicklableSystem):
         self.scalar_R = all(t.ncols == 1 for t in reterms[1:])
         self.schur_kind = plan.kind
         self.use_gather = plan.use_gather
+        self.dense_products = plan.dense_products
         self._prepare_schur(plan.pattern)
 
     # -- structure of S --------------------------------------------------------------------------
@@ -174,10 +176,19 @@ class BlockedPLS(PicklableSystem):
             self._cholmod_keys = keys
             self._rebuild()
 
-    _transient = ("_symbolic",)
+    _transient = ("_symbolic", "_E", "_ARR_dense")
+
+    def _dense_blocks(self) -> None:
+        """A_R1 (as ℓ₁ blocks of p₁ columns) and A_RR as dense arrays, for the dense products."""
+        cp = self.cp
+        if getattr(self, "dense_products", False):
+            self._E = cp.AR1.toarray().reshape(cp.qR, cp.l1, cp.p1)
+            self._ARR_dense = cp.ARR.toarray()
 
     def _rebuild(self) -> None:
-        """CHOLMOD's symbolic analysis of the fixed pattern of S (a supernodal factor)."""
+        """The dense copies of A_R1 and A_RR, or CHOLMOD's symbolic analysis of the fixed
+        pattern of S (a supernodal factor): what is not pickled."""
+        self._dense_blocks()
         if self.schur_kind != "cholmod":
             return
         full = self._cholmod_pattern
@@ -242,8 +253,10 @@ class BlockedPLS(PicklableSystem):
 
     def refresh(self) -> None:
         """Recompute value-dependent precomputations after the cross-products changed."""
-        if self.cp.qR:
-            self._AR1T = self.cp.AR1.T.tocsr()
+        cp = self.cp
+        if cp.qR:
+            self._AR1T = cp.AR1.T.tocsr()
+        self._dense_blocks()
         if not getattr(self, "use_gather", False):
             return
         val = self.cp.AR1.data[self._g_csc_perm]
@@ -356,7 +369,11 @@ class BlockedPLS(PicklableSystem):
             LamR = self._lamR_sparse(lams)
         # middle matrix  A_RR − A_R1 D A_R1ᵀ (kept whole when S is dense: the gradient needs it)
         Mid = None
-        if self.use_gather:
+        if self.dense_products:
+            # A_RR − (A_R1 D) A_R1ᵀ by one BLAS product, A_R1 D by level blocks
+            F = _blocks_times(self._E, D)
+            Mid = self._ARR_dense - F.reshape(qR, -1) @ self._E.reshape(qR, -1).T
+        elif self.use_gather:
             vals = self._g_base - self._G @ (dvec if dvec is not None else D.ravel())
             if self.schur_kind == "dense":
                 Mid = np.zeros((qR, qR))
@@ -527,6 +544,9 @@ class BlockedPLS(PicklableSystem):
         """Level blocks (ℓ₁, p₁, p₁) of A_R1ᵀ M̄ A_R1 for a dense symmetric q_R × q_R M̄."""
         cp = self.cp
         l1, p1 = cp.l1, cp.p1
+        if self.dense_products:
+            Y = Mbar @ self._E.reshape(cp.qR, -1)
+            return _level_blocks(self._E, Y.reshape(cp.qR, l1, p1))
         if self.use_gather:
             # the transpose of the scatter map, on the lower-triangular pattern: each
             # off-diagonal position stands for two entries of the symmetric matrix
@@ -565,7 +585,7 @@ class BlockedPLS(PicklableSystem):
     def inverse_diag_blocks(self, theta) -> list[np.ndarray]:
         """Diagonal blocks (ℓᵢ, pᵢ, pᵢ) of (ΛᵀZᵀWZΛ + I)⁻¹ per term, in fitting order."""
         cp = self.cp
-        f, lams, M11inv, H = self._inverse_pieces(theta)
+        f, _lams, M11inv, H = self._inverse_pieces(theta)
         p1 = cp.p1
         blocks = [M11inv.copy()]
         if cp.qR:
@@ -676,6 +696,15 @@ def _summed_blocks(X: np.ndarray, Y: np.ndarray, p: int) -> np.ndarray:
     return Xs @ Ys.T
 
 
+def _blocks_times(E: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """F[a,k,j] = Σᵢ E[a,k,i] D[k,i,j]: each level's columns of E times that level's block."""
+    p = D.shape[2]
+    F = E[:, :, :1] * D[None, :, 0, :]
+    for i in range(1, p):
+        F += E[:, :, i:i + 1] * D[None, :, i, :]
+    return F
+
+
 def _stack_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """A_k B_k for stacks (ℓ, p, p) of small matrices (elementwise over the levels)."""
     p = A.shape[2]
@@ -695,7 +724,9 @@ def _summed_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
     """(L Lᵀ)⁻¹ from a lower Cholesky factor (LAPACK ``potri``)."""
-    Li = tri_inv(L)
+    Li, info = _dtrtri(L, lower=1)
+    if info:
+        raise NotPositiveDefinite("the Schur complement is singular")
     return Li.T @ Li
 
 
