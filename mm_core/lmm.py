@@ -44,7 +44,7 @@ MAX_CHECKED = 30
 #: BOBYQA's tolerances when the Newton polish will finish the optimization.
 LOOSE_FTOL, LOOSE_XTOL = 1e-5, 1e-5
 #: Relative decrease at which the quasi-Newton method hands over to the check's Newton steps.
-LOOSE_QN_FTOL = 1e-13
+LOOSE_QN_FTOL = 1e-10
 #: Newton steps stop when the next step would move θ by less than this (with an analytic
 #: gradient, whose Newton steps converge quadratically, the second value).
 NEWTON_DONE, NEWTON_DONE_EXACT = 1e-7, 1e-9

@@ -138,10 +138,12 @@ def schur_plan(cp: CrossProducts, scalar_R: bool) -> SchurPlan:
     counts = (np.diff(AR1.indptr).reshape(cp.l1, cp.p1).sum(axis=1) if AR1.nnz
               else np.zeros(cp.l1)).astype(np.int64)
     gather_size = int(np.sum(counts * (counts + 1) // 2))
-    pattern = sp.tril((abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc(), format="csc")
-    density = pattern.nnz / (qR * (qR + 1) / 2)
     kind = "dense"
-    if qR > DENSE_MAX and density < DENSE_FILL:
+    pattern = None
+    if qR > DENSE_MAX:   # the pattern of S decides only for a large S
+        pattern = sp.tril((abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc(), format="csc")
+        density = pattern.nnz / (qR * (qR + 1) / 2)
+    if pattern is not None and density < DENSE_FILL:
         if _cholmod is not None:
             kind = "cholmod"
         elif not _warned_no_cholmod:

@@ -18,6 +18,7 @@ Implementations: :mod:`.blocked` (any design), :mod:`.dense` (small Z, one dense
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class TermLayout:
         The term's elements within θ.
     """
 
-    term: object
+    term: Any
     offset: int
     start: int
     theta_slice: slice

@@ -21,6 +21,7 @@ an array of length n: every product with Z, X or y is precomputed in :class:`Cro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,7 +70,7 @@ class Factor:
     theta: np.ndarray
     Minv: np.ndarray
     D: np.ndarray
-    S: object
+    S: Any
     RX: np.ndarray
     BXR: np.ndarray
     logdet_L: float
@@ -96,8 +97,8 @@ class DenseSchur:
             raise NotPositiveDefinite(str(e)) from e
         self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.L))))
 
-    def solve_L(self, B: np.ndarray) -> np.ndarray:
-        """L_S⁻¹ B."""
+    def solve_L(self, B) -> np.ndarray:
+        """L_S⁻¹ B (B dense or sparse)."""
         if sp.issparse(B):
             B = B.toarray()
         return tri_solve(self.L, B)
@@ -262,7 +263,7 @@ class BlockedPLS(PicklableSystem):
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
         self._g_base = np.bincount(self._g_arr_pos, weights=self.cp.ARR.data[self._g_arr_src],
-                                   minlength=len(self._g_base))
+                                   minlength=len(self._g_base)).astype(float)
 
     def update(self, weights: np.ndarray | None, y: np.ndarray) -> None:
         """New weights (and response): recompute the cross-products and derived maps."""
@@ -456,13 +457,12 @@ class BlockedPLS(PicklableSystem):
         Minv_r1 = (f.Minv @ r1[..., None])[..., 0]   # M11⁻¹ Λ₁ᵀ r1
         if not cp.qR:
             return Minv_r1.ravel()
-        LamR = None if self.scalar_R else self._lamR_sparse(lams)
-        lamR = self._lamR_diag(lams) if self.scalar_R else None
+        LamR = (sp.diags(self._lamR_diag(lams), format="csr") if self.scalar_R
+                else self._lamR_sparse(lams))
         # B_R1 = Λ_Rᵀ A_R1 Λ₁ ; rhs_R = Λ_Rᵀ rR − B_R1 M11⁻¹ Λ₁ᵀ r1
         t = cp.AR1 @ (Minv_r1 @ lam1.T).ravel()
-        rhsR = (rR - t) * lamR if self.scalar_R else LamR.T @ (rR - t)
-        uR = f.S.solve(rhsR)
-        back = (uR * lamR) if self.scalar_R else LamR @ uR
+        uR = f.S.solve(LamR.T @ (rR - t))
+        back = LamR @ uR
         w = (cp.AR1.T @ back).reshape(cp.l1, p1) @ lam1
         u1 = Minv_r1 - (f.Minv @ w[..., None])[..., 0]
         return np.concatenate([u1.ravel(), np.ravel(uR)])
@@ -512,7 +512,9 @@ class BlockedPLS(PicklableSystem):
         Dbar = -_level_blocks(AX1b, (Cbar @ cp.AX1).reshape(p + 1, l1, p1))
         lam_bars = [np.zeros_like(lam) for lam in lams]
         if cp.qR:
-            Sinv = _inverse_from_cholesky(f.S.L)
+            Sfac, Mid, B0 = f.S, f.Mid, f.B0
+            assert isinstance(Sfac, DenseSchur) and Mid is not None and B0 is not None
+            Sinv = _inverse_from_cholesky(Sfac.L)
             BS = f.BXR @ Sinv
             Sbar = Sinv + BS.T @ (Cbar @ BS)
             Bbar = -2.0 * (Cbar @ BS)
@@ -521,8 +523,8 @@ class BlockedPLS(PicklableSystem):
             B0bar = self._times_lamR(Bbar, lams, transpose=True)
             for lay, lam_bar in zip(self.layouts[1:], lam_bars[1:]):
                 sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
-                lam_bar += 2.0 * _summed_blocks(f.Mid[sl], U[sl], lay.ncols)
-                lam_bar += _summed_blocks(f.B0[:, sl].T, Bbar[:, sl].T, lay.ncols)
+                lam_bar += 2.0 * _summed_blocks(Mid[sl], U[sl], lay.ncols)
+                lam_bar += _summed_blocks(B0[:, sl].T, Bbar[:, sl].T, lay.ncols)
             # D̄ from B₀: −A_1X B̄₀ A_R1
             V = np.asarray(self._AR1T @ B0bar.T).T
             Dbar -= _level_blocks(AX1b, V.reshape(p + 1, l1, p1))
