@@ -70,7 +70,8 @@ class OptSummary:
     Fields
     ------
     optimizer : str
-        ``"LN_BOBYQA"`` (NLopt).
+        ``"LN_BOBYQA"`` (NLopt), or ``"L-BFGS-B (analytic gradient)"`` where the penalized
+        least-squares system gives the gradient at about the cost of an evaluation.
     initial : ndarray
         Starting parameters.
     final : ndarray

@@ -457,12 +457,10 @@ class BlockedPLS(PicklableSystem):
         Minv_r1 = (f.Minv @ r1[..., None])[..., 0]   # M11⁻¹ Λ₁ᵀ r1
         if not cp.qR:
             return Minv_r1.ravel()
-        LamR = (sp.diags(self._lamR_diag(lams), format="csr") if self.scalar_R
-                else self._lamR_sparse(lams))
-        # B_R1 = Λ_Rᵀ A_R1 Λ₁ ; rhs_R = Λ_Rᵀ rR − B_R1 M11⁻¹ Λ₁ᵀ r1
+        # B_R1 = Λ_Rᵀ A_R1 Λ₁ ; rhs_R = Λ_Rᵀ rR − B_R1 M11⁻¹ Λ₁ᵀ r1 (Λ_Rᵀx as the row xᵀΛ_R)
         t = cp.AR1 @ (Minv_r1 @ lam1.T).ravel()
-        uR = f.S.solve(LamR.T @ (rR - t))
-        back = LamR @ uR
+        uR = f.S.solve(self._times_lamR(np.asarray(rR - t, float)[None, :], lams)[0])
+        back = self._times_lamR(np.ravel(uR).astype(float)[None, :], lams, transpose=True)[0]
         w = (cp.AR1.T @ back).reshape(cp.l1, p1) @ lam1
         u1 = Minv_r1 - (f.Minv @ w[..., None])[..., 0]
         return np.concatenate([u1.ravel(), np.ravel(uR)])
@@ -708,14 +706,22 @@ def _blocks_times(E: np.ndarray, D: np.ndarray) -> np.ndarray:
 
 
 def _stack_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """A_k B_k for stacks (ℓ, p, p) of small matrices (elementwise over the levels)."""
+    """A_k B_k for stacks (ℓ, p, p) of small matrices.
+
+    For p ≤ 3 the p³ products run over the levels as whole vectors (numpy's stacked matmul and
+    broadcasting loop over the tiny inner dimensions one matrix at a time)."""
     p = A.shape[2]
     if p > 3:
         return A @ B
-    out = A[:, :, :1] * B[:, :1, :]
-    for j in range(1, p):
-        out += A[:, :, j:j + 1] * B[:, j:j + 1, :]
-    return out
+    At, Bt = np.moveaxis(A, 0, -1), np.moveaxis(B, 0, -1)
+    out = np.empty((p, p, A.shape[0]))
+    for i in range(p):
+        for j in range(p):
+            acc = At[i, 0] * Bt[0, j]
+            for m in range(1, p):
+                acc += At[i, m] * Bt[m, j]
+            out[i, j] = acc
+    return np.moveaxis(out, -1, 0)
 
 
 def _summed_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
