@@ -262,6 +262,7 @@ class BlockedPLS(PicklableSystem):
             return
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
+        self._GT = self._G.T.tocsr()      # the gradient applies the map's transpose
         self._g_base = np.bincount(self._g_arr_pos, weights=self.cp.ARR.data[self._g_arr_src],
                                    minlength=len(self._g_base)).astype(float)
 
@@ -552,7 +553,7 @@ class BlockedPLS(PicklableSystem):
             # off-diagonal position stands for two entries of the symmetric matrix
             w = 2.0 * Mbar[self._g_rows, self._g_cols]
             w[self._g_diag] *= 0.5
-            return np.asarray(self._G.T @ w).reshape(l1, p1, p1)
+            return np.asarray(self._GT @ w).reshape(l1, p1, p1)
         # Σₐ A[a,(k,i)] (M̄ A_R1)[a,(k,j)] over the nonzeros of A_R1, in chunks of levels
         AR1 = cp.AR1.tocsc()
         out = np.empty((l1, p1, p1))
