@@ -241,3 +241,20 @@ def test_gradient_path_reaches_the_boundary():
     np.testing.assert_array_equal(fit_b.optsum.final == 0, zero)
     np.testing.assert_allclose(fit_b.optsum.final, fit_d.optsum.final, atol=1e-4)
     assert fit_b.objective <= fit_d.objective + 1e-9
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_gradient_routes_pickle(route, monkeypatch):
+    """A blocked system on any route pickles (its dense copies are dropped and rebuilt) and
+    gives the same objective and gradient after loading."""
+    import pickle
+    monkeypatch.setattr(pls_dense, "DENSE_Q_MAX", 0)
+    for name, value in ROUTES[route].items():
+        monkeypatch.setattr(pls, name, value)
+    m = LinearMixedModel(materialize(FORMULAS[2], _crossed(n=600, levels=(60, 20, 9))))
+    theta = m.theta0 * 0.8 + 0.1
+    m2 = pickle.loads(pickle.dumps(m))
+    f1, g1 = m.objective_gradient(theta)
+    f2, g2 = m2.objective_gradient(theta)
+    assert f2 == f1
+    np.testing.assert_array_equal(g2, g1)
