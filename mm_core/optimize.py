@@ -357,20 +357,42 @@ def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder
 
 def quasi_newton_even_bounds(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray,
                              recorder: Recorder, *, maxeval: int = 100_000, ftol: float = 1e-15,
-                             probe: float = 1e-4, max_probes: int = 5):
+                             probe: float = 1e-4, snap: float = 1e-3, max_probes: int = 5):
     """:func:`quasi_newton` for an objective even in each coordinate that has a finite bound.
 
     The profiled criterion depends on a diagonal element of λ that is alone in its column only
     through its square, so at its bound 0 the gradient vanishes by symmetry and a gradient
     method cannot tell a minimum there from a maximum (it can be stopped by the projection of
-    an early step). After each run every coordinate at its bound is probed one ``probe`` step
-    inside (the derivatives in the other coordinates are even too, so the curvature across the
-    bound is seen coordinate by coordinate); where the objective decreases the run restarts
-    from the best probe. Returns (x, fmin, return_value, recorder).
+    an early step). The first run therefore ignores those bounds (the objective is smooth
+    across them) and its result is reflected into them; a result farther than ``snap`` from
+    every bound is a stationary point inside them and is returned. Otherwise the bounded run
+    continues, from the point moved onto the bounds where that is no worse; after it, every
+    coordinate at its bound is probed one ``probe`` step inside (the derivatives in the other
+    coordinates are even too, so the curvature across the bound is seen coordinate by
+    coordinate), and where the objective decreases the run restarts from the best probe.
+    Returns (x, fmin, return_value, recorder).
     """
     lower = np.asarray(lower, float)
-    x, fmin, ret, recorder = quasi_newton(fun_grad, x0, lower, recorder, maxeval=maxeval,
-                                          ftol=ftol)
+    even = np.isfinite(lower)
+    x = np.asarray(x0, float)
+    if even.any():
+        # first without those bounds (the objective is even, hence smooth, across them): the
+        # projection onto a bound cannot stop the run early on a face of the box
+        x, fmin, ret, recorder = quasi_newton(fun_grad, x, np.where(even, -np.inf, lower),
+                                              recorder, maxeval=maxeval, ftol=ftol)
+        lo = np.where(even, lower, 0.0)
+        x = np.where(even, lo + np.abs(x - lo), x)
+        near = even & (x - lower < snap)
+        if not near.any():      # a stationary point inside the bounds
+            return x, fmin, ret, recorder
+        # next to a bound: the optimum may be on it, where the bounded run ends exactly
+        snapped = np.where(near, lower, x)
+        fs, _ = fun_grad(snapped)
+        recorder.record(snapped, float(fs))
+        if fs <= fmin + 1e-10 * max(1.0, abs(fmin)):
+            x = snapped
+    x, fmin, ret, recorder = quasi_newton(fun_grad, x, lower, recorder,
+                                          maxeval=maxeval - len(recorder.values), ftol=ftol)
     for _ in range(max_probes):
         at_bound = np.flatnonzero(np.isfinite(lower) & (x <= lower))
         best_x, best_f = None, fmin - 1e-12 * max(1.0, abs(fmin))
