@@ -18,7 +18,8 @@ crossprod
     :class:`CrossProducts`: the weighted cross-products of ``[Z X y]``, once per weights.
 blocked
     :class:`BlockedPLS`: any design; the leading term by level blocks, the Schur complement of
-    the others densely (LAPACK) or by CHOLMOD's supernodal factor.
+    the others densely (LAPACK; then with the analytic gradient) or by CHOLMOD's supernodal
+    factor.
 dense
     :class:`DensePLS`: small Z; one dense factor of the augmented matrix, analytic gradient.
 scalar

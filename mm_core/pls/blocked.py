@@ -17,6 +17,9 @@ Eliminating it leaves, with ``D = blockdiag(λ₁ (λ₁ᵀA₁₁ₖλ₁ + I)�
 whose Cholesky factor gives ``log|R_X|²`` and, in its last diagonal element, the penalized
 residual sum of squares ``r²θ`` (MixedModels.jl's augmented-matrix trick). No evaluation touches
 an array of length n: every product with Z, X or y is precomputed in :class:`CrossProducts`.
+
+Where S is dense, :meth:`BlockedPLS.gradient` differentiates the criterion analytically by
+reverse mode through these steps, at about the cost of one more evaluation.
 """
 from __future__ import annotations
 
@@ -475,6 +478,7 @@ class BlockedPLS(PicklableSystem):
 
     @property
     def gradient_first(self) -> bool:  # type: ignore[override]
+        """A quasi-Newton method on the gradient replaces BOBYQA wherever it exists."""
         return self.has_gradient
 
     def gradient(self, f: Factor, reml: bool) -> np.ndarray:
