@@ -35,6 +35,7 @@ from .optimize import (
     check_projected_gradient,
     optimizer_settings,
     quasi_newton,
+    quasi_newton_even_bounds,
     recheck_gradient,
     regradient,
     summarize,
@@ -48,8 +49,11 @@ SINGULAR_TOL = 1e-4
 MAX_CHECKED = 30
 #: BOBYQA's tolerances when the Newton polish will finish the optimization.
 LOOSE_FTOL, LOOSE_XTOL = 1e-5, 1e-5
-#: Newton steps stop when the next step would move θ by less than this.
-NEWTON_DONE = 1e-7
+#: Relative decrease at which the quasi-Newton method hands over to the check's Newton steps.
+LOOSE_QN_FTOL = 1e-10
+#: Newton steps stop when the next step would move θ by less than this (with an analytic
+#: gradient, whose Newton steps converge quadratically, the second value).
+NEWTON_DONE, NEWTON_DONE_EXACT = 1e-7, 1e-9
 #: A Newton step shorter than this is taken without measuring the gradient again (no analytic
 #: gradient): the finite-difference quadratic model is accurate within that radius.
 NEWTON_TRUST = 1e-5
@@ -287,10 +291,19 @@ class LinearMixedModel:
         # when the check follows, BOBYQA only has to reach the quadratic region: Newton steps on
         # the check's gradient and Hessian finish faster than BOBYQA's slow final contraction
         polish = check and 0 < len(x0) <= MAX_CHECKED
-        first = replace(settings, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else settings
-        step = self.initial_step if theta0 is None else 0.75
-        x, fmin, ret, _ = bobyqa(objective, x0, self.optimizer_lower, initial_step=step,
-                                 recorder=run, **first.options())
+        if self.has_gradient and self.pls.gradient_first:
+            # a gradient costing about one evaluation: a quasi-Newton method needs far fewer
+            # evaluations than BOBYQA to reach the region where the check's Newton steps finish
+            optimizer = "L-BFGS-B (analytic gradient)"
+            x, fmin, ret, _ = quasi_newton_even_bounds(
+                GuardedGradient(self.objective_gradient), x0, self.optimizer_lower, run,
+                maxeval=settings.maxeval, ftol=LOOSE_QN_FTOL if polish else 1e-15)
+        else:
+            optimizer = "LN_BOBYQA"
+            first = replace(settings, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else settings
+            step = self.initial_step if theta0 is None else 0.75
+            x, fmin, ret, _ = bobyqa(objective, x0, self.optimizer_lower, initial_step=step,
+                                     recorder=run, **first.options())
         x = self.rectify(x)
         checker, convergence = None, None
         if check and len(x):
@@ -299,7 +312,8 @@ class LinearMixedModel:
                                                      settings, polish)
         return summarize(settings, initial=x0, final=x, fmin=fmin, return_value=ret,
                          check=convergence, singular=self.is_singular(x), run=run,
-                         checks=[checker] if checker is not None else [], started=started)
+                         checks=[checker] if checker is not None else [], started=started,
+                         optimizer=optimizer)
 
     def _finish(self, objective: GuardedObjective, run: Recorder, checker: Recorder, x: np.ndarray,
                 fmin: float, ret: str, settings: OptimizerSettings, polish: bool):
@@ -322,7 +336,8 @@ class LinearMixedModel:
         """Up to three Newton steps on the check's quadratic model, each kept if it lowers the
         objective; returns (x, fmin, check, settled) with ``settled`` when the step left is
         negligible."""
-        settled = check.newton is not None and check.scaled_gradient <= NEWTON_DONE
+        done = NEWTON_DONE_EXACT if self.has_gradient else NEWTON_DONE
+        settled = check.newton is not None and check.scaled_gradient <= done
         for _ in range(3):
             if settled or check.newton is None:
                 break
@@ -337,7 +352,7 @@ class LinearMixedModel:
                 # reported gradient is the one measured before the step)
                 return x, fmin, check, True
             check = self._regradient(checker, x, check.hessian)
-            settled = check.scaled_gradient <= NEWTON_DONE
+            settled = check.scaled_gradient <= done
         return x, fmin, check, settled
 
     def _polished(self, x: np.ndarray, check: ConvergenceCheck, settled: bool) -> bool:
@@ -352,7 +367,7 @@ class LinearMixedModel:
     @property
     def has_gradient(self) -> bool:
         """Whether the factorization engine gives the objective's gradient analytically."""
-        return hasattr(self.pls, "gradient")
+        return self.pls.has_gradient
 
     def _derivatives(self, checker, x) -> ConvergenceCheck:
         """The convergence check at x: gradient, Hessian, scaled gradient and Newton step."""

@@ -89,7 +89,8 @@ class OptSummary:
     Fields
     ------
     optimizer : str
-        ``"LN_BOBYQA"`` (NLopt).
+        ``"LN_BOBYQA"`` (NLopt), or ``"L-BFGS-B (analytic gradient)"`` where the penalized
+        least-squares system gives the gradient at about the cost of an evaluation.
     initial : ndarray
         Starting parameters.
     final : ndarray
@@ -615,7 +616,8 @@ def recheck_gradient(fun: Callable, x: np.ndarray, lower: np.ndarray, hessian: n
 
 
 def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder: Recorder,
-                 *, maxeval: int = 100_000, restarts: int = 1):
+                 *, maxeval: int = 100_000, restarts: int = 1, ftol: float = 1e-15,
+                 gtol: float = 1e-9):
     """L-BFGS-B with an analytic gradient; returns (x, fmin, return_value, recorder).
 
     ``fun_grad(x) -> (f, g)``. Each evaluation is logged by ``recorder``. A line search that
@@ -635,13 +637,68 @@ def quasi_newton(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray, recorder
     message = ""
     for _ in range(1 + restarts):
         res = minimize(wrapped, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": maxeval, "maxfun": maxeval, "ftol": 1e-15,
-                                "gtol": 1e-9, "maxcor": 30})
+                       options={"maxiter": maxeval, "maxfun": maxeval, "ftol": ftol,
+                                "gtol": gtol, "maxcor": 30})
         x = np.asarray(recorder.best_x if recorder.best_x is not None else res.x, float)
         message = str(res.message)
         if res.success and "ABNORMAL" not in message.upper():
             break
     return x, float(recorder.best), message, recorder
+
+
+def quasi_newton_even_bounds(fun_grad: Callable, x0: np.ndarray, lower: np.ndarray,
+                             recorder: Recorder, *, maxeval: int = 100_000, ftol: float = 1e-15,
+                             probe: float = 1e-4, snap: float = 1e-3, max_probes: int = 5):
+    """:func:`quasi_newton` for an objective even in each coordinate that has a finite bound.
+
+    The profiled criterion depends on a diagonal element of λ that is alone in its column only
+    through its square, so at its bound 0 the gradient vanishes by symmetry and a gradient
+    method cannot tell a minimum there from a maximum (it can be stopped by the projection of
+    an early step). The first run therefore ignores those bounds (the objective is smooth
+    across them) and its result is reflected into them; a result farther than ``snap`` from
+    every bound is a stationary point inside them and is returned. Otherwise the bounded run
+    continues, from the point moved onto the bounds where that is no worse; after it, every
+    coordinate at its bound is probed one ``probe`` step inside (the derivatives in the other
+    coordinates are even too, so the curvature across the bound is seen coordinate by
+    coordinate), and where the objective decreases the run restarts from the best probe.
+    Returns (x, fmin, return_value, recorder).
+    """
+    lower = np.asarray(lower, float)
+    even = np.isfinite(lower)
+    x = np.asarray(x0, float)
+    if even.any():
+        # first without those bounds (the objective is even, hence smooth, across them): the
+        # projection onto a bound cannot stop the run early on a face of the box
+        x, fmin, ret, recorder = quasi_newton(fun_grad, x, np.where(even, -np.inf, lower),
+                                              recorder, maxeval=maxeval, ftol=ftol)
+        lo = np.where(even, lower, 0.0)
+        x = np.where(even, lo + np.abs(x - lo), x)
+        near = even & (x - lower < snap)
+        if not near.any():      # a stationary point inside the bounds
+            return x, fmin, ret, recorder
+        # next to a bound: the optimum may be on it, where the bounded run ends exactly
+        snapped = np.where(near, lower, x)
+        fs, _ = fun_grad(snapped)
+        recorder.record(snapped, float(fs))
+        if fs <= fmin + 1e-10 * max(1.0, abs(fmin)):
+            x = snapped
+    x, fmin, ret, recorder = quasi_newton(fun_grad, x, lower, recorder,
+                                          maxeval=maxeval - len(recorder.values), ftol=ftol)
+    for _ in range(max_probes):
+        at_bound = np.flatnonzero(np.isfinite(lower) & (x <= lower))
+        best_x, best_f = None, fmin - 1e-12 * max(1.0, abs(fmin))
+        for i in at_bound:
+            xp = x.copy()
+            xp[i] = lower[i] + probe
+            fp, _ = fun_grad(xp)
+            recorder.record(xp, float(fp))
+            if fp < best_f:
+                best_x, best_f = xp, fp
+        if best_x is None or len(recorder.values) >= maxeval:
+            break
+        x, fmin, ret, recorder = quasi_newton(fun_grad, best_x, lower, recorder,
+                                              maxeval=maxeval - len(recorder.values), ftol=ftol)
+    return x, fmin, ret, recorder
 
 
 def projected_gradient(g: np.ndarray, x: np.ndarray, lower: np.ndarray) -> np.ndarray:

@@ -18,7 +18,8 @@ crossprod
     :class:`CrossProducts`: the weighted cross-products of ``[Z X y]``, once per weights.
 blocked
     :class:`BlockedPLS`: any design; the leading term by level blocks, the Schur complement of
-    the others densely (LAPACK) or by CHOLMOD's supernodal factor.
+    the others densely (LAPACK; then with the analytic gradient) or by CHOLMOD's supernodal
+    factor.
 dense
     :class:`DensePLS`: small Z; one dense factor of the augmented matrix, analytic gradient.
 scalar
@@ -88,6 +89,12 @@ DENSE_FILL = 0.10
 #: per pair, which beyond a few million pairs (10⁵ rows of 2,000 subjects × 500 items: 9·10⁶)
 #: outweighs what its mat-vec saves over the product in a fit's ~100 evaluations.
 GATHER_MAX = 4_000_000
+#: Entries of A_R1 held as a dense q_R × q₁ array by the dense-product route (32 MB).
+DENSE_PRODUCT_MAX = 4_000_000
+#: The dense-product route forms A_R1 D A_R1ᵀ by one BLAS product of q_R²·q₁ multiply-adds;
+#: it is chosen when that is below this many times the scatter map's entry pairs (a BLAS
+#: multiply-add costs a small fraction of a sparse one, and the route needs no set-up).
+DENSE_PRODUCT_RATIO = 16
 
 
 @dataclass(frozen=True)
@@ -102,20 +109,26 @@ class SchurPlan:
         Form A_R1 D A_R1ᵀ through the precomputed scatter map rather than a sparse product.
     pattern : scipy.sparse.csc_matrix or None
         Lower-triangular pattern of S (CHOLMOD analyses it once).
+    dense_products : bool
+        Form A_R1 D A_R1ᵀ by dense products with A_R1 held densely (small dense S; no scatter
+        map to build).
     """
 
     kind: str
     use_gather: bool
     pattern: object = None
+    dense_products: bool = False
 
 
 def schur_plan(cp: CrossProducts, scalar_R: bool) -> SchurPlan:
     """Dense or sparse factor of S, and whether the scatter map pays, from the design's pattern.
 
     S is factored by CHOLMOD when it has more than ``DENSE_MAX`` rows and less than
-    ``DENSE_FILL`` of its lower triangle is filled (a sparse crossed or nested design); the
-    scatter map is used while it has at most ``GATHER_MAX`` entry pairs and Λ_R can be applied
-    to its values (scalar later terms, or a dense S).
+    ``DENSE_FILL`` of its lower triangle is filled (a sparse crossed or nested design). A dense
+    S is formed by dense products when A_R1 is small and they cost less than
+    ``DENSE_PRODUCT_RATIO`` times the scatter map's entry pairs (a small crossed design);
+    otherwise the scatter map is used while it has at most ``GATHER_MAX`` entry pairs and Λ_R
+    can be applied to its values (scalar later terms, or a dense S).
     """
     global _warned_no_cholmod
     qR = cp.qR
@@ -126,10 +139,12 @@ def schur_plan(cp: CrossProducts, scalar_R: bool) -> SchurPlan:
     counts = (np.diff(AR1.indptr).reshape(cp.l1, cp.p1).sum(axis=1) if AR1.nnz
               else np.zeros(cp.l1)).astype(np.int64)
     gather_size = int(np.sum(counts * (counts + 1) // 2))
-    pattern = sp.tril((abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc(), format="csc")
-    density = pattern.nnz / (qR * (qR + 1) / 2)
     kind = "dense"
-    if qR > DENSE_MAX and density < DENSE_FILL:
+    pattern = None
+    if qR > DENSE_MAX:   # the pattern of S decides only for a large S
+        pattern = sp.tril((abs(cp.ARR) + abs(AR1) @ abs(AR1).T).tocsc(), format="csc")
+        density = pattern.nnz / (qR * (qR + 1) / 2)
+    if pattern is not None and density < DENSE_FILL:
         if _cholmod is not None:
             kind = "cholmod"
         elif not _warned_no_cholmod:
@@ -137,6 +152,9 @@ def schur_plan(cp: CrossProducts, scalar_R: bool) -> SchurPlan:
             warnings.warn("scikit-sparse (CHOLMOD) is not installed: large crossed random effects "
                           "are factored densely, which is slower and uses more memory.",
                           RuntimeWarning, stacklevel=4)
+    if (kind == "dense" and qR * cp.AR1.shape[1] <= DENSE_PRODUCT_MAX
+            and qR * qR * cp.AR1.shape[1] <= DENSE_PRODUCT_RATIO * gather_size):
+        return SchurPlan(kind, False, None, dense_products=True)
     use_gather = (scalar_R or kind == "dense") and gather_size <= GATHER_MAX
     return SchurPlan(kind, use_gather, pattern if kind == "cholmod" else None)
 

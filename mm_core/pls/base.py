@@ -56,6 +56,11 @@ class PicklableSystem:
     """
 
     _transient: tuple = ()
+    #: Whether ``gradient(f, reml)`` gives the criterion's gradient analytically.
+    has_gradient: bool = False
+    #: Whether the gradient costs about one evaluation, so that a quasi-Newton method should
+    #: replace the derivative-free optimizer.
+    gradient_first: bool = False
 
     def __getstate__(self):
         d = self.__dict__.copy()

@@ -17,16 +17,21 @@ Eliminating it leaves, with ``D = blockdiag(λ₁ (λ₁ᵀA₁₁ₖλ₁ + I)�
 whose Cholesky factor gives ``log|R_X|²`` and, in its last diagonal element, the penalized
 residual sum of squares ``r²θ`` (MixedModels.jl's augmented-matrix trick). No evaluation touches
 an array of length n: every product with Z, X or y is precomputed in :class:`CrossProducts`.
+
+Where S is dense, :meth:`BlockedPLS.gradient` differentiates the criterion analytically by
+reverse mode through these steps, at about the cost of one more evaluation.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.lapack import dtrtri as _dtrtri
 
 from ..dense import cho_solve, chol, tri_inv, tri_solve
-from .base import NotPositiveDefinite, PicklableSystem, term_layouts
+from .base import NotPositiveDefinite, PicklableSystem, term_layouts, unscaled_vcov
 from .crossprod import CrossProducts
 
 try:  # CHOLMOD is optional: without it large crossed models fall back to dense Cholesky
@@ -59,17 +64,23 @@ class Factor:
         log|R_X|² (first p diagonal elements of RX).
     pwrss : float
         Penalized weighted residual sum of squares r²θ.
+    Mid : ndarray or None
+        A_RR − A_R1 D A_R1ᵀ (dense S only; the analytic gradient needs it).
+    B0 : ndarray or None
+        A_XR − A_X1 D A_R1ᵀ, the B_XR before Λ_R (dense S only).
     """
 
     theta: np.ndarray
     Minv: np.ndarray
     D: np.ndarray
-    S: object
+    S: Any
     RX: np.ndarray
     BXR: np.ndarray
     logdet_L: float
     logdet_RX: float
     pwrss: float
+    Mid: np.ndarray | None = None
+    B0: np.ndarray | None = None
 
     @property
     def L11(self) -> np.ndarray:
@@ -89,8 +100,8 @@ class DenseSchur:
             raise NotPositiveDefinite(str(e)) from e
         self.logdet = 2.0 * float(np.sum(np.log(np.diag(self.L))))
 
-    def solve_L(self, B: np.ndarray) -> np.ndarray:
-        """L_S⁻¹ B."""
+    def solve_L(self, B) -> np.ndarray:
+        """L_S⁻¹ B (B dense or sparse)."""
         if sp.issparse(B):
             B = B.toarray()
         return tri_solve(self.L, B)
@@ -145,6 +156,7 @@ class BlockedPLS(PicklableSystem):
         self.scalar_R = all(t.ncols == 1 for t in reterms[1:])
         self.schur_kind = plan.kind
         self.use_gather = plan.use_gather
+        self.dense_products = plan.dense_products
         self._prepare_schur(plan.pattern)
 
     # -- structure of S --------------------------------------------------------------------------
@@ -168,10 +180,19 @@ class BlockedPLS(PicklableSystem):
             self._cholmod_keys = keys
             self._rebuild()
 
-    _transient = ("_symbolic",)
+    _transient = ("_symbolic", "_E", "_ARR_dense")
+
+    def _dense_blocks(self) -> None:
+        """A_R1 (as ℓ₁ blocks of p₁ columns) and A_RR as dense arrays, for the dense products."""
+        cp = self.cp
+        if getattr(self, "dense_products", False):
+            self._E = cp.AR1.toarray().reshape(cp.qR, cp.l1, cp.p1)
+            self._ARR_dense = cp.ARR.toarray()
 
     def _rebuild(self) -> None:
-        """CHOLMOD's symbolic analysis of the fixed pattern of S (a supernodal factor)."""
+        """The dense copies of A_R1 and A_RR, or CHOLMOD's symbolic analysis of the fixed
+        pattern of S (a supernodal factor): what is not pickled."""
+        self._dense_blocks()
         if self.schur_kind != "cholmod":
             return
         full = self._cholmod_pattern
@@ -236,14 +257,17 @@ class BlockedPLS(PicklableSystem):
 
     def refresh(self) -> None:
         """Recompute value-dependent precomputations after the cross-products changed."""
+        cp = self.cp
+        if cp.qR:
+            self._AR1T = cp.AR1.T.tocsr()
+        self._dense_blocks()
         if not getattr(self, "use_gather", False):
-            if self.cp.qR:
-                self._AR1T = self.cp.AR1.T.tocsr()
             return
         val = self.cp.AR1.data[self._g_csc_perm]
         self._G.data[:] = val[self._g_e1] * val[self._g_e2]
+        self._GT = self._G.T.tocsr()      # the gradient applies the map's transpose
         self._g_base = np.bincount(self._g_arr_pos, weights=self.cp.ARR.data[self._g_arr_src],
-                                   minlength=len(self._g_base))
+                                   minlength=len(self._g_base)).astype(float)
 
     def update(self, weights: np.ndarray | None, y: np.ndarray) -> None:
         """New weights (and response): recompute the cross-products and derived maps."""
@@ -324,9 +348,9 @@ class BlockedPLS(PicklableSystem):
             AX1D = (AX1b @ D).transpose(1, 0, 2).reshape(cp.p + 1, -1)
         C = cp.AXX - AX1D @ cp.AX1.T
         BXR = np.zeros((cp.p + 1, 0))
-        S = None
+        S = Mid = B0 = None
         if cp.qR:
-            S, BXR = self._schur(lams, D, dvec, AX1D)
+            S, BXR, Mid, B0 = self._schur(lams, D, dvec, AX1D)
             W = S.solve_L(BXR.T)
             C -= W.T @ W
             logdet += S.logdet
@@ -338,7 +362,8 @@ class BlockedPLS(PicklableSystem):
         diag = np.diag(RX)
         with np.errstate(divide="ignore"):
             logdet_RX = 2.0 * float(np.sum(np.log(diag[:-1]))) if cp.p else 0.0
-        return Factor(theta, Minv, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2))
+        return Factor(theta, Minv, D, S, RX, BXR, logdet, logdet_RX, float(diag[-1] ** 2),
+                      Mid, B0)
 
     def _schur(self, lams, D, dvec, AX1D):
         cp = self.cp
@@ -347,60 +372,58 @@ class BlockedPLS(PicklableSystem):
             lamR = self._lamR_diag(lams)
         elif not self.use_gather and self.schur_kind != "dense":
             LamR = self._lamR_sparse(lams)
-        # middle matrix  A_RR − A_R1 D A_R1ᵀ
-        if self.use_gather:
+        # middle matrix  A_RR − A_R1 D A_R1ᵀ (kept whole when S is dense: the gradient needs it)
+        Mid = None
+        if self.dense_products:
+            # A_RR − (A_R1 D) A_R1ᵀ by one BLAS product, A_R1 D by level blocks
+            F = _blocks_times(self._E, D)
+            Mid = self._ARR_dense - F.reshape(qR, -1) @ self._E.reshape(qR, -1).T
+        elif self.use_gather:
             vals = self._g_base - self._G @ (dvec if dvec is not None else D.ravel())
-            if self.scalar_R:
-                vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
             if self.schur_kind == "dense":
-                S = np.zeros((qR, qR))
-                if self.scalar_R:
-                    S[self._g_rows, self._g_cols] = vals
-                else:
-                    vals[self._g_diag] *= 0.5
-                    S[self._g_rows, self._g_cols] = vals
-                    S += S.T                          # the whole symmetric middle matrix
-                    S = self._lamR_sandwich(S, lams)
-                S[np.diag_indices(qR)] += 1.0
-                Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
+                Mid = np.zeros((qR, qR))
+                vals[self._g_diag] *= 0.5
+                Mid[self._g_rows, self._g_cols] = vals
+                Mid += Mid.T
             else:
+                if self.scalar_R:
+                    vals = vals * lamR[self._g_rows] * lamR[self._g_cols]
                 Sl = sp.csc_matrix((vals, (self._g_rows, self._g_cols)), shape=(qR, qR))
                 Sfac = self._cholmod(Sl + sp.tril(Sl, -1).T + sp.identity(qR))
         else:
             Dmat = _blockdiag(D)
             if self.schur_kind == "dense":
-                # one sparse product, then dense arithmetic on S (no sparse scaling products)
-                S = -((cp.AR1 @ Dmat) @ self._AR1T).toarray()
+                # one sparse product, then dense arithmetic (no sparse scaling products)
+                Mid = -((cp.AR1 @ Dmat) @ self._AR1T).toarray()
                 arr = cp.ARR.tocoo()
-                S[arr.row, arr.col] += arr.data
-                if self.scalar_R:
-                    S *= lamR[:, None]
-                    S *= lamR[None, :]
-                else:
-                    S = self._lamR_sandwich(S, lams)
-                S[np.diag_indices(qR)] += 1.0
-                Sfac = DenseSchur(S)
+                Mid[arr.row, arr.col] += arr.data
             else:
-                Mid = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
-                Sm = (sp.diags(lamR) @ Mid @ sp.diags(lamR) if self.scalar_R
-                      else LamR.T @ Mid @ LamR)
+                Mid_sp = cp.ARR - cp.AR1 @ Dmat @ cp.AR1.T
+                Sm = (sp.diags(lamR) @ Mid_sp @ sp.diags(lamR) if self.scalar_R
+                      else LamR.T @ Mid_sp @ LamR)
                 Sfac = self._cholmod(sp.csc_matrix(Sm) + sp.identity(qR))
+        if Mid is not None:
+            S = Mid * lamR[:, None] * lamR[None, :] if self.scalar_R else self._lamR_sandwich(Mid, lams)
+            S[np.diag_indices(qR)] += 1.0
+            Sfac = DenseSchur(S)  # lower triangle is all LAPACK reads
         # B_XR = (A_XR − A_X1 D A_R1ᵀ) Λ_R
-        B = cp.AXR - np.asarray(cp.AR1 @ AX1D.T).T
+        B0 = cp.AXR - np.asarray(cp.AR1 @ AX1D.T).T
         if self.scalar_R:
-            B = B * lamR
+            B = B0 * lamR
         elif self.use_gather or self.schur_kind == "dense":
-            B = self._times_lamR(B, lams)
+            B = self._times_lamR(B0, lams)
         else:
-            B = np.asarray(LamR.T @ B.T).T
-        return Sfac, B
+            B = np.asarray(LamR.T @ B0.T).T
+        return Sfac, B, Mid, (B0 if Mid is not None else None)
 
-    def _times_lamR(self, B: np.ndarray, lams) -> np.ndarray:
-        """B Λ_R for a dense B with q_R columns: one batched product per later term."""
+    def _times_lamR(self, B: np.ndarray, lams, transpose: bool = False) -> np.ndarray:
+        """B Λ_R (or B Λ_Rᵀ) for a dense B with q_R columns: one batched product per later term."""
         out = np.empty_like(B)
         for lay, lam in zip(self.layouts[1:], lams[1:]):
             sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
-            out[:, sl] = (B[:, sl].reshape(-1, lay.nlevels, lay.ncols) @ lam).reshape(B.shape[0], -1)
+            # one (rows·ℓ × p) @ (p × p) product, not a stack of p × p products
+            out[:, sl] = (B[:, sl].reshape(-1, lay.ncols)
+                          @ (lam.T if transpose else lam)).reshape(B.shape[0], -1)
         return out
 
     def _lamR_sandwich(self, M: np.ndarray, lams) -> np.ndarray:
@@ -438,17 +461,118 @@ class BlockedPLS(PicklableSystem):
         Minv_r1 = (f.Minv @ r1[..., None])[..., 0]   # M11⁻¹ Λ₁ᵀ r1
         if not cp.qR:
             return Minv_r1.ravel()
-        LamR = None if self.scalar_R else self._lamR_sparse(lams)
-        lamR = self._lamR_diag(lams) if self.scalar_R else None
-        # B_R1 = Λ_Rᵀ A_R1 Λ₁ ; rhs_R = Λ_Rᵀ rR − B_R1 M11⁻¹ Λ₁ᵀ r1
+        # B_R1 = Λ_Rᵀ A_R1 Λ₁ ; rhs_R = Λ_Rᵀ rR − B_R1 M11⁻¹ Λ₁ᵀ r1 (Λ_Rᵀx as the row xᵀΛ_R)
         t = cp.AR1 @ (Minv_r1 @ lam1.T).ravel()
-        rhsR = (rR - t) * lamR if self.scalar_R else LamR.T @ (rR - t)
-        uR = f.S.solve(rhsR)
-        back = (uR * lamR) if self.scalar_R else LamR @ uR
+        uR = f.S.solve(self._times_lamR(np.asarray(rR - t, float)[None, :], lams)[0])
+        back = self._times_lamR(np.ravel(uR).astype(float)[None, :], lams, transpose=True)[0]
         w = (cp.AR1.T @ back).reshape(cp.l1, p1) @ lam1
         u1 = Minv_r1 - (f.Minv @ w[..., None])[..., 0]
         return np.concatenate([u1.ravel(), np.ravel(uR)])
 
+
+    # -- the analytic gradient --------------------------------------------------------------------
+    @property
+    def has_gradient(self) -> bool:  # type: ignore[override]
+        """The gradient is analytic, and costs about one evaluation, where S is dense."""
+        return self.schur_kind != "cholmod"
+
+    @property
+    def gradient_first(self) -> bool:  # type: ignore[override]
+        """A quasi-Newton method on the gradient replaces BOBYQA wherever it exists."""
+        return self.has_gradient
+
+    def gradient(self, f: Factor, reml: bool) -> np.ndarray:
+        """Gradient of the ML deviance (or REML criterion) at the factor's θ (dense S only).
+
+        Reverse-mode differentiation through :meth:`factor`. The criterion is
+        ``Σₖ log|Mₖ| + log|S| [+ log|C_XX|] + k·log r²θ`` (k = n, or n − p for REML) with
+        r²θ = C_yy − C_yX C_XX⁻¹ C_Xy. Its adjoint in C is
+        ``C̄ = [C_XX⁻¹ padded] + (k/r²θ) v vᵀ`` with v = [−C_XX⁻¹C_Xy; 1]; then, through
+        ``C = A_XX − A_X1 D A_1X − B S⁻¹ Bᵀ``, ``S̄ = S⁻¹ + S⁻¹BᵀC̄BS⁻¹`` and
+        ``B̄ = −2 C̄ B S⁻¹``; through ``S = Λ_RᵀMΛ_R + I`` and ``B = B₀Λ_R`` (M = A_RR − A_R1DA_R1ᵀ,
+        B₀ = A_XR − A_X1DA_R1ᵀ) ``Λ̄_R = 2 M Λ_R S̄ + B₀ᵀB̄``, ``M̄ = Λ_R S̄ Λ_Rᵀ``,
+        ``B̄₀ = B̄Λ_Rᵀ``; the level blocks of ``D̄ = −A_1X C̄ A_X1 − A_R1ᵀ M̄ A_R1 − A_1X B̄₀ A_R1``
+        (the middle one by the transpose of the scatter map); and through
+        ``Dₖ = λ₁Mₖ⁻¹λ₁ᵀ``, ``Mₖ = λ₁ᵀA₁₁ₖλ₁ + I``: ``M̄ₖ = Mₖ⁻¹ − Mₖ⁻¹λ₁ᵀD̄ₖλ₁Mₖ⁻¹`` and
+        ``λ̄₁ = Σₖ 2 D̄ₖλ₁Mₖ⁻¹ + 2 A₁₁ₖλ₁M̄ₖ``. Only level blocks (summed over levels for the
+        later terms) are formed: a few vectorized operations, nothing of length n.
+        """
+        if not self.has_gradient:
+            raise NotImplementedError("the analytic gradient needs a dense Schur complement")
+        cp = self.cp
+        p, p1, l1 = cp.p, cp.p1, cp.l1
+        lams = self.lambdas(f.theta)
+        lam1 = lams[0]
+        RX = f.RX
+        beta = tri_solve(RX[:p, :p], RX[p, :p], trans=True) if p else np.zeros(0)
+        v = np.append(-beta, 1.0)
+        k = cp.n - p if reml else cp.n
+        Cbar = (k / f.pwrss) * np.outer(v, v)
+        if reml and p:
+            Cbar[:p, :p] += unscaled_vcov(RX[:p, :p])
+        AX1b = cp.AX1.reshape(p + 1, l1, p1)
+        # D̄ from C: −A_1X C̄ A_X1 (level blocks)
+        Dbar = -_level_blocks(AX1b, (Cbar @ cp.AX1).reshape(p + 1, l1, p1))
+        lam_bars = [np.zeros_like(lam) for lam in lams]
+        if cp.qR:
+            Sfac, Mid, B0 = f.S, f.Mid, f.B0
+            assert isinstance(Sfac, DenseSchur) and Mid is not None and B0 is not None
+            Sinv = _inverse_from_cholesky(Sfac.L)
+            BS = f.BXR @ Sinv
+            Sbar = Sinv + BS.T @ (Cbar @ BS)
+            Bbar = -2.0 * (Cbar @ BS)
+            U = self._times_lamR(Sbar, lams, transpose=True)            # S̄Λ_Rᵀ = (Λ_R S̄)ᵀ
+            Midbar = self._times_lamR(U.T, lams, transpose=True).T      # Λ_R S̄ Λ_Rᵀ
+            B0bar = self._times_lamR(Bbar, lams, transpose=True)
+            for lay, lam_bar in zip(self.layouts[1:], lam_bars[1:]):
+                sl = slice(lay.offset, lay.offset + lay.nlevels * lay.ncols)
+                lam_bar += 2.0 * _summed_blocks(Mid[sl], U[sl], lay.ncols)
+                lam_bar += _summed_blocks(B0[:, sl].T, Bbar[:, sl].T, lay.ncols)
+            # D̄ from B₀: −A_1X B̄₀ A_R1
+            V = np.asarray(self._AR1T @ B0bar.T).T
+            Dbar -= _level_blocks(AX1b, V.reshape(p + 1, l1, p1))
+            # D̄ from M: −A_R1ᵀ M̄ A_R1
+            Dbar -= self._gather_adjoint(Midbar)
+        Dbar = 0.5 * (Dbar + Dbar.transpose(0, 2, 1))
+        Minv = f.Minv
+        lMi = np.tensordot(lam1, Minv, axes=(1, 1)).transpose(1, 0, 2)    # λ₁Mₖ⁻¹
+        Mbar = Minv - _stack_matmul(lMi.transpose(0, 2, 1), _stack_matmul(Dbar, lMi))
+        lam_bars[0] = 2.0 * (_summed_product(Dbar, lMi)
+                             + _summed_product(cp.A11, np.tensordot(lam1, Mbar, axes=(1, 1))
+                                               .transpose(1, 0, 2)))
+        grad = np.empty(len(f.theta))
+        for lay, lam_bar in zip(self.layouts, lam_bars):
+            grad[lay.theta_slice] = lam_bar[lay.theta_rows, lay.theta_cols]
+        return grad
+
+    def _gather_adjoint(self, Mbar: np.ndarray) -> np.ndarray:
+        """Level blocks (ℓ₁, p₁, p₁) of A_R1ᵀ M̄ A_R1 for a dense symmetric q_R × q_R M̄."""
+        cp = self.cp
+        l1, p1 = cp.l1, cp.p1
+        if self.dense_products:
+            Y = Mbar @ self._E.reshape(cp.qR, -1)
+            return _level_blocks(self._E, Y.reshape(cp.qR, l1, p1))
+        if self.use_gather:
+            # the transpose of the scatter map, on the lower-triangular pattern: each
+            # off-diagonal position stands for two entries of the symmetric matrix
+            w = 2.0 * Mbar[self._g_rows, self._g_cols]
+            w[self._g_diag] *= 0.5
+            return np.asarray(self._GT @ w).reshape(l1, p1, p1)
+        # Σₐ A[a,(k,i)] (M̄ A_R1)[a,(k,j)] over the nonzeros of A_R1, in chunks of levels
+        AR1 = cp.AR1.tocsc()
+        out = np.empty((l1, p1, p1))
+        chunk = max(1, 2_000_000 // max(cp.qR * p1, 1))
+        for s in range(0, l1, chunk):
+            e = min(s + chunk, l1)
+            block = AR1[:, s * p1:e * p1]
+            Y = np.asarray(block.T @ Mbar)                     # ((e−s)p₁ × q_R)
+            coo = block.tocoo()
+            for i in range(p1):
+                rows = (coo.col // p1) * p1 + i
+                vals = coo.data * Y[rows, coo.row]
+                out[s:e, i, :] = np.bincount(coo.col, weights=vals,
+                                             minlength=(e - s) * p1).reshape(e - s, p1)
+        return out
 
     # -- the inverse: conditional variances and leverage -----------------------------------------
     def _inverse_pieces(self, theta):
@@ -466,7 +590,7 @@ class BlockedPLS(PicklableSystem):
     def inverse_diag_blocks(self, theta) -> list[np.ndarray]:
         """Diagonal blocks (ℓᵢ, pᵢ, pᵢ) of (ΛᵀZᵀWZΛ + I)⁻¹ per term, in fitting order."""
         cp = self.cp
-        f, lams, M11inv, H = self._inverse_pieces(theta)
+        f, _lams, M11inv, H = self._inverse_pieces(theta)
         p1 = cp.p1
         blocks = [M11inv.copy()]
         if cp.qR:
@@ -557,6 +681,66 @@ def _blockdiag(D: np.ndarray) -> sp.csr_matrix:
     rows = (np.arange(l)[:, None, None] * p + np.arange(p)[None, :, None]) + np.zeros((1, 1, p), int)
     cols = (np.arange(l)[:, None, None] * p + np.arange(p)[None, None, :]) + np.zeros((1, p, 1), int)
     return sp.csr_matrix((D.ravel(), (rows.ravel(), cols.ravel())), shape=(l * p, l * p))
+
+
+def _level_blocks(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Σₓ X[x,k,i] Y[x,k,j] for stacks (m, ℓ, p): the level blocks of XᵀY, shape (ℓ, p, p)."""
+    p = X.shape[2]
+    out = np.empty((X.shape[1], p, p))
+    for i in range(p):
+        for j in range(p):
+            out[:, i, j] = np.einsum("xk,xk->k", X[:, :, i], Y[:, :, j])
+    return out
+
+
+def _summed_blocks(X: np.ndarray, Y: np.ndarray, p: int) -> np.ndarray:
+    """Σₖ Σₘ X[(k,a),m] Y[(k,b),m] for X, Y with ℓ·p rows: the level blocks of XYᵀ, summed."""
+    m = X.shape[1]
+    Xs = X.reshape(-1, p, m).transpose(1, 0, 2).reshape(p, -1)
+    Ys = Y.reshape(-1, p, m).transpose(1, 0, 2).reshape(p, -1)
+    return Xs @ Ys.T
+
+
+def _blocks_times(E: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """F[a,k,j] = Σᵢ E[a,k,i] D[k,i,j]: each level's columns of E times that level's block."""
+    p = D.shape[2]
+    F = E[:, :, :1] * D[None, :, 0, :]
+    for i in range(1, p):
+        F += E[:, :, i:i + 1] * D[None, :, i, :]
+    return F
+
+
+def _stack_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A_k B_k for stacks (ℓ, p, p) of small matrices.
+
+    For p ≤ 3 the p³ products run over the levels as whole vectors (numpy's stacked matmul and
+    broadcasting loop over the tiny inner dimensions one matrix at a time)."""
+    p = A.shape[2]
+    if p > 3:
+        return A @ B
+    At, Bt = np.moveaxis(A, 0, -1), np.moveaxis(B, 0, -1)
+    out = np.empty((p, p, A.shape[0]))
+    for i in range(p):
+        for j in range(p):
+            acc = At[i, 0] * Bt[0, j]
+            for m in range(1, p):
+                acc += At[i, m] * Bt[m, j]
+            out[i, j] = acc
+    return np.moveaxis(out, -1, 0)
+
+
+def _summed_product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Σₖ A_k B_k for stacks (ℓ, p, p), by one matrix product."""
+    p = A.shape[2]
+    return A.transpose(1, 0, 2).reshape(p, -1) @ B.reshape(-1, p)
+
+
+def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
+    """(L Lᵀ)⁻¹ from a lower Cholesky factor (LAPACK ``potri``)."""
+    Li, info = _dtrtri(L, lower=1)
+    if info:
+        raise NotPositiveDefinite("the Schur complement is singular")
+    return Li.T @ Li
 
 
 def _cholesky_psd(C: np.ndarray) -> np.ndarray:

@@ -115,6 +115,7 @@ class DensePLS(PicklableSystem):
 
     schur_kind = "small-dense"
     use_gather = False
+    has_gradient = True
 
     def __init__(self, reterms: list, X: np.ndarray, y: np.ndarray, weights=None):
         self.reterms = reterms
