@@ -294,12 +294,12 @@ class LinearMixedModel:
         if self.has_gradient and self.pls.gradient_first:
             # a gradient costing about one evaluation: a quasi-Newton method needs far fewer
             # evaluations than BOBYQA to reach the region where the check's Newton steps finish
-            optimizer = "L-BFGS-B (analytic gradient)"
+            method = "L-BFGS-B (analytic gradient)"
             x, fmin, ret, _ = quasi_newton_even_bounds(
                 GuardedGradient(self.objective_gradient), x0, self.optimizer_lower, run,
                 maxeval=settings.maxeval, ftol=LOOSE_QN_FTOL if polish else 1e-15)
         else:
-            optimizer = "LN_BOBYQA"
+            method = "LN_BOBYQA"
             first = replace(settings, ftol_abs=LOOSE_FTOL, xtol_abs=LOOSE_XTOL) if polish else settings
             step = self.initial_step if theta0 is None else 0.75
             x, fmin, ret, _ = bobyqa(objective, x0, self.optimizer_lower, initial_step=step,
@@ -313,7 +313,7 @@ class LinearMixedModel:
         return summarize(settings, initial=x0, final=x, fmin=fmin, return_value=ret,
                          check=convergence, singular=self.is_singular(x), run=run,
                          checks=[checker] if checker is not None else [], started=started,
-                         optimizer=optimizer)
+                         optimizer=method)
 
     def _finish(self, objective: GuardedObjective, run: Recorder, checker: Recorder, x: np.ndarray,
                 fmin: float, ret: str, settings: OptimizerSettings, polish: bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -372,7 +372,7 @@ class MixedModelResult:
                 return r * sw / cast(float, self.sigma)      # an LMM always has σ
             raise MixedModelError(f"unknown residual type {kind!r}; use response, pearson, working, "
                                   "deviance or scaled")
-        model = self.model
+        model: Any = self.model                      # a GLMM here: response, prior weights, family
         y, mu, pw, fam = model.y, np.asarray(self.fitted, float), model.pw, model.family
         if kind == "response":
             return y - mu

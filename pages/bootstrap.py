@@ -20,9 +20,12 @@ def body(rec) -> None:
                           on_change=lambda: state.set_pref("boot.level", state.widget("w.boot.level")))
         job = state.job()
         busy = job is not None and job.running
+
+        def run() -> None:
+            actions.start_bootstrap(rec, int(n), int(seed), wait=1.0)
+
         st.button(f"Run {int(n)} replicates", type="primary", key="w.boot.run", disabled=busy,
-                  on_click=actions.start_bootstrap, args=(rec, int(n), int(seed)), kwargs={"wait": 1.0},
-                  icon=":material/casino:")
+                  on_click=run, icon=":material/casino:")
         widgets.job_panel("bootstrap")
 
     boot = state.boot_for(rec.id)

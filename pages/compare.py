@@ -25,6 +25,9 @@ def lrt_section(recs: list) -> None:
         st.info("Choose two different fits.")
         return
     ra, rb = state.fit_by_id(a), state.fit_by_id(b)
+    if ra is None or rb is None:
+        st.info("Choose two fits of this session.")
+        return
     pair = f"{ra.key}|{rb.key}"
     blocked = comparison.precheck(ra, rb)
     if blocked:

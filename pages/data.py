@@ -38,7 +38,10 @@ def _upload_status(f) -> None:
 
 def _apply_types() -> None:
     chosen = set(state.widget("w.data.categorical", []))
-    types = {c: ("categorical" if c in chosen else "numeric") for c in state.data_raw().columns}
+    raw = state.data_raw()
+    if raw is None:
+        return
+    types = {c: ("categorical" if c in chosen else "numeric") for c in raw.columns}
     actions.set_column_options(types, dict(state.ref_levels()))
 
 
@@ -75,7 +78,7 @@ def preview(df) -> None:
     if len(df) > 500:
         st.caption(f"First 500 of {len(df):,} rows shown; the download has all of them.")
     st.subheader("Columns")
-    ct = cache.column_table(state.data_key(), df)
+    ct = cache.column_table(state.data_key() or "", df)
     widgets.table(ct, f"{state.data_name()}_columns", index=False, key="dl.columns")
 
 

@@ -24,7 +24,7 @@ def body() -> None:
         running = widgets.job_panel("fit")
         rec = state.current_fit()
         same = rec is not None and rec.spec.to_dict() == spec.to_dict() and rec.data_key == state.data_key()
-        if not running and same and not state.formula_error():
+        if rec is not None and not running and same and not state.formula_error():
             st.success(f"{rec.short_label} is this model ({rec.seconds:.2f} s). See the results:")
             c1, c2, c3, c4 = st.columns(4)
             c1.page_link(widgets.PAGE_FILES["summary"], label="Summary", icon=":material/summarize:")
@@ -47,7 +47,7 @@ def body() -> None:
     with widgets.guard("the design summary"):
         if spec.random:
             with st.expander("Design: grouping factors, nesting, within-group variation", expanded=False):
-                ds = cache.design_summary(state.data_key(), json.dumps(spec.to_dict(), sort_keys=True), df, spec)
+                ds = cache.design_summary(state.data_key() or "", json.dumps(spec.to_dict(), sort_keys=True), df, spec)
                 widgets.table(ds["groups"], "grouping_factors", index=False, key="dl.groups")
                 if not ds["relations"].empty:
                     st.markdown("**How the grouping factors relate**")

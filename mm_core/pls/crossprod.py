@@ -23,7 +23,7 @@ def ztm(terms: list, M: np.ndarray) -> np.ndarray:
     off = 0
     for t in terms:
         p, ell = t.ncols, t.nlevels
-        block = out[:, off:off + t.q].reshape(M.shape[1], ell, p) if p > 1 else None
+        block = out[:, off:off + t.q].reshape(M.shape[1], ell, p)   # a view: level-major columns
         for j in range(p):
             zj = t.z[j]
             ones = bool(np.all(zj == 1.0)) if j == 0 else False
