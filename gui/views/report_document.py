@@ -289,6 +289,14 @@ def _bootstrap_table(boot: Any, level: float) -> Table:
 # ---------------------------------------------------------------- methods paragraph
 
 
+def _optimizer_words(name: str) -> str:
+    """The optimizer as a methods section names it: NLopt's BOBYQA (lme4's default) or the
+    quasi-Newton method on the analytic gradient the engine uses where that gradient is cheap."""
+    if name == "LN_BOBYQA":
+        return "BOBYQA (NLopt's LN_BOBYQA, as lme4)"
+    return name or "BOBYQA"
+
+
 def _estimation(res: Any) -> str:
     if res.is_lmm:
         return ("restricted maximum likelihood (REML)" if res.method == "REML" else "maximum likelihood (ML)")
@@ -340,8 +348,8 @@ def methods_paragraph(rec: Any, tests: Tests, boot: Any = None, boot_level: floa
         "definitions and estimates follow lme4 (Bates, Mächler, Bolker & Walker, 2015).",
         f"Fixed effects: {', '.join(fixed) if fixed else 'none'}. Random effects: {_random_structure(rec)}.",
         _contrasts(res),
-        f"The {crit} was minimized with BOBYQA ({o.optimizer}) in {o.evaluations:,} evaluations "
-        f"(stopping reason: {o.return_value}); a finite-difference gradient and Hessian check found the fit "
+        f"The {crit} was minimized by {_optimizer_words(o.optimizer)} in {o.evaluations:,} evaluations "
+        f"(stopping reason: {o.return_value}); a convergence check of its gradient and Hessian found the fit "
         f"{o.verdict}.",
         f"The analysis used {res.nobs:,} observations" + (f"; {res.n_dropped:,} rows with missing values were "
                                                           "dropped." if res.n_dropped else
