@@ -1,12 +1,10 @@
 """What every profiler shares: the parameters of the fit and their kinds, and BOBYQA."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..covparams import covariance_layout, estimates, parameter_names
-from ..optimize import bobyqa
+from ..optimize import FALLBACK_VALUE, Recorder, bobyqa
 
 __all__ = ["Profiler", "minimize"]
 
@@ -28,27 +26,15 @@ class Profiler:
 
 
 def minimize(fun, x0, lower, upper, step, *, ftol_abs: float = 1e-10, xtol_abs: float = 1e-9):
-    """BOBYQA (NLopt) with a finite fallback value; returns the best point seen."""
+    """BOBYQA (NLopt, guarded by :func:`mm_core.optimize.bobyqa`); returns the best point seen."""
     x0 = np.asarray(x0, float)
     k = len(x0)
     if k == 0:
         return x0
-    best = [math.inf, x0.copy()]
-    finit = [None]
-
-    def f(x, grad=None):
-        val = fun(np.asarray(x))
-        if not math.isfinite(val):
-            return finit[0] if finit[0] is not None else 1e300
-        if finit[0] is None:
-            finit[0] = val
-        if val < best[0]:
-            best[0], best[1] = val, np.array(x)
-        return val
-
+    run = Recorder(fun, None, stage="profile")
     try:
-        bobyqa(f, x0, lower, upper=upper, ftol_rel=1e-14, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
-               maxeval=20_000, initial_step=step)
+        bobyqa(fun, x0, lower, upper=upper, ftol_rel=1e-14, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
+               maxeval=20_000, initial_step=step, recorder=run)
     except (RuntimeError, ValueError):
         pass                                  # the best point so far stands
-    return best[1]
+    return run.best_x if run.best_x is not None and run.best < FALLBACK_VALUE else x0.copy()
