@@ -33,7 +33,8 @@ def optimizer_trace(trace: pd.DataFrame) -> go.Figure:
     best = np.fmin.accumulate(np.where(np.isfinite(obj), obj, np.inf))
     fig.add_trace(go.Scatter(x=ev, y=obj, mode="markers", marker={"color": GREY, "size": 4}, name="evaluated",
                              hovertemplate="evaluation %{x}<br>objective %{y:.6f}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=ev, y=best, mode="lines", line={"color": BLUE}, name="best so far",
+    # black: the θ lines below take the palette's colours, so the objective's line never shares one
+    fig.add_trace(go.Scatter(x=ev, y=best, mode="lines", line={"color": "#000000"}, name="best so far",
                              hovertemplate="evaluation %{x}<br>best %{y:.6f}<extra></extra>"), row=1, col=1)
     finite = obj[np.isfinite(obj)]
     if finite.size > 3:
@@ -41,7 +42,8 @@ def optimizer_trace(trace: pd.DataFrame) -> go.Figure:
         pad = (hi - lo) * 0.05 or 1.0
         fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=1)
     for k, c in enumerate(thetas):
-        fig.add_trace(go.Scatter(x=ev, y=trace[c], mode="lines", line={"color": PALETTE[k % len(PALETTE)]}, name=c,
+        colour = PALETTE[k % (len(PALETTE) - 1)]          # the palette without its black
+        fig.add_trace(go.Scatter(x=ev, y=trace[c], mode="lines", line={"color": colour}, name=c,
                                  hovertemplate=f"{c}: %{{y:.5f}}<extra></extra>"), row=2, col=1)
     fig.update_xaxes(title_text="evaluation", row=2 if thetas else 1, col=1)
     fig = base_layout(fig, "Optimizer trace", f"{trace_counts(trace)}; final objective {best[-1]:.6f}",

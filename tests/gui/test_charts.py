@@ -203,6 +203,8 @@ def test_optimizer_trace(sleep_ref):
     best = next(t for t in fig.data if t.name == "best so far")
     np.testing.assert_allclose(best.y, [1790, 1760, 1751.9])
     assert {t.name for t in fig.data} >= {"theta_1", "theta_2", "theta_3"}
+    theta_colours = {t.line.color for t in fig.data if t.name.startswith("theta")}
+    assert best.line.color not in theta_colours and len(theta_colours) == 3     # every line told apart
 
 
 def test_coefplot_drops_intercept_and_uses_intervals(sleep_ref):
