@@ -54,22 +54,27 @@ FALLBACK_VALUE = 1e300
 
 @dataclass(frozen=True)
 class Progress:
-    """What a progress callback receives after each objective evaluation.
+    """What every progress callback of the engine receives: after each objective evaluation of
+    a fit, and after each chunk of a bootstrap or power run.
 
     Fields
     ------
     evaluations : int
-        Objective evaluations so far.
+        Work done so far: objective evaluations in a fit; finished replicates (or simulations)
+        in a bootstrap or power run (also as :attr:`done`).
     objective : float
-        The value just computed.
+        The value just computed (NaN in a bootstrap or power run).
     best : float
-        Lowest value so far.
+        Lowest value so far (NaN in a bootstrap or power run).
     theta : ndarray
-        Parameters of this evaluation.
+        Parameters of this evaluation (empty in a bootstrap or power run).
     elapsed : float
-        Seconds since the optimization started.
+        Seconds since the optimization or the run started.
     stage : str
-        ``"optimize"`` or ``"check"`` (the finite-difference convergence check).
+        ``"optimize"``, ``"check"`` (the finite-difference convergence check) or
+        ``"replicates"`` (a bootstrap or power run).
+    total : int or None
+        Replicates requested in a bootstrap or power run; None in a fit.
     """
 
     evaluations: int
@@ -78,6 +83,17 @@ class Progress:
     theta: np.ndarray
     elapsed: float
     stage: str = "optimize"
+    total: int | None = None
+
+    @property
+    def done(self) -> int:
+        """Work done so far (:attr:`evaluations`): the name that reads right for replicates."""
+        return self.evaluations
+
+    @classmethod
+    def replicates(cls, done: int, total: int, elapsed: float) -> Progress:
+        """The record of a bootstrap or power run: ``done`` of ``total`` replicates."""
+        return cls(done, math.nan, math.nan, np.empty(0), elapsed, "replicates", total)
 
 
 @dataclass(frozen=True)

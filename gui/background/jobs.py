@@ -16,9 +16,8 @@ from typing import Any
 
 
 def progress_info(args: tuple, kwargs: dict) -> dict[str, Any]:
-    """Plain, picklable dict of what the engine's progress callback received: a
-    ``mm_core.Progress`` (fits), ``(done, elapsed)`` (bootstrap), ``(done, total)``, a dict or
-    keywords."""
+    """Plain, picklable dict of what a progress callback received: the engine's
+    ``mm_core.Progress`` (fits, bootstrap and power runs), ``(done, total)``, a dict or keywords."""
     out: dict[str, Any] = {}
     if len(args) >= 2 and all(isinstance(a, (int, float)) for a in args[:2]):
         out["done"] = int(args[0])
@@ -30,9 +29,12 @@ def progress_info(args: tuple, kwargs: dict) -> dict[str, Any]:
         elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
             out["done"] = int(obj)
         else:
+            replicates = getattr(obj, "stage", None) == "replicates"
             for name in ("evaluations", "objective", "elapsed", "done", "total", "replicate", "n", "completed",
                          "singular", "stage"):
                 v = getattr(obj, name, None)
+                if replicates and name in ("evaluations", "objective"):
+                    continue                       # a run's record counts replicates, not evaluations
                 if isinstance(v, (int, float, str, bool)):
                     out[name] = v
     out.update({k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))})

@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 
 from .._threads import blas_threads
+from ..optimize import Progress
 
 __all__ = ["PROGRESS_INTERVAL", "WINDOW_PER_WORKER", "run_replicates"]
 
@@ -64,8 +65,8 @@ class _Tally:
         self.last = time.perf_counter()
         if self.progress is None:
             return False
-        return self.progress(self.count if count is None else count,
-                             self.last - self.t0) is False
+        done = self.count if count is None else count
+        return self.progress(Progress.replicates(done, self.n, self.last - self.t0)) is False
 
     def due(self) -> bool:
         return time.perf_counter() - self.last >= PROGRESS_INTERVAL
@@ -167,7 +168,7 @@ def run_replicates(replicator, n: int, entropy: int, *, progress: Callable | Non
     depends on ``j`` and ``entropy`` only, so the table is the same whatever the workers,
     executor or chunking. Chunks are submitted as earlier ones finish (a few per worker in
     flight), so any ``n`` starts at once. Without ``chunk_size`` the chunks grow 1, 2, 4, …
-    replicates and ``progress(done, elapsed)`` is called every ``PROGRESS_INTERVAL`` seconds
+    replicates and ``progress`` (given a :class:`mm_core.Progress`) is called every ``PROGRESS_INTERVAL`` seconds
     too; returning ``False`` stops the run and keeps the finished replicates (whole chunks
     only when ``chunk_size`` is given).
 

@@ -59,7 +59,8 @@ def parametric_bootstrap(result, n: int, *, seed=None, rng: np.random.Generator 
     rng : numpy.random.Generator, optional
         Alternative to ``seed`` (128 bits of entropy are drawn from it).
     progress : callable, optional
-        ``progress(done, elapsed)`` after each chunk and, with the default chunking, every
+        ``progress(p)`` with a :class:`mm_core.Progress` (``p.done`` of ``p.total`` replicates,
+        ``p.elapsed`` seconds) after each chunk and, with the default chunking, every
         ``PROGRESS_INTERVAL`` seconds while replicates run; returning ``False`` cancels the
         run: the running replicates stop after the one under way (in this process or a pool of
         our own) and the finished replicates are kept (``result.cancelled`` is True).

@@ -297,7 +297,8 @@ def power(result_or_design, test, *, n_sim: int, seed=None, along: str | None = 
     level : float
         Significance level α.
     progress : callable, optional
-        ``progress(done, elapsed)`` after each chunk of simulations; returning ``False``
+        ``progress(p)`` with a :class:`mm_core.Progress` (``p.done`` of ``p.total`` simulations)
+        after each chunk of simulations; returning ``False``
         stops the run and keeps the finished simulations (``result.cancelled``).
     executor : concurrent.futures.Executor, optional
         Where chunks run (e.g. a dask client's ``get_executor()``); default a process pool.

@@ -167,9 +167,10 @@ def test_progress_and_cancellation_keep_finished_replicates():
     m = fit_case("dyestuff_ml")
     seen = []
 
-    def progress(done, elapsed):
-        seen.append((done, elapsed))
-        return done < 40                  # cancel once 40 replicates are done
+    def progress(p):
+        seen.append((p.done, p.elapsed))
+        assert p.total == 200 and p.stage == "replicates"
+        return p.done < 40                # cancel once 40 replicates are done
 
     b = parametric_bootstrap(m, 200, seed=6, workers=1, chunk_size=20, progress=progress)
     assert b.cancelled and b.n == 40 and b.n_requested == 200
@@ -178,14 +179,14 @@ def test_progress_and_cancellation_keep_finished_replicates():
     pd.testing.assert_frame_equal(b.fits, full.fits.iloc[:40])
     counts = []
     parametric_bootstrap(m, 50, seed=6, workers=2, chunk_size=10,
-                         progress=lambda d, e: counts.append(d))
+                         progress=lambda p: counts.append(p.done))
     assert counts[-1] == 50 and counts == sorted(counts)
 
 
 def test_cancellation_in_a_process_pool():
     m = fit_case("dyestuff_ml")
     b = parametric_bootstrap(m, 2000, seed=6, workers=2, chunk_size=50,
-                             progress=lambda d, e: False)
+                             progress=lambda p: False)
     assert b.cancelled and 50 <= b.n < 2000
     assert b.n % 50 == 0
 

@@ -151,8 +151,8 @@ def _cancelled_huge_bootstrap(sentinel):
     m = fit("yield ~ 1 + (1 | batch)", datasets.load("dyestuff"))
     calls = []
 
-    def progress(done, elapsed):
-        calls.append(done)
+    def progress(p):
+        calls.append(p.done)
         return len(calls) < 3
 
     return parametric_bootstrap(m, 10**9, seed=1, workers=2, progress=progress)
@@ -718,9 +718,9 @@ def test_glmm_bootstrap_with_a_random_slope_reports_early_and_cancels_keeping_re
     seen = []
     cancel_at = []
 
-    def progress(done, elapsed):
-        seen.append(done)
-        if done >= 2:
+    def progress(p):
+        seen.append(p.done)
+        if p.done >= 2:
             cancel_at.append(time.perf_counter())
             return False
         return True

@@ -131,9 +131,9 @@ def test_same_seed_same_table_whatever_the_workers():
 def test_progress_and_cancel_keep_finished_simulations():
     seen = []
 
-    def progress(done, elapsed):
-        seen.append(done)
-        return done < 20
+    def progress(p):
+        seen.append(p.done)
+        return p.done < 20
 
     r = power(_between(6, 4), "treatdrug", params=_model(1.0), n_sim=50, seed=1, workers=1,
               chunk_size=10, along="subj", sizes=[6, 8], progress=progress)
