@@ -177,9 +177,7 @@ class LmmReplicator:
         def fun(x, grad=None):
             got = self._factor(np.asarray(x))
             val = got[2] if got is not None else math.nan
-            if not math.isfinite(val):
-                return 1e300
-            if val < best[0]:
+            if math.isfinite(val) and val < best[0]:   # optimize.bobyqa guards the rest
                 best[0], best[1] = val, np.array(x)
             return val
 
