@@ -116,6 +116,18 @@ def parse_formula(text: str) -> Formula:
     return _Parser(text).parse()
 
 
+def _part_parser(text: str, what: str, example: str) -> _Parser:
+    """A parser over one part of a formula written alone (a response or a term), after the
+    checks every such part gets: text of bounded length, not blank, balanced parentheses."""
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise FormulaTypeError(f"a {what} must be text of at most {MAX_LENGTH:,} characters such as {example}")
+    p = _Parser(text)
+    if not text.strip():
+        raise p.error(f"the {what} is empty", 0, 1)
+    p.check_parens()
+    return p
+
+
 def parse_response(text: str) -> Expr:
     """Parse the left side of a formula written alone: a column (``"reaction"``, ``"`my y`"``),
     an expression (``"log(y)"``) or ``"cbind(successes, failures)"``.
@@ -132,13 +144,7 @@ def parse_response(text: str) -> Expr:
     >>> parse_response("cbind(incidence, size - incidence)").func
     'cbind'
     """
-    if not isinstance(text, str) or len(text) > MAX_LENGTH:
-        raise FormulaTypeError("a response must be text of at most "
-                               f"{MAX_LENGTH:,} characters such as 'y' or 'cbind(s, f)'")
-    p = _Parser(text)
-    if not text.strip():
-        raise p.error("the response is empty", 0, 1)
-    p.check_parens()
+    p = _part_parser(text, "response", "'y' or 'cbind(s, f)'")
     response = p.parse_response()
     if p.tok.kind != "end":
         raise p.unexpected(p.tok, "the response must be a single column or expression")
@@ -163,13 +169,7 @@ def parse_term(text: str) -> Term:
     >>> t.label, sorted(t.columns)
     ('factor(days)', ['days'])
     """
-    if not isinstance(text, str) or len(text) > MAX_LENGTH:
-        raise FormulaTypeError("a term must be text of at most "
-                               f"{MAX_LENGTH:,} characters such as 'factor(days)'")
-    p = _Parser(text)
-    if not text.strip():
-        raise p.error("the term is empty", 0, 1)
-    p.check_parens()
+    p = _part_parser(text, "term", "'factor(days)'")
     part = p.parse_sum()
     if p.tok.kind != "end":
         raise p.unexpected(p.tok)
