@@ -275,10 +275,11 @@ class LinearMixedModel:
     def optimize(self, progress=None, theta0=None, *, check: bool = True, **optimizer) -> OptSummary:
         """Minimize the objective over θ and return the optimizer summary.
 
-        BOBYQA from the moment start (or ``theta0``); then, unless ``check`` is False, the
-        finite-difference convergence check, Newton steps on its quadratic model, and BOBYQA to
-        full precision again when those cannot finish. With more than ``MAX_CHECKED`` θ
-        elements and an analytic gradient, L-BFGS-B replaces BOBYQA. ``optimizer``: the settings
+        BOBYQA from the moment start (or ``theta0``) — or L-BFGS-B on the analytic gradient
+        where the system's gradient costs about one evaluation (``pls.gradient_first``) —; then,
+        unless ``check`` is False, the convergence check, Newton steps on its quadratic model,
+        and BOBYQA to full precision again when those cannot finish. With more than
+        ``MAX_CHECKED`` θ elements and an analytic gradient, L-BFGS-B alone. ``optimizer``: the settings
         of :func:`mm_core.optimize.optimizer_settings`.
         """
         settings = optimizer_settings(optimizer)
@@ -288,8 +289,9 @@ class LinearMixedModel:
             return self._optimize_gradient(x0, settings, progress, started)
         objective = GuardedObjective(self.objective)
         run = Recorder(objective, progress)
-        # when the check follows, BOBYQA only has to reach the quadratic region: Newton steps on
-        # the check's gradient and Hessian finish faster than BOBYQA's slow final contraction
+        # when the check follows, the first optimizer only has to reach the quadratic region:
+        # Newton steps on the check's gradient and Hessian finish faster than its slow final
+        # contraction
         polish = check and 0 < len(x0) <= MAX_CHECKED
         if self.has_gradient and self.pls.gradient_first:
             # a gradient costing about one evaluation: a quasi-Newton method needs far fewer
