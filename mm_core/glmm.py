@@ -66,7 +66,7 @@ import pandas as pd
 
 from ._threads import blas_threads
 from .agq import agq_adjustment, check_agq, level_indicator
-from .design.reterm import fitting_order
+from .design.reterm import fitting_order, term_layouts
 from .errors import DataError, SeparationWarning
 from .families import get_family
 from .femat import independent_columns
@@ -857,7 +857,7 @@ def _result(model, st, objective, vcov, optsum, extras, notes, formula_text) -> 
     aicc = aic + 2 * dof * (dof + 1) / (n - dof - 1) if n - dof - 1 > 0 else math.inf
     names = model.fixef_names
     se = np.sqrt(np.maximum(np.diag(vcov), 0.0)) if p else np.zeros(0)
-    lams = _lambdas(model, theta)
+    lams = [lay.lam(theta) for lay in term_layouts(model.reterms)]
     scale = phi if disp else 1.0
     tables = TableNumbers(
         names=tuple(names), beta=beta, se=se, vcov=np.asarray(vcov, float),
@@ -931,10 +931,8 @@ def separation_note(model, mu: np.ndarray, beta: np.ndarray) -> str | None:
 
 def _ranef_values(model, theta, u) -> tuple:
     """b = Λu per term, in formula order: (group, levels, columns, values) each."""
-    b_fit, off = [], 0
-    for t, lam in zip(model.reterms, _lambdas(model, theta)):
-        b_fit.append(u[off:off + t.q].reshape(t.nlevels, t.ncols) @ lam.T)
-        off += t.q
+    b_fit = [u[lay.start:lay.start + lay.term.q].reshape(lay.nlevels, lay.ncols) @ lay.lam(theta).T
+             for lay in term_layouts(model.reterms)]
     b = [None] * len(b_fit)
     for k, i in enumerate(model.order):
         b[i] = b_fit[k]
@@ -942,9 +940,3 @@ def _ranef_values(model, theta, u) -> tuple:
                  for i, t in enumerate(model.design.reterms))
 
 
-def _lambdas(model, theta) -> list:
-    out, start = [], 0
-    for t in model.reterms:
-        out.append(t.lam(theta[start:start + t.ntheta]))
-        start += t.ntheta
-    return out
